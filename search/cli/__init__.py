@@ -1,0 +1,16 @@
+"""The `momnas` command line: each command parses its options and makes one call into the library.
+
+Commands live one group per module beside this file and are registered here.
+"""
+
+import typer
+
+app = typer.Typer(
+    name="momnas",
+    help="Search recurrent momentum cells for accuracy and gradient stability.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Registrations: one line per command module (keep this list sorted by workflow order).
