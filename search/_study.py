@@ -1,0 +1,123 @@
+"""Where a search keeps its study: storage URLs, the artifact store, opening a stored study.
+
+`momnas search` writes, and `momnas plot / dashboard / export / status` read, through these
+helpers, so that every command finds a study the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+
+DEFAULT_OUT = "momnas-runs"
+DB_NAME = "optuna.db"
+ARTIFACT_DIR = "artifacts"
+
+# Prefixes a journal file may be given with; anything else with "://" goes to SQLAlchemy.
+_JOURNAL_PREFIXES = ("journal:///", "journal://", "journal:")
+
+
+def storage_url(out_dir: str | os.PathLike = DEFAULT_OUT, storage: str | None = None) -> str:
+    """The storage URL a search in `out_dir` uses: `storage` if given, else SQLite in `out_dir`."""
+    if storage:
+        return storage
+    return f"sqlite:///{Path(out_dir).resolve() / DB_NAME}"
+
+
+def make_storage(url: str, *, create: bool = True) -> BaseStorage:
+    """An Optuna storage for `url`.
+
+    `sqlite:///PATH`, `postgresql+psycopg://...`, `mysql+pymysql://...` (any SQLAlchemy URL)
+    give an `RDBStorage`; `journal:PATH` or a path ending in `.log` / `.jsonl` gives a
+    `JournalStorage` over that file. With `create=False` a missing SQLite or journal file is
+    a `FileNotFoundError` rather than a new, empty storage.
+    """
+    journal_path = _journal_path(url)
+    if journal_path is not None:
+        if not create and not journal_path.exists():
+            raise FileNotFoundError(f"no journal storage at {journal_path}")
+        journal_path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(journal_path)))
+    if "://" not in url:
+        raise ValueError(
+            f"storage {url!r} is not a URL: give e.g. sqlite:///path/optuna.db, "
+            "postgresql+psycopg://user:pass@host/db, or journal:path/journal.log"
+        )
+    if url.startswith("sqlite:///"):
+        db = Path(url[len("sqlite:///"):])
+        if not create and not db.exists():
+            raise FileNotFoundError(f"no study storage at {db}: run `momnas search --out {db.parent}` first")
+        db.parent.mkdir(parents=True, exist_ok=True)
+        # Several processes (the search, a dashboard, a plot) may use the file at once:
+        # wait for the lock rather than fail with "database is locked".
+        return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+
+
+def _journal_path(url: str) -> Path | None:
+    for prefix in _JOURNAL_PREFIXES:
+        if url.startswith(prefix):
+            return Path(url[len(prefix):] or ".").expanduser()
+    if "://" not in url and url.endswith((".log", ".jsonl")):
+        return Path(url).expanduser()
+    return None
+
+
+def artifact_store(out_dir: str | os.PathLike = DEFAULT_OUT) -> FileSystemArtifactStore:
+    """The artifact store beside a study: `out_dir/artifacts` (created if missing)."""
+    path = Path(out_dir) / ARTIFACT_DIR
+    path.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(str(path))
+
+
+def study_artifact_store(study: optuna.Study) -> FileSystemArtifactStore:
+    """The artifact store a search recorded for `study` (its `artifact_dir` user attribute)."""
+    path = study.user_attrs.get("artifact_dir")
+    if not path:
+        raise ValueError(f"study {study.study_name!r} records no artifact_dir: was it written by momnas search?")
+    return FileSystemArtifactStore(str(path))
+
+
+def open_study(
+    out_dir: str | os.PathLike = DEFAULT_OUT,
+    storage: str | None = None,
+    study: str | None = None,
+) -> optuna.Study:
+    """Open a study the way `momnas search` stored it.
+
+    Example:
+        >>> study = open_study(out_dir="momnas-runs")            # doctest: +SKIP
+        >>> study.metric_names                                    # doctest: +SKIP
+        ['val_mse', 'instability']
+
+    Args:
+        out_dir: The search's `--out` folder; its `optuna.db` is used when `storage` is None.
+        storage: Any storage URL `momnas search --storage` accepts.
+        study: The study name; optional when the storage holds exactly one study.
+
+    Returns:
+        The loaded `optuna.Study` (sampler irrelevant: it is for reading).
+
+    Raises:
+        FileNotFoundError: No storage file where one was expected.
+        ValueError: No such study, or several and none named (the message lists them).
+    """
+    url = storage_url(out_dir, storage)
+    backend = make_storage(url, create=False)
+    names = sorted(s.study_name for s in optuna.get_all_studies(storage=backend))
+    if study is None:
+        if len(names) == 1:
+            study = names[0]
+        elif not names:
+            raise ValueError(f"no study in {url}: run `momnas search` first")
+        else:
+            raise ValueError(f"{url} holds {len(names)} studies, name one with --study: {', '.join(names)}")
+    elif study not in names:
+        listed = ", ".join(names) if names else "none"
+        raise ValueError(f"no study {study!r} in {url} (studies there: {listed})")
+    return optuna.load_study(study_name=study, storage=backend)
