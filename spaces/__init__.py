@@ -1,0 +1,27 @@
+"""Define-by-run search spaces over cells: the family first, then only that family's parameters.
+
+    >>> from spaces import get_space
+    >>> space = get_space("momentum")      # or "paper", "full", or a YAML file's path
+    >>> run = space(trial)                 # {"cell": {...}, "train": {...}}: suggests, never trains
+"""
+
+from spaces._params import Choice, Fixed, Float, Int, Param
+from spaces._registry import describe, get_space, known_parameters, list_spaces, load_space
+from spaces._space import FAMILY_PARAM, Space, family_name, split_family
+
+__all__ = [
+    "FAMILY_PARAM",
+    "Choice",
+    "Fixed",
+    "Float",
+    "Int",
+    "Param",
+    "Space",
+    "describe",
+    "family_name",
+    "get_space",
+    "known_parameters",
+    "list_spaces",
+    "load_space",
+    "split_family",
+]
