@@ -1,0 +1,158 @@
+"""Each figure's data from a real study with hand-checked values (the data, not the pixels)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from search import plots
+
+
+def test_pareto_info_sorts_trials_into_pareto_dominated_stopped_failed(known_study):
+    info = plots._pareto_info(known_study)
+    kinds = {p.number: p.kind for p in info.points}
+    assert kinds == {0: "pareto", 1: "pareto", 2: "dominated", 3: "failed", 4: "stopped"}
+    assert info.metric_name == "val_acc"
+    assert info.directions == ["maximize", "minimize"]
+    assert info.front == [1, 0]  # along the metric axis
+    assert set(info.colors) == {"momentum-lstm", "plain-lstm", "adam-gru"}
+
+    by = {p.number: p for p in info.points}
+    assert (by[0].value, by[0].instability, by[0].at_edge) == (0.9, 0.5, False)
+    # The stopped trial is drawn where its metrics.json put it.
+    assert (by[4].value, by[4].instability, by[4].at_edge) == (0.5, 0.3, False)
+    # The diverged one has no finite value: the worst edge, beyond every real point.
+    assert by[3].at_edge
+    assert by[3].value < min(p.value for p in info.points if not p.at_edge)
+    assert by[3].instability > max(p.instability for p in info.points if not p.at_edge)
+    # Hover shows the configuration.
+    assert "mu=0.6" in by[0].hover and "core=lstm" in by[0].hover and "momentum-lstm" in by[0].hover
+    assert "diverged" in by[3].hover
+
+
+def test_pareto_figure_draws_every_trial_once_and_the_front(known_study):
+    info = plots._pareto_info(known_study)
+    fig = plots._pareto_figure(info)
+    numbers = [n for trace in fig.data if trace.mode == "markers" for n in trace.customdata]
+    assert sorted(numbers) == [0, 1, 2, 3, 4]
+    front = [t for t in fig.data if t.name == "Pareto front"][0]
+    assert list(front.x) == [0.8, 0.9]
+    # Kinds are told apart by the marker, families by the colour.
+    symbols = {t.name: t.marker.symbol for t in fig.data if t.mode == "markers"}
+    assert symbols["momentum-lstm (pareto)"] != symbols["momentum-lstm (dominated)"] != symbols["momentum-lstm (failed)"]
+
+
+def test_pareto_front_minimised_metric(tmp_path, make_study, trial_spec):
+    study = make_study(
+        tmp_path,
+        [trial_spec("plain-rnn", (0.1, 0.9)), trial_spec("plain-rnn", (0.3, 0.1)), trial_spec("plain-rnn", (0.4, 0.5))],
+        metric="mse",
+        direction="minimize",
+    )
+    info = plots._pareto_info(study)
+    assert {p.number: p.kind for p in info.points} == {0: "pareto", 1: "pareto", 2: "dominated"}
+    assert info.front == [0, 1]
+
+
+def test_hypervolume_matches_hand_computed_areas(known_study):
+    info = plots._hypervolume_info(known_study)
+    assert info.numbers == [0, 1, 2]  # complete trials only
+    # Minimised space: (-0.9, .5), (-0.8, .2), (-0.7, .6); reference = worst + 10% of the range.
+    assert info.reference_point == pytest.approx([0.68, 0.64])
+    assert info.hypervolumes == pytest.approx([0.22 * 0.14, 0.22 * 0.14 + 0.12 * 0.30, 0.22 * 0.14 + 0.12 * 0.30])
+    assert plots._hypervolume_2d([[0.0, 0.0]], [1.0, 2.0]) == pytest.approx(2.0)
+    assert plots._hypervolume_2d([[2.0, 0.0]], [1.0, 2.0]) == 0.0  # beyond the reference: nothing
+
+
+def test_grad_profiles_are_those_of_the_pareto_trials(known_study):
+    info = plots._grad_profile_info(known_study)
+    assert [c.number for c in info.curves] == [0, 1]
+    assert info.curves[0].norms == [1e-3, 1e-2, 1e-1, 1.0]
+    assert info.curves[0].t == [0, 1, 2, 3]
+    assert info.curves[0].log10_first_over_last == pytest.approx(-3.0)  # vanishing towards t = 0
+    fig = plots._grad_profile_figure(info)
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_grad_profiles_name_pareto_trials_without_one(tmp_path, make_study, trial_spec):
+    study = make_study(tmp_path, [trial_spec("plain-lstm", (0.8, 0.2))])
+    info = plots._grad_profile_info(study)
+    assert info.curves == [] and info.missing == [0]
+    assert "no Pareto trial recorded" in plots._grad_profile_figure(info).layout.title.text
+
+
+def test_importances_rank_the_parameter_that_matters(tmp_path, make_study, trial_spec):
+    rng = random.Random(0)
+    specs = []
+    for _ in range(24):
+        mu, s = rng.random(), rng.random()
+        # accuracy follows mu alone; instability follows s alone
+        specs.append(trial_spec("momentum-lstm", (0.5 + 0.4 * mu, 0.1 + s), mu=mu, s=s, lr=10 ** rng.uniform(-4, -1)))
+    info = plots._importance_info(make_study(tmp_path, specs))
+    assert info.message is None
+    assert info.objectives == ["val_acc", "instability"]
+    acc, inst = info.importances
+    assert next(iter(acc)) == "mu" and acc["mu"] > 0.5
+    assert next(iter(inst)) == "s" and inst["s"] > 0.5
+    assert sum(acc.values()) == pytest.approx(1.0)
+    fig = plots._importance_figure(info)
+    assert len(fig.data) == 2
+
+
+def test_importances_guard_too_few_trials(known_study):
+    info = plots._importance_info(known_study)
+    assert info.importances == []
+    assert f"at least {plots.MIN_IMPORTANCE_TRIALS} completed trials" in info.message and "has 3" in info.message
+    fig = plots._importance_figure(info)
+    assert info.message in fig.layout.annotations[0].text
+
+
+def test_momentum_panels_per_family_and_parameter(tmp_path, make_study, trial_spec):
+    study = make_study(
+        tmp_path,
+        [
+            trial_spec("momentum-lstm", (0.9, 0.5), mu=0.6, s=0.6),
+            trial_spec("momentum-lstm", (0.7, 0.4), mu=0.1, s=0.9),
+            trial_spec("adam-gru", (0.6, 0.3), mu=0.3, s=0.2),
+            trial_spec("plain-lstm", (0.8, 0.2)),  # no momentum parameters: no panel
+            trial_spec("momentum-lstm", state="fail", mu=0.9, s=1.0),  # failed: not a point
+        ],
+    )
+    info = plots._momentum_info(study)
+    panels = {(p.family, p.param): p for p in info.panels}
+    assert set(panels) == {("adam-gru", "mu"), ("adam-gru", "s"), ("momentum-lstm", "mu"), ("momentum-lstm", "s")}
+    mu = panels[("momentum-lstm", "mu")]
+    assert (mu.values, mu.metric, mu.numbers) == ([0.1, 0.6], [0.7, 0.9], [1, 0])
+    s = panels[("momentum-lstm", "s")]
+    assert (s.values, s.instability) == ([0.6, 0.9], [0.5, 0.4])
+    fig = plots._momentum_figure(info)
+    assert len(fig.data) == 4
+
+
+def test_write_plots_writes_html_and_attaches_each_figure_once(known_study, tmp_path):
+    from optuna_dashboard._custom_plot_data import SYSTEM_ATTR_PLOT_DATA
+
+    out = tmp_path / "plots"
+    paths = plots.write_plots(known_study, out)
+    assert [p.name for p in paths] == ["pareto_front.html", "hypervolume.html", "grad_profiles.html", "importances.html", "momentum.html"]
+    for path in paths:
+        text = path.read_text()
+        assert "plotly" in text and "<html>" in text
+    plots.write_plots(known_study, out)  # a rerun replaces, never duplicates
+
+    def graph_ids():
+        attrs = known_study._storage.get_study_system_attrs(known_study._study_id)
+        return {k[len(SYSTEM_ATTR_PLOT_DATA):].split(":")[0] for k in attrs if k.startswith(SYSTEM_ATTR_PLOT_DATA)}
+
+    assert graph_ids() == {"momnas-pareto-front", "momnas-hypervolume", "momnas-grad-profiles", "momnas-importances", "momnas-momentum"}
+
+
+def test_plots_of_an_empty_study_say_so(tmp_path, make_study, trial_spec):
+    study = make_study(tmp_path, [trial_spec("plain-lstm", state="fail")])
+    assert plots._hypervolume_info(study).numbers == []
+    assert plots._pareto_info(study).front == []
+    paths = plots.write_plots(study, tmp_path / "plots", attach=False)
+    assert all(p.exists() for p in paths)
+    assert not math.isnan(plots._pareto_info(study).points[0].value)
