@@ -14,3 +14,8 @@ app = typer.Typer(
 )
 
 # Registrations: one line per command module (keep this list sorted by workflow order).
+from search.cli.results import dashboard_command, export_command, plot_command  # noqa: E402
+
+app.command("plot")(plot_command)
+app.command("dashboard")(dashboard_command)
+app.command("export")(export_command)

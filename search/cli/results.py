@@ -1,0 +1,81 @@
+"""`momnas plot`, `momnas dashboard`, `momnas export`: reading a study that `momnas search` stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from search.cli._common import console, err_console, fail, user_errors
+
+# The same three options as `momnas search`, so a study is found the way it was stored.
+Out = Annotated[Path, typer.Option("--out", help="The search's folder; its optuna.db is the storage unless --storage is given.")]
+Storage = Annotated[str | None, typer.Option("--storage", help="Storage URL (sqlite:///..., postgresql+psycopg://..., journal:PATH).")]
+Study = Annotated[str | None, typer.Option("--study", help="Study name; optional where the storage holds one study.")]
+DEFAULT_OUT = Path("momnas-runs")
+
+
+def plot_command(
+    out: Out = DEFAULT_OUT,
+    storage: Storage = None,
+    study: Study = None,
+    to: Annotated[Path | None, typer.Option("--to", help="Folder for the HTML files [default: OUT/STUDY/plots].")] = None,
+    attach: Annotated[bool, typer.Option(help="Also store the figures in the study, for `momnas dashboard`.")] = True,
+) -> None:
+    """Write the study's figures as HTML: Pareto front, hypervolume, gradient profiles, importances, mu/s."""
+    from search import open_study
+    from search.plots import write_plots
+
+    with user_errors():
+        found = open_study(out, storage, study)
+        paths = write_plots(found, to or out / found.study_name / "plots", attach=attach)
+    for path in paths:
+        console.print(str(path), highlight=False, soft_wrap=True)
+
+
+def dashboard_command(
+    out: Out = DEFAULT_OUT,
+    storage: Storage = None,
+    study: Study = None,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free one).")] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; the dashboard can delete studies, so keep it local.")] = "127.0.0.1",
+) -> None:
+    """Serve optuna-dashboard over the study's storage and artifacts; prints its URL, stops on Ctrl-C."""
+    from search.dashboard import serve
+
+    def ready(dashboard) -> None:
+        console.print(f"optuna-dashboard for study {dashboard.study_name!r}: {dashboard.url}", highlight=False, soft_wrap=True)
+        err_console.print("Ctrl-C stops it.", highlight=False)
+
+    with user_errors():
+        try:
+            serve(out, storage, study, host=host, port=port, on_ready=ready)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise fail(str(exc)) from None
+
+
+def export_command(
+    out: Out = DEFAULT_OUT,
+    storage: Storage = None,
+    study: Study = None,
+    pick: Annotated[str, typer.Option("--pick", help="knee | best:OBJECTIVE (e.g. best:instability) | trial:N.")] = "knee",
+    to: Annotated[Path | None, typer.Option("--to", help="The JSON file to write [default: OUT/STUDY/best.json].")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json, or torch-export to also write a torch.export program (.pt2).")] = "json",
+) -> None:
+    """Export one trial's cell, training configuration, metrics and weights as a run file (best.json)."""
+    from search import open_study, storage_url
+    from search.export import export
+
+    with user_errors():
+        found = open_study(out, storage, study)
+        done = export(found, to or out / found.study_name / "best.json", pick=pick, fmt=fmt, storage=storage_url(out, storage))
+    console.print(f"trial {done.trial} ({done.pick}) -> {done.path}", highlight=False, soft_wrap=True)
+    if done.weights is not None:
+        console.print(f"weights: {done.weights}", highlight=False, soft_wrap=True)
+    else:
+        err_console.print(f"trial {done.trial} kept no checkpoint: `momnas train {done.path}` retrains it", highlight=False, soft_wrap=True)
+    if done.program is not None:
+        console.print(f"torch.export program: {done.program} (max difference to the model {done.max_abs_diff:.2g})", highlight=False, soft_wrap=True)

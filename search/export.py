@@ -1,0 +1,274 @@
+"""Export one trial of a study as a cell file: `best.json` (docs/architecture.md), its weights, a program.
+
+`pick_trial(study, "knee" | "best:OBJECTIVE" | "trial:N")` chooses among the eligible trials
+(COMPLETE, status completed, finite values: never a failed, diverged or early-stopped one);
+`export(study, ...)` writes the chosen cell and its training configuration, where it came from,
+its metrics, and its trained weights when the trial kept a checkpoint. `cells.load(best.json)`
+rebuilds the cell, `momnas train best.json` retrains it, and with `fmt="torch-export"` a
+`torch.export` program of the trained model runs without momnas.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["FORMATS", "Exported", "export", "pick_trial"]
+
+FORMATS = ("json", "torch-export")
+CHECKPOINT_NAME = "checkpoint.pt"  # the artifact name runs.write_outputs gives a trained model
+
+_STATE_WHY = {
+    TrialState.FAIL: "failed",
+    TrialState.PRUNED: "was stopped early",
+    TrialState.RUNNING: "is still running",
+    TrialState.WAITING: "has not run yet",
+}
+
+
+class Exported(NamedTuple):
+    """What `export` wrote."""
+
+    trial: int
+    pick: str
+    path: Path  # best.json
+    weights: Path | None  # the trained checkpoint beside it (None: the trial kept none)
+    program: Path | None  # the torch.export program (fmt="torch-export")
+    max_abs_diff: float | None  # program against the model on real validation inputs
+
+
+# -------------------------------------------------------------------------------- choosing
+
+
+def _why_not(trial: FrozenTrial) -> str | None:
+    """Why a trial cannot be exported, or None when it can."""
+    status = trial.user_attrs.get("status")
+    if trial.state != TrialState.COMPLETE:
+        why = _STATE_WHY.get(trial.state, trial.state.name.lower())
+        return f"{why} ({status})" if status and status not in why else why
+    if status not in (None, "completed"):
+        return f"ended {status}"
+    if ((trial.user_attrs.get("metrics") or {}).get("stability") or {}).get("diverged"):
+        return "diverged"
+    if trial.values is None or not all(math.isfinite(v) for v in trial.values):
+        return "has no finite objective values"
+    if not (trial.user_attrs.get("run_config") or {}).get("cell"):
+        return "records no run_config (not a momnas search trial)"
+    return None
+
+
+def _eligible(study: optuna.Study) -> list[FrozenTrial]:
+    trials = [t for t in study.get_trials(deepcopy=False) if _why_not(t) is None]
+    if trials:
+        return trials
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        why = _why_not(t) or "eligible"
+        counts[why] = counts.get(why, 0) + 1
+    summary = ", ".join(f"{n} {why}" for why, n in sorted(counts.items())) or "no trials at all"
+    raise ValueError(
+        f"study {study.study_name!r} has no completed trial to export ({summary}): "
+        "let the search finish some trials (`momnas search` again with the same --out/--study resumes it)"
+    )
+
+
+def _signs(study: optuna.Study) -> list[float]:
+    """Multiply by these and every objective is minimised."""
+    return [-1.0 if d == optuna.study.StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
+
+
+def _pareto(trials: list[FrozenTrial], signs: list[float]) -> list[FrozenTrial]:
+    losses = {t.number: [s * v for s, v in zip(signs, t.values)] for t in trials}
+
+    def dominated(a: list[float]) -> bool:
+        return any(all(b_i <= a_i for a_i, b_i in zip(a, b)) and b != a for b in losses.values())
+
+    return [t for t in trials if not dominated(losses[t.number])]
+
+
+def _knee(trials: list[FrozenTrial], signs: list[float]) -> FrozenTrial:
+    """The Pareto trial nearest the ideal point, each objective scaled to [0, 1] over the Pareto set."""
+    front = _pareto(trials, signs)
+    losses = [[s * v for s, v in zip(signs, t.values)] for t in front]
+    lows = [min(col) for col in zip(*losses)]
+    highs = [max(col) for col in zip(*losses)]
+
+    def distance(loss: list[float]) -> float:
+        scaled = [(v - lo) / (hi - lo) if hi > lo else 0.0 for v, lo, hi in zip(loss, lows, highs)]
+        return math.hypot(*scaled)
+
+    return min(zip(front, losses), key=lambda fl: (distance(fl[1]), fl[0].number))[0]
+
+
+def _objective_index(study: optuna.Study, name: str) -> int:
+    names = study.metric_names or [f"val_{study.user_attrs.get('metric', 'metric')}", "instability"]
+    for i, metric in enumerate(names):
+        if name in (metric, metric.removeprefix("val_"), str(i)):
+            return i
+    raise ValueError(f"unknown objective {name!r} in --pick best:{name}; this study has {', '.join(names)}")
+
+
+def pick_trial(study: optuna.Study, pick: str = "knee") -> FrozenTrial:
+    """The trial `pick` names among the study's eligible ones.
+
+    Example:
+        >>> pick_trial(study, "best:val_acc").number            # doctest: +SKIP
+        12
+
+    Args:
+        study: A study written by `momnas search`.
+        pick: `knee` (the Pareto trial nearest the ideal point, objectives normalised over
+            the Pareto set), `best:OBJECTIVE` (`best:val_acc`, `best:acc`, `best:instability`;
+            ties go to the better other objective, then the earlier trial) or `trial:N`.
+
+    Raises:
+        ValueError: An unknown pick, a trial that cannot be exported (the message says why),
+            or a study without any eligible trial.
+    """
+    kind, _, arg = pick.partition(":")
+    if kind == "trial":
+        try:
+            number = int(arg)
+        except ValueError:
+            raise ValueError(f"--pick trial:N needs a trial number, got {pick!r}") from None
+        trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+        if number not in trials:
+            raise ValueError(f"study {study.study_name!r} has no trial {number} (trials 0 to {len(trials) - 1})")
+        why = _why_not(trials[number])
+        if why:
+            raise ValueError(f"trial {number} of study {study.study_name!r} {why}: only completed trials can be exported; pick another (see `momnas plot`)")
+        return trials[number]
+    if kind not in ("knee", "best") or (kind == "knee" and arg) or (kind == "best" and not arg):
+        raise ValueError(f"unknown --pick {pick!r}: use knee, best:OBJECTIVE (e.g. best:instability) or trial:N")
+    eligible = _eligible(study)
+    signs = _signs(study)
+    if kind == "knee":
+        return _knee(eligible, signs)
+    i = _objective_index(study, arg)
+    others = [j for j in range(len(signs)) if j != i]
+    return min(eligible, key=lambda t: (signs[i] * t.values[i], *(signs[j] * t.values[j] for j in others), t.number))
+
+
+# -------------------------------------------------------------------------------- writing
+
+
+def _public_url(url: str | None) -> str | None:
+    """The storage URL without its password: best.json gets shared."""
+    if not url or "://" not in url or url.startswith("journal"):
+        return url
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _checkpoint(study: optuna.Study, trial: FrozenTrial, dest: Path) -> Path | None:
+    """Copy the trial's checkpoint artifact to `dest`; None when it kept none."""
+    artifacts = trial.user_attrs.get("artifacts") or {}
+    artifact_id = artifacts.get(CHECKPOINT_NAME) or next((a for name, a in artifacts.items() if name.endswith(".pt")), None)
+    if artifact_id is None:
+        return None
+    from optuna.artifacts import download_artifact
+
+    from search._study import study_artifact_store
+
+    store = study_artifact_store(study)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    try:
+        download_artifact(artifact_store=store, file_path=str(tmp), artifact_id=artifact_id)
+        os.replace(tmp, dest)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"trial {trial.number}'s checkpoint (artifact {artifact_id}) is missing from {study.user_attrs.get('artifact_dir')}: "
+            "was the artifacts folder moved? export without weights needs no checkpoint, but this trial records one"
+        ) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return dest
+
+
+def _write_program(weights: Path, program: Path) -> float:
+    """`torch.export` the trained model of `weights` to `program`; the largest output difference."""
+    import torch
+
+    import runs
+
+    model = runs.load(weights).eval()
+    task = runs.load_task(model.run_config.task)
+    example = task.val.x[:4].float()  # real inputs of the task's shape (B, T, input_size)
+    with torch.no_grad():
+        exported = torch.export.export(model, (example,))
+        torch.export.save(exported, program)
+        reloaded = torch.export.load(program).module()
+        diff = (reloaded(example) - model(example)).abs().max().item()
+    if not diff <= 1e-5:
+        raise RuntimeError(f"torch.export program of {weights} differs from the model by {diff:.3g}")
+    return diff
+
+
+def export(
+    study: optuna.Study,
+    to: str | os.PathLike,
+    *,
+    pick: str = "knee",
+    fmt: str = "json",
+    storage: str | None = None,
+) -> Exported:
+    """Write the trial `pick` chooses as a cell file at `to` (docs/architecture.md, "Exported cell").
+
+    Example:
+        >>> export(open_study("momnas-runs"), "best.json", pick="knee")   # doctest: +SKIP
+        Exported(trial=12, pick='knee', path=PosixPath('best.json'), weights=PosixPath('best.pt'), ...)
+
+    Args:
+        study: A study written by `momnas search`.
+        to: The JSON file to write (its folder is created). The weights go beside it as
+            `<stem>.pt`, the program as `<stem>.pt2`.
+        pick: See `pick_trial`.
+        fmt: `json`, or `torch-export` to also write a `torch.export` program of the trained
+            model (needs the trial's checkpoint), checked against the model on validation inputs.
+        storage: The storage URL to record as the source (its password is left out).
+
+    Returns:
+        An `Exported` naming the trial and the files written.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    trial = pick_trial(study, pick)
+    path = Path(to)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run = trial.user_attrs["run_config"]
+
+    weights = _checkpoint(study, trial, path.with_suffix(".pt"))
+    if fmt == "torch-export" and weights is None:
+        raise ValueError(
+            f"trial {trial.number} kept no checkpoint, so there are no trained weights to export as a program: "
+            f"export it as json and retrain it with `momnas train {path}`"
+        )
+    program, diff = None, None
+    if fmt == "torch-export":
+        program = path.with_suffix(".pt2")
+        diff = _write_program(weights, program)
+
+    data = {
+        "cell": run["cell"],
+        "task": run.get("task", study.user_attrs.get("task")),
+        "train": run.get("train", {}),
+        "source": {"study": study.study_name, "trial": trial.number, "storage": _public_url(storage), "pick": pick},
+        "metrics": trial.user_attrs.get("metrics", {}),
+    }
+    if weights is not None:
+        data["weights"] = weights.name  # relative to the JSON file
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
+        json.dump(data, f, indent=2, allow_nan=True)
+        f.write("\n")
+    shutil.move(f.name, path)
+    return Exported(trial.number, pick, path, weights, program, diff)
