@@ -19,3 +19,7 @@ from search.cli.results import dashboard_command, export_command, plot_command  
 app.command("plot")(plot_command)
 app.command("dashboard")(dashboard_command)
 app.command("export")(export_command)
+
+from search.cli.bench import bench_command  # noqa: E402
+
+app.command("bench")(bench_command)

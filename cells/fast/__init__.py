@@ -1,0 +1,24 @@
+"""Fast implementations of the cells: `build_cell(cfg, impl="auto")`.
+
+Same parameters, state_dict and outputs as the reference cells (to rounding); the work
+that does not depend on h leaves the time loop (chunked scans in `filters`), rnn / lstm /
+gru recur in PyTorch's fused RNN operators (cuDNN on CUDA), and the other cores run their
+time loop in one Triton kernel on CUDA where one exists (`triton_*` modules, imported
+only when a kernel is about to run). See `auto` for how a path is chosen.
+"""
+
+from cells.build import IMPLS, register_impl
+
+from .auto import FUSED, accelerate, choose
+from .filters import adam_term, decay_filter, momentum_filter, nag_filter, varying_decay_filter
+
+__all__ = ["accelerate", "choose", "FUSED", "decay_filter", "momentum_filter", "nag_filter", "adam_term",
+           "varying_decay_filter", "build_auto"]
+
+
+def build_auto(config):
+    """The reference cell for `config`, made fast in place (see `auto.accelerate`)."""
+    return accelerate(IMPLS["reference"](config))
+
+
+register_impl("auto", build_auto)

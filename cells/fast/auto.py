@@ -1,0 +1,153 @@
+"""`impl="auto"`: the same cell, parameters and state_dict, with the fastest exact forward.
+
+`accelerate(cell)` turns a reference cell into its fast twin in place (its class becomes a
+cached subclass that overrides `forward`), so `state_dict`, `parameters`, `isinstance` and
+the per-step methods are unchanged. The forward picks, per core and device:
+
+- rnn / lstm / gru: PyTorch's fused RNN operators (cuDNN on CUDA, the native loop on the
+  CPU) on the filtered stream. Linear dynamics (plain, momentum, input-form NAG) filter the
+  input x and a constant 1 and feed cuDNN the input weight `s [W_ih | b_ih]` (REFERENCE §6);
+  adam / rmsprop, nonlinear in g, feed the filtered g through an identity input weight.
+- cores with a fused Triton kernel (on CUDA, or TRITON_INTERPRET=1): the hoisted filter,
+  then the whole time loop in one kernel (`FUSED` registry, filled by the kernel modules).
+- everything else: the hoisted filter, then the core's own step in a Python loop (exact,
+  the dynamics' work out of the loop); the paper-form NAG and calls that pass a state run
+  the reference loop.
+
+The path taken is recorded in `cell.fast_path` (the benchmark prints it).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from cells.cell import Cell, CellState
+
+from . import hoist
+
+# core name -> fn(cell, x) -> (out, CellState) | None (None: not applicable, fall through)
+FUSED: dict[str, Callable] = {}
+
+_RNN_OPS = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
+
+
+def _fused_rnn(cell: Cell, x: Tensor):
+    """rnn / lstm / gru through torch's fused RNN operator on the filtered stream."""
+    op = getattr(torch._VF, _RNN_OPS[cell.config.core])
+    dyn = cell.dynamics
+    W, U, b, bh = cell.weight_ih_l0, cell.weight_hh_l0, cell.bias_ih_l0, cell.bias_hh_l0
+    B, H = x.shape[0], cell.hidden_size
+    if hoist.linear(dyn):
+        if isinstance(dyn, hoist.Plain):
+            inp, weights = x, [W, U, b, bh]
+            dyn_state = ()
+        else:
+            xf, scale = hoist.linear_input(dyn, x)  # (B, T, I + 1)
+            Wb = scale * torch.cat([W, b[:, None]], dim=1)  # (G, I + 1)
+            inp, weights = xf, [Wb, U, torch.zeros_like(b), bh]
+            dyn_state = (torch.nn.functional.linear(xf[:, -1], Wb),)  # v_T (B, G)
+    else:
+        a, dyn_state = hoist.hoisted(dyn, cell.project(x))  # (B, T, G)
+        eye = torch.eye(a.shape[2], dtype=a.dtype, device=a.device)
+        inp, weights = a, [eye, U, torch.zeros_like(b), bh]
+    h0 = x.new_zeros(1, B, H)
+    train = torch.is_grad_enabled()
+    if cell.config.core == "lstm":
+        out, h, c = op(inp, (h0, h0), weights, True, 1, 0.0, train, False, True)
+        core = (h[0], c[0])
+    else:
+        out, h = op(inp, h0, weights, True, 1, 0.0, train, False, True)
+        core = h[0]
+    return out, CellState(core, dyn_state, x.shape[1])
+
+
+def _hoisted_loop(cell: Cell, x: Tensor):
+    """Any core with a hoistable dynamics: filter for all steps at once, then the core's step."""
+    a, dyn_state = hoist.hoisted(cell.dynamics, cell.project(x))  # (B, T, G)
+    state = cell.initial_state(x.shape[0], x)
+    outputs = []
+    for t in range(a.shape[1]):
+        state = cell.step(a[:, t], state)
+        outputs.append(cell.output(state))
+    return torch.stack(outputs, dim=1), CellState(state, dyn_state, x.shape[1])
+
+
+def choose(cell: Cell, x: Tensor) -> str:
+    """The path `auto` takes for this cell and input: "fused-rnn", "triton", "hoisted" or "reference"."""
+    core = cell.config.core
+    if not hoist.hoistable(cell.dynamics):
+        return "reference"
+    if core in _RNN_OPS and type(cell).recur is Cell.recur:
+        return "fused-rnn"
+    if core in FUSED and _fused_ready(x):
+        return "triton"
+    if type(cell).recur is Cell.recur:  # single-layer cores: the loop below is scan's, minus the filter
+        return "hoisted"
+    return "reference"
+
+
+def _fused_ready(x: Tensor) -> bool:
+    from ._triton import available
+
+    return x.dtype == torch.float32 and available(x.device)
+
+
+class FastCell(Cell):
+    """Mixin placed before the reference class: same parameters, faster forward."""
+
+    fast_path: str = "unused"
+
+    def __reduce_ex__(self, protocol):
+        # The fast class is made at run time: pickle (torch.save, deepcopy) the reference
+        # class and the instance dict, and accelerate again on load.
+        return (_restore, (type(self).__mro__[2], self.__dict__.copy()))
+
+    def forward(self, x: Tensor, state: CellState | None = None) -> tuple[Tensor, CellState]:
+        if state is not None:  # carrying a state across calls: the reference loop, exactly
+            self.fast_path = "reference"
+            return super().forward(x, state)
+        self._check_input(x)
+        path = choose(self, x)
+        self.fast_path = path
+        if path == "reference":
+            return super().forward(x, state)
+        with parametrize.cached():
+            if path == "fused-rnn":
+                return _fused_rnn(self, x)
+            if path == "triton":
+                result = FUSED[self.config.core](self, x)
+                if result is not None:
+                    return result
+                self.fast_path = "hoisted"
+            return _hoisted_loop(self, x)
+
+
+_CLASSES: dict[type, type] = {}
+
+
+def fast_class(cls: type) -> type:
+    """The cached fast subclass of a reference cell class."""
+    if cls not in _CLASSES:
+        _CLASSES[cls] = type(cls.__name__, (FastCell, cls), {"__module__": cls.__module__,
+                                                             "__doc__": cls.__doc__,
+                                                             "__qualname__": cls.__qualname__})
+    return _CLASSES[cls]
+
+
+def _restore(cls: type, attributes: dict) -> nn.Module:
+    cell = cls.__new__(cls)
+    cell.__dict__.update(attributes)
+    return accelerate(cell)
+
+
+def accelerate(cell: nn.Module) -> nn.Module:
+    """Make a reference cell use the fast forward, in place; returns it."""
+    if not isinstance(cell, Cell):
+        raise TypeError(f"accelerate: expected a cells Cell, got {type(cell).__name__}")
+    if not isinstance(cell, FastCell):
+        cell.__class__ = fast_class(type(cell))
+    return cell

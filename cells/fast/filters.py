@@ -1,0 +1,126 @@
+"""The dynamics' input filters for all time steps at once (REFERENCE §1).
+
+Every dynamics except the paper-form NAG filters the input projection `g_t` with a
+linear recurrence `v_t = a_t v_{t-1} + b_t` whose coefficients do not depend on h, so
+the whole stream can be computed before the recurrence. We do it as a chunked
+lower-triangular decay-matrix product: inside a chunk of L steps, `v = M @ b` with
+`M[i, j] = a_{j+1} ... a_i`, one batched matrix product for all chunks; between chunks only
+the last state of each chunk is carried (T / L tiny sequential steps). Everything is
+ordinary autograd, so the filters are differentiable in every input, mu, s and beta
+included. Shapes: streams are (B, T, F), the filter acts along T, per feature.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+
+CHUNK = 64  # 784 steps -> 13 chunks: (64 x 64) products are cheap, the carry loop short
+
+
+def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype=like.dtype, device=like.device)
+    return torch.tensor(float(value), dtype=like.dtype, device=like.device)
+
+
+def _chunked(b: torch.Tensor, chunk: int) -> tuple[torch.Tensor, int]:
+    """(B, T, F) -> (B, C, L, F), zero-padded at the end; returns it and T."""
+    B, T, F = b.shape
+    L = min(chunk, T)
+    C = math.ceil(T / L)
+    if C * L != T:
+        b = torch.nn.functional.pad(b, (0, 0, 0, C * L - T))
+    return b.reshape(B, C, L, F), T
+
+
+def _scan(b: torch.Tensor, M: torch.Tensor, p: torch.Tensor, T: int) -> torch.Tensor:
+    """Chunked linear scan. b (B, C, L, F); M (C|1, L, L) the in-chunk transfer matrices;
+    p (C|1, L) the decay from the previous chunk's last state to each step of this one."""
+    B, C, L, F = b.shape
+    local = torch.matmul(M, b)  # (B, C, L, F): each chunk from a zero state
+    if C > 1:
+        pC = p.expand(C, L)
+        carries = [torch.zeros_like(local[:, 0, -1])]  # state entering chunk 0: zero
+        for c in range(C - 1):
+            carries.append(local[:, c, -1] + pC[c, -1] * carries[-1])  # (B, F)
+        carry = torch.stack(carries, dim=1)  # (B, C, F): state entering each chunk
+        local = local + pC[None, :, :, None] * carry[:, :, None, :]
+    return local.reshape(B, C * L, F)[:, :T]
+
+
+def decay_filter(b: torch.Tensor, decay, *, chunk: int = CHUNK) -> torch.Tensor:
+    """`v_t = decay * v_{t-1} + b_t`, v_{-1} = 0, along dim 1 of b (B, T, F).
+
+    `decay` is a float or a 0-dim tensor (gradients flow into it)."""
+    bc, T = _chunked(b, chunk)
+    L = bc.shape[2]
+    d = _as_tensor(decay, b)
+    idx = torch.arange(L, device=b.device, dtype=b.dtype)
+    e = idx[:, None] - idx[None, :]  # (L, L) exponents i - j
+    # pow's gradient is masked where the exponent is 0, so decay = 0 is safe.
+    M = torch.where(e >= 0, torch.pow(d, e.clamp(min=0)), torch.zeros((), dtype=b.dtype, device=b.device))
+    p = torch.pow(d, idx + 1)  # decay from the entering state to step i
+    return _scan(bc, M[None], p[None], T)
+
+
+def nag_coefficients(T: int, restart: int) -> np.ndarray:
+    """c for each step: `c_k = (k-1)/(k+2)`, k = 1, 2, ... restarting after k % F == 0."""
+    t = np.arange(T)
+    k = (t % restart) + 1 if restart > 0 else t + 1
+    return (k - 1) / (k + 2)
+
+
+@functools.lru_cache(maxsize=32)
+def _varying_matrices(coeffs: tuple, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """In-chunk transfer matrices for fixed per-step decays a_t (float64, cached)."""
+    a = np.asarray(coeffs, dtype=np.float64)
+    T = a.size
+    L = min(chunk, T)
+    C = math.ceil(T / L)
+    a = np.concatenate([a, np.ones(C * L - T)])
+    M = np.zeros((C, L, L))
+    p = np.zeros((C, L))
+    for c in range(C):
+        seg = a[c * L:(c + 1) * L]
+        for i in range(L):
+            M[c, i, i] = 1.0
+            for j in range(i - 1, -1, -1):
+                M[c, i, j] = M[c, i, j + 1] * seg[j + 1]
+            p[c, i] = np.prod(seg[:i + 1])
+    return M, p
+
+
+def varying_decay_filter(b: torch.Tensor, coeffs: np.ndarray, *, chunk: int = CHUNK) -> torch.Tensor:
+    """`v_t = a_t v_{t-1} + b_t` with fixed (not trained) per-step decays a (length T)."""
+    bc, T = _chunked(b, chunk)
+    M, p = _varying_matrices(tuple(float(c) for c in coeffs), chunk)
+    M = torch.as_tensor(M, dtype=b.dtype, device=b.device)
+    p = torch.as_tensor(p, dtype=b.dtype, device=b.device)
+    return _scan(bc, M, p, T)
+
+
+def momentum_filter(g: torch.Tensor, mu, s, *, chunk: int = CHUNK) -> torch.Tensor:
+    """Momentum: `v_t = mu v_{t-1} + s g_t`."""
+    return decay_filter(g, mu, chunk=chunk) * _as_tensor(s, g)
+
+
+def nag_filter(g: torch.Tensor, s, restart: int, *, chunk: int = CHUNK) -> torch.Tensor:
+    """Input-form NAG with restarts: `v_t = c_k v_{t-1} + s g_t`."""
+    coeffs = nag_coefficients(g.shape[1], int(restart))
+    return varying_decay_filter(g, coeffs, chunk=chunk) * _as_tensor(s, g)
+
+
+def adam_term(g: torch.Tensor, mu, s, beta, eps: float = 1e-16, *, chunk: int = CHUNK) -> torch.Tensor:
+    """Adam (RMSProp with mu = 0): `v_t / sqrt(r_t + eps)`, `r_t = beta r_{t-1} + (1-beta) g_t^2`."""
+    beta_t = _as_tensor(beta, g)
+    v = momentum_filter(g, mu, s, chunk=chunk) if not _is_zero(mu) else g * _as_tensor(s, g)
+    r = decay_filter(g * g, beta_t, chunk=chunk) * (1 - beta_t)
+    return v / torch.sqrt(r + eps)
+
+
+def _is_zero(value) -> bool:
+    return not isinstance(value, torch.Tensor) and float(value) == 0.0

@@ -1,0 +1,62 @@
+"""The dynamics of cells.dynamics, for a whole sequence at once (from the zero state).
+
+`hoisted(dynamics, g)` returns what `dynamics.filter(g)` returns (the term a (B, T, G) and
+the final filter state), through the chunked scans of `filters`. `linear_input(dynamics, x)`
+serves the linear filters (momentum, input-form NAG, plain) in the commuted form of
+REFERENCE §6: filter the input x and a constant 1 instead of g = x W^T + b, which is exact
+because the filter commutes with the projection, and is (I + 1) / G times the work.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from cells.dynamics import Adam, Dynamics, Momentum, NAGRestart, Plain
+
+from . import filters
+
+
+def linear(dynamics: Dynamics) -> bool:
+    """Whether the dynamics is a linear filter of g (so it commutes with the projection)."""
+    if isinstance(dynamics, NAGRestart):
+        return dynamics.nag_form == "input"
+    return isinstance(dynamics, (Plain, Momentum)) and not isinstance(dynamics, Adam)
+
+
+def hoistable(dynamics: Dynamics) -> bool:
+    """Whether `hoisted` handles this dynamics (everything but the paper-form NAG)."""
+    return linear(dynamics) or isinstance(dynamics, Adam)
+
+
+def _unit_filter(dynamics: Dynamics, b: Tensor) -> Tensor:
+    """The filter with s = 1 (the linear part), along dim 1 of b (B, T, F)."""
+    if isinstance(dynamics, Plain):
+        return b
+    if isinstance(dynamics, NAGRestart):
+        return filters.varying_decay_filter(b, filters.nag_coefficients(b.shape[1], dynamics.restart))
+    return filters.decay_filter(b, dynamics.mu)
+
+
+def hoisted(dynamics: Dynamics, g: Tensor) -> tuple[Tensor, tuple]:
+    """g (B, T, G) -> (a (B, T, G), final filter state), as `dynamics.filter(g)` from zero state."""
+    if isinstance(dynamics, Plain):
+        return g, ()
+    if isinstance(dynamics, Adam):  # rmsprop included (mu = 0)
+        v = _unit_filter(dynamics, g) * dynamics.s if dynamics.mu != 0.0 else dynamics.s * g
+        r = filters.decay_filter(g * g, dynamics.beta) * (1.0 - dynamics.beta)
+        return v / torch.sqrt(r + dynamics.eps), (v[:, -1], r[:, -1])
+    if linear(dynamics):
+        v = _unit_filter(dynamics, g) * dynamics.s
+        return v, (v[:, -1],)
+    raise ValueError(f"hoisted: {type(dynamics).__name__}(nag_form='paper') depends on h and cannot be hoisted")
+
+
+def linear_input(dynamics: Dynamics, x: Tensor) -> tuple[Tensor, float]:
+    """For a linear dynamics: x (B, T, I) -> (xf (B, T, I + 1), scale) such that
+    `filter(x W^T + b) = scale * xf @ [W | b]^T` (the last column of xf is the filtered 1)."""
+    ones = x.new_ones(1, x.shape[1], 1)
+    xf = _unit_filter(dynamics, x)
+    cf = _unit_filter(dynamics, ones).expand(x.shape[0], -1, -1)
+    scale = 1.0 if isinstance(dynamics, Plain) else float(dynamics.s)
+    return torch.cat([xf, cf], dim=2), scale

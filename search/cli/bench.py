@@ -1,0 +1,40 @@
+"""`momnas bench`: ms per training iteration of every cell family, reference against auto, beside cuDNN LSTM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from search.cli._common import console, user_errors
+
+
+def bench_command(
+    families: Annotated[Optional[list[str]], typer.Option(
+        "--family", "-f", help="dynamics-core[:key=value,...], e.g. momentum-lstm or "
+                               "nag_restart-lstm:nag_form=paper; repeat for several (default: all)")] = None,
+    hidden: Annotated[Optional[list[int]], typer.Option("--hidden", "-H", help="hidden sizes (default 128 256)")] = None,
+    batch: Annotated[int, typer.Option(help="batch size B")] = 128,
+    steps: Annotated[int, typer.Option(help="sequence length T")] = 784,
+    input_size: Annotated[int, typer.Option(help="input features per step")] = 1,
+    iters: Annotated[int, typer.Option(help="timed iterations after warm-up (median reported)")] = 10,
+    warmup: Annotated[int, typer.Option(help="untimed warm-up iterations")] = 3,
+    ref_iters: Annotated[int, typer.Option(help="timed iterations for the slow reference")] = 2,
+    no_reference: Annotated[bool, typer.Option("--no-reference", help="skip timing the reference")] = False,
+    device: Annotated[Optional[str], typer.Option(help="cuda or cpu (default: cuda if available)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="write the table as JSON here")] = None,
+):
+    """Time one training iteration (forward, backward, RMSprop step) of every family."""
+    from cells.benchmark import format_table, run_benchmark
+
+    with user_errors():
+        result = run_benchmark(families, hidden_sizes=hidden or (128, 256), batch=batch, steps=steps,
+                               input_size=input_size, iters=iters, warmup=warmup, ref_iters=ref_iters,
+                               reference=not no_reference, device=device,
+                               log=lambda m: console.print(m, highlight=False))
+        console.print(format_table(result), highlight=False, soft_wrap=True)
+        if out is not None:
+            out.write_text(json.dumps(result, indent=1))
+            console.print(f"wrote {out}")
