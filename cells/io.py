@@ -1,0 +1,129 @@
+"""`save` / `load`: a cell's config and weights in one file (docs/architecture.md, "File formats").
+
+A checkpoint is `torch.save` of {"format": "momnas-checkpoint", "version": 1, "cell": config
+dict, "cell_state": state_dict}; runs add "run" and "model_state", which `load` ignores.
+`load` also reads an exported JSON file {"cell": {...}, "weights": "relative/path.pt"?}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .build import build_cell
+from .config import CellConfig
+
+__all__ = ["save", "load", "FORMAT", "VERSION"]
+
+FORMAT = "momnas-checkpoint"
+VERSION = 1
+
+
+def save(cell: nn.Module, path: str | os.PathLike) -> None:
+    """Write `cell`'s config and weights to `path` (any cell built by `build_cell`).
+
+    Example:
+        >>> import tempfile, torch
+        >>> cell = build_cell(CellConfig(core="gru", input_size=2, hidden_size=4))
+        >>> path = Path(tempfile.mkdtemp()) / "cell.pt"
+        >>> save(cell, path)
+        >>> all(torch.equal(a, b) for a, b in zip(cell.state_dict().values(), load(path).state_dict().values()))
+        True
+    """
+    config = getattr(cell, "config", None)
+    if not isinstance(config, CellConfig):
+        raise TypeError(f"cells.save: expected a cell built by build_cell (with a .config), got {type(cell).__name__}")
+    torch.save({"format": FORMAT, "version": VERSION, "cell": config.to_dict(), "cell_state": cell.state_dict()},
+               Path(path))
+
+
+def load(path: str | os.PathLike, impl: str = "reference") -> nn.Module:
+    """Rebuild the cell stored at `path`: a checkpoint (cells or runs) or a JSON file with "cell".
+
+    A JSON file without "weights" gives a freshly initialised cell. Errors are one line naming
+    the file and what to do.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"cells.load: {path} does not exist; pass a checkpoint written by cells.save "
+                                f"or runs, or a JSON file with a \"cell\" entry")
+    if _is_json(path):
+        return _load_json(path, impl)
+    checkpoint = _read_checkpoint(path)
+    cell = build_cell(_config(checkpoint["cell"], path), impl)
+    _load_state(cell, checkpoint["cell_state"], path)
+    return cell
+
+
+def _is_json(path: Path) -> bool:
+    if path.suffix.lower() == ".json":
+        return True
+    with path.open("rb") as f:
+        return f.read(64).lstrip()[:1] == b"{"
+
+
+def _load_json(path: Path, impl: str) -> nn.Module:
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cells.load: {path} is not valid JSON ({exc}); fix it or export the cell again") from None
+    if not isinstance(data, dict) or "cell" not in data:
+        raise ValueError(f"cells.load: {path} has no top-level \"cell\" entry; it needs "
+                         f"{{\"cell\": {{...CellConfig.to_dict()...}}, \"weights\": \"file.pt\" (optional)}}")
+    config = _config(data["cell"], path)
+    cell = build_cell(config, impl)
+    weights = data.get("weights")
+    if weights is None:
+        return cell
+    if not isinstance(weights, str):
+        raise ValueError(f"cells.load: {path}: \"weights\" must be a path (string) relative to the JSON file")
+    weights_path = path.parent / weights
+    if not weights_path.is_file():
+        raise FileNotFoundError(f"cells.load: {weights_path} (the \"weights\" of {path}) does not exist; "
+                                f"put the checkpoint there or drop \"weights\" for a fresh cell")
+    checkpoint = _read_checkpoint(weights_path)
+    if _config(checkpoint["cell"], weights_path) != config:
+        raise ValueError(f"cells.load: {weights_path} holds a different cell than {path} describes; "
+                         f"point \"weights\" at the checkpoint of this cell")
+    _load_state(cell, checkpoint["cell_state"], weights_path)
+    return cell
+
+
+def _read_checkpoint(path: Path) -> dict:
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a damaged or foreign file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"cells.load: {path} is not a readable checkpoint ({reason}); "
+                         f"write it with cells.save or restore the file") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise ValueError(f"cells.load: {path} is not a momnas checkpoint (no \"format\": \"{FORMAT}\"); "
+                         f"write it with cells.save")
+    if checkpoint.get("version") != VERSION:
+        raise ValueError(f"cells.load: {path} has checkpoint version {checkpoint.get('version')!r}, this momnas "
+                         f"reads version {VERSION}; load it with the momnas that wrote it")
+    for key in ("cell", "cell_state"):
+        if key not in checkpoint:
+            raise ValueError(f"cells.load: {path} has no {key!r} entry; write it with cells.save")
+    return checkpoint
+
+
+def _config(data, path: Path) -> CellConfig:
+    try:
+        return CellConfig.from_dict(data)
+    except ValueError as exc:
+        raise ValueError(f"cells.load: {path}: {exc}") from None
+
+
+def _load_state(cell: nn.Module, state: dict, path: Path) -> None:
+    try:
+        cell.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:2])
+        raise ValueError(f"cells.load: {path}: the weights do not fit the cell ({detail}); "
+                         f"the file is damaged or was edited by hand") from None
