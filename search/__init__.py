@@ -1,14 +1,34 @@
 """momnas search: Optuna studies of cells, run by Ray Tune, and the `momnas` command line.
 
+    from search import SearchConfig, run_search, open_study
+    study = run_search(SearchConfig(task="adding", T=200, space="momentum", trials=64, epochs=5))
+    study = open_study(out_dir="momnas-runs")          # later, the way the search stored it
+
 Ray is imported only when a search runs, so reading a study (plots, export, status) stays light.
 """
 
+from search._config import PRESETS, SAMPLERS, SearchConfig, preset
+from search._record import objective_names
+from search._run import finished_trials, make_sampler, recover_interrupted, run_search, show_status
 from search._study import artifact_store, make_storage, open_study, storage_url, study_artifact_store
+from search._summary import pareto_rows, status_info
 
 __all__ = [
+    "PRESETS",
+    "SAMPLERS",
+    "SearchConfig",
     "artifact_store",
+    "finished_trials",
+    "make_sampler",
     "make_storage",
+    "objective_names",
     "open_study",
+    "pareto_rows",
+    "preset",
+    "recover_interrupted",
+    "run_search",
+    "show_status",
+    "status_info",
     "storage_url",
     "study_artifact_store",
 ]

@@ -16,7 +16,9 @@ class Param:
     """How one parameter is drawn: `Float(0, 1)`, `Int(1, 3)`, `Choice("exp", "cayley")`, `Fixed(1.0)`.
 
     `when` makes it conditional on a sibling already drawn in the same branch:
-    `Int(1, 100, log=True, when=("param", ("exp",)))` is drawn only where `param` is `exp`.
+    `Int(1, 100, log=True, when=("param", ("exp",)))` is drawn only where `param` is `exp`;
+    `when=("core", ("rnn", "lstm"))` conditions on the family's core (or `dynamics`). Where a
+    parameter is not drawn, the cell's own default applies.
     """
 
     kind: str

@@ -9,30 +9,16 @@ from spaces import _tables
 from spaces._space import Space, split_family
 from spaces._yaml import load_space as _load_yaml
 
-# Every parameter a core or dynamics has (CellConfig keys), whether or not a named space searches it.
-_CORE_KEYS = {
-    "rnn": (),
-    "lstm": ("fg_init",),
-    "gru": (),
-    "orthogonal": ("param", "K", "n_neg", "m", "init"),
-    "unitary": (),
-    "urnn": (),
-    "enrnn": ("n1", "n2"),
-    "cornn": ("dt", "gamma", "eps"),
-    "unicornn": ("dt", "alpha", "layers"),
-}
-_DYNAMICS_KEYS = {
-    "plain": (),
-    "momentum": ("mu", "s"),
-    "adam": ("mu", "s", "beta"),
-    "rmsprop": ("s", "beta"),
-    "nag_restart": ("s", "restart", "nag_form"),
-}
-
-
 def known_parameters() -> dict[str, dict[str, tuple[str, ...]]]:
-    """`{"dynamics": {name: keys}, "cores": {name: keys}}`: what a YAML space may set."""
-    return {"dynamics": dict(_DYNAMICS_KEYS), "cores": dict(_CORE_KEYS)}
+    """`{"dynamics": {name: keys}, "cores": {name: keys}}` from the cells' parameter table:
+    what a YAML space may set (sizes aside, which are shared: `hidden_size`)."""
+    from cells import families  # torch comes with cells: import it only when a YAML space is read
+
+    out: dict[str, dict[str, tuple[str, ...]]] = {"dynamics": {}, "cores": {}}
+    for family in families():
+        kind = "cores" if family.kind == "core" else "dynamics"
+        out[kind][family.name] = tuple(p.name for p in family.params)
+    return out
 
 
 def list_spaces() -> dict[str, Space]:

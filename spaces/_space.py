@@ -74,10 +74,10 @@ class Space:
         family = trial.suggest_categorical(FAMILY_PARAM, list(self.families))
         dynamics, core = split_family(family)
         cell: dict[str, Any] = {"core": core, "dynamics": dynamics}
-        cell.update(_draw(trial, "", self.cell))
-        cell.update(_draw(trial, f"{dynamics}.", self.dynamics.get(dynamics, {})))
-        cell.update(_draw(trial, f"{core}.", self.cores.get(core, {})))
-        return {"cell": cell, "train": _draw(trial, "", self.train)}
+        cell.update(_draw(trial, "", self.cell, cell))
+        cell.update(_draw(trial, f"{dynamics}.", self.dynamics.get(dynamics, {}), cell))
+        cell.update(_draw(trial, f"{core}.", self.cores.get(core, {}), cell))
+        return {"cell": cell, "train": _draw(trial, "", self.train, cell)}
 
     def branches(self, family: str) -> dict[str, Param]:
         """Every parameter a trial of `family` may draw, under its trial name."""
@@ -100,9 +100,10 @@ class Space:
         return {"name": self.name, "description": self.description, "families": list(self.families), "params": params}
 
 
-def _draw(trial: optuna.Trial, prefix: str, table: Mapping[str, Param]) -> dict[str, Any]:
+def _draw(trial: optuna.Trial, prefix: str, table: Mapping[str, Param], family: Mapping[str, Any]) -> dict[str, Any]:
+    # `when` conditions see this branch's values so far, and the family's core and dynamics.
     drawn: dict[str, Any] = {}
     for key, param in table.items():
-        if param.active(drawn):
+        if param.active({"core": family["core"], "dynamics": family["dynamics"], **drawn}):
             drawn[key] = param.sample(trial, prefix + key)
     return drawn

@@ -44,10 +44,14 @@ WIDE_DYNAMICS = {
 PAPER_CORES = {
     "lstm": {"fg_init": Fixed(1.0)},
     "orthogonal": {
-        "param": Choice("exp", "cayley"),
-        "K": Int(1, 100, log=True, when=("param", ("exp",))),  # DTRIV re-basing period
+        # expRNN / DTRIV (exp; K = 0 re-bases once, K = 1 is the psMNIST DTRIV recipe), scoRNN (cayley),
+        # and the singular-value margin of Vorontsov et al. (svd).
+        "param": Choice("exp", "cayley", "svd"),
+        "K": Choice(0, 1, 100, when=("param", ("exp", "svd"))),
+        "m": Float(0.0, 0.5, when=("param", ("svd",))),
         "init": Choice("henaff", "cayley"),
     },
+    "unitary": {"init": Choice("henaff", "cayley")},
     "cornn": {"dt": Float(0.02, 0.1, log=True), "gamma": Float(0.3, 80.0, log=True), "eps": Float(3.0, 20.0, log=True)},
     "unicornn": {"dt": Float(0.05, 0.5, log=True), "alpha": Float(5.0, 50.0, log=True), "layers": Int(1, 3)},
 }
@@ -55,13 +59,21 @@ PAPER_CORES = {
 WIDE_CORES = {
     "lstm": {"fg_init": Float(-4.0, 4.0)},
     "orthogonal": {
-        "param": Choice("exp", "cayley"),
-        "K": Int(1, 1000, log=True, when=("param", ("exp",))),
+        "param": Choice("exp", "cayley", "svd"),
+        "K": Int(0, 100, when=("param", ("exp", "svd"))),
+        "m": Float(0.0, 0.9, when=("param", ("svd",))),
         "init": Choice("henaff", "cayley"),
     },
+    "unitary": {"init": Choice("henaff", "cayley")},
     "cornn": {"dt": Float(0.005, 0.5, log=True), "gamma": Float(0.1, 100.0, log=True), "eps": Float(0.1, 30.0, log=True)},
     "unicornn": {"dt": Float(0.01, 1.0, log=True), "alpha": Float(1.0, 100.0, log=True), "layers": Int(1, 3)},
 }
+
+# The paper form of NAG replaces the whole pre-activation a_t + U h + b_h, so it is drawn only
+# on cores where that sum exists (not gru, whose candidate multiplies U h by the reset gate);
+# elsewhere the cell's default (input form) applies.
+ADDITIVE_CORES = tuple(c for c in CORES if c != "gru")
+NAG_FORMS = Choice("input", "paper", when=("core", ADDITIVE_CORES))
 
 # Learning rates of the recipes: 7e-4 (DTRIV) to 2e-2 (coRNN on adding).
 LR = Float(1e-4, 3e-2, log=True)
@@ -98,11 +110,19 @@ NAMED = {
         cores=WIDE_CORES,
         train={"lr": LR},
     ),
+    "small": Space(
+        name="small",
+        description="The optimizer dynamics on the cores that train fast on a CPU (rnn, lstm, gru, cornn): quick searches.",
+        families=_all(DYNAMICS, ("rnn", "lstm", "gru", "cornn")),
+        dynamics=WIDE_DYNAMICS,
+        cores=WIDE_CORES,
+        train={"lr": LR},
+    ),
     "full": Space(
         name="full",
         description="Everything: every dynamics on every core, both NAG forms, hidden size and batch size searched too.",
         families=_all(DYNAMICS, CORES),
-        dynamics={**WIDE_DYNAMICS, "nag_restart": {**WIDE_DYNAMICS["nag_restart"], "nag_form": Choice("input", "paper")}},
+        dynamics={**WIDE_DYNAMICS, "nag_restart": {**WIDE_DYNAMICS["nag_restart"], "nag_form": NAG_FORMS}},
         cores=WIDE_CORES,
         cell={"hidden_size": Choice(32, 64, 128, 256)},
         train={"lr": LR, "batch_size": Choice(32, 64, 128)},

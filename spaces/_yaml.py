@@ -26,7 +26,7 @@ from spaces._space import Space, split_family
 
 TOP_KEYS = ("name", "description", "base", "families", "exclude", "params")
 # Shared parameters: where they go in the run config.
-SHARED = {"hidden_size": "cell", "lr": "train", "batch_size": "train", "lr_orthogonal": "train"}
+SHARED = {"hidden_size": "cell", "lr": "train", "batch_size": "train", "orthogonal_lr": "train", "optimizer": "train", "clip": "train", "weight_decay": "train"}
 RANGE_KEYS = ("low", "high", "log", "step", "int", "when")
 # Parameters that are integers whatever the YAML writes (other ranges are floats unless `int: true`).
 INT_KEYS = {"hidden_size", "batch_size", "restart", "K", "layers", "n_neg", "n1", "n2"}
@@ -105,7 +105,7 @@ def space_from_data(
         if scope not in (used_dyn if kind == "dynamics" else used_core):
             raise ValueError(f"params: {name!r} is set but no searched family uses {scope}")
         (dynamics if kind == "dynamics" else cores)[scope][key] = param
-        if param.when is not None:
+        if param.when is not None and param.when[0] not in ("core", "dynamics"):
             sibling = param.when[0]
             table = (dynamics if kind == "dynamics" else cores)[scope]
             if sibling not in valid or sibling == key:

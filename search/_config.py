@@ -1,0 +1,186 @@
+"""SearchConfig: everything one `momnas search` needs, as a frozen dataclass with a YAML round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search._study import DEFAULT_OUT
+
+SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "gp")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """One search: the task, the space, the training budget per trial, where it runs and stores.
+
+    Flags of `momnas search` map one to one onto these fields (`--gpus-per-trial` ->
+    `gpus_per_trial`); a YAML file (`--config`) may set any of them, flags override it.
+    """
+
+    # what to learn
+    task: str = "adding"                 # a runs task: adding, copying, digits, pdigits, mnist1d, smnist, psmnist, npz:PATH
+    T: int | None = None                 # sequence length (adding, copying)
+    n_train: int | None = None           # task size options (None: the task's defaults)
+    n_val: int | None = None
+    n_test: int | None = None
+    data_dir: str | None = None          # where MNIST lives
+    # what to search
+    space: str = "momentum"              # a named space (momnas spaces) or a YAML file
+    trials: int = 64                     # finished trials wanted in the study (counting earlier ones on --resume)
+    sampler: str = "tpe"                 # tpe (multivariate) | nsga2 | nsga3 | random | gp
+    seed: int | None = None              # sampler seed (repeatable suggestions); also each trial's training seed
+    # each trial's training (the space may override hidden_size, lr, batch_size, ...)
+    epochs: int = 5
+    hidden: int = 64
+    lr: float = 1e-3
+    batch_size: int = 128
+    optimizer: str = "adam"
+    clip: float | None = 1.0             # gradient-norm clip (MomentumRNN's recipes use 1.0)
+    train: dict[str, Any] = dataclasses.field(default_factory=dict)  # any other runs TrainConfig option
+    # where it runs
+    gpus_per_trial: float = 0.0          # fractions pack several trials on one GPU
+    cpus_per_trial: float = 1.0
+    max_concurrent: int | None = None    # None: as many as the resources allow
+    address: str | None = None           # "auto" or "ray://HOST:PORT" joins a cluster; None starts a local one
+    # where it stores
+    out: str = DEFAULT_OUT
+    storage: str | None = None           # any Optuna storage URL; None: sqlite:///OUT/optuna.db
+    study: str | None = None             # None: "{space}-{task}"
+    resume: bool = False                 # continue the study instead of refusing to touch an existing one
+
+    def __post_init__(self) -> None:
+        def positive_int(key: str, allow_none: bool = False) -> None:
+            value = getattr(self, key)
+            if value is None and allow_none:
+                return
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"search: `{key}` must be a positive integer, got {value!r}")
+
+        if not isinstance(self.task, str) or not self.task:
+            raise ValueError("search: `task` must be a task name such as adding or digits")
+        for key in ("T", "n_train", "n_val", "n_test", "max_concurrent"):
+            positive_int(key, allow_none=True)
+        for key in ("trials", "epochs", "hidden", "batch_size"):
+            positive_int(key)
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"search: unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
+            raise ValueError(f"search: `seed` must be a non-negative integer, got {self.seed!r}")
+        for key in ("lr", "cpus_per_trial"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"search: `{key}` must be a positive number, got {value!r}")
+        if isinstance(self.gpus_per_trial, bool) or not isinstance(self.gpus_per_trial, (int, float)) or self.gpus_per_trial < 0:
+            raise ValueError(f"search: `gpus_per_trial` must be >= 0 (fractions share a GPU), got {self.gpus_per_trial!r}")
+        if self.gpus_per_trial > 1 and not float(self.gpus_per_trial).is_integer():
+            raise ValueError(f"search: `gpus_per_trial` above 1 must be whole, got {self.gpus_per_trial!r}")
+        if self.clip is not None and (isinstance(self.clip, bool) or not isinstance(self.clip, (int, float)) or self.clip <= 0):
+            raise ValueError(f"search: `clip` must be a positive number or null, got {self.clip!r}")
+        if not isinstance(self.train, dict):
+            raise ValueError(f"search: `train` must be a mapping of runs TrainConfig options, got {self.train!r}")
+        if self.address is not None and not (self.address == "auto" or "://" in self.address or ":" in self.address):
+            raise ValueError(f"search: `address` must be auto, HOST:PORT or ray://HOST:PORT, got {self.address!r}")
+        if self.study is not None and (not isinstance(self.study, str) or not self.study):
+            raise ValueError("search: `study` must be a non-empty name")
+
+    @property
+    def study_name(self) -> str:
+        """`--study`, or `{space}-{task}` (a YAML space contributes its file's stem)."""
+        if self.study:
+            return self.study
+        space = Path(self.space).stem if self.space.endswith((".yaml", ".yml")) else self.space
+        task = self.task.replace(":", "-").replace("/", "-")
+        return f"{space}-{task}" + (f"-T{self.T}" if self.T else "")
+
+    def task_dict(self) -> dict[str, Any]:
+        """The runs TaskConfig dict of this search."""
+        keys = ("T", "n_train", "n_val", "n_test", "data_dir")
+        return {"name": self.task, **{k: getattr(self, k) for k in keys if getattr(self, k) is not None}}
+
+    def replace(self, **changes: Any) -> "SearchConfig":
+        """A copy with `changes`; None values are ignored (an unset flag keeps the YAML's value)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, what: str = "search config") -> "SearchConfig":
+        if not isinstance(data, dict):
+            raise ValueError(f"{what}: expected a mapping of search options, got {type(data).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        # YAML files may write flags' spelling (gpus-per-trial) as well as field names.
+        data = {str(k).replace("-", "_"): v for k, v in data.items()}
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ValueError(f"{what}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(names)}")
+        try:
+            return cls(**data)
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
+
+    @classmethod
+    def resolve(
+        cls, *, preset: str | None = None, file: str | Path | None = None, overrides: dict[str, Any] | None = None
+    ) -> "SearchConfig":
+        """Defaults, then a preset, then a YAML file, then flags (None means "not given")."""
+        data: dict[str, Any] = dict(_preset_data(preset)) if preset else {}
+        if file is not None:
+            data.update(cls.from_yaml(file).explicit_fields())
+        data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return cls.from_dict(data, what=str(file) if file else "search")
+
+    def explicit_fields(self) -> dict[str, Any]:
+        """The fields that differ from the defaults (what a YAML file actually set)."""
+        default = SearchConfig()
+        return {k: v for k, v in self.to_dict().items() if v != getattr(default, k)}
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "SearchConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"search config {path} not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        return cls.from_dict(data, what=str(path))
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # A real search that finishes in under 3 minutes on a 2-core laptop CPU: the momentum
+    # dynamics on the fast cores, on scikit-learn's 8x8 digits read pixel by pixel.
+    "quickstart": {
+        "task": "digits",
+        "space": "small",
+        "trials": 8,
+        "epochs": 2,
+        "hidden": 32,
+        "batch_size": 64,
+        "seed": 0,
+        "max_concurrent": 2,
+        "study": "quickstart",
+        "resume": True,
+    },
+}
+
+
+def _preset_data(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def preset(name: str) -> SearchConfig:
+    """A named preset (`momnas search --preset quickstart`)."""
+    return SearchConfig(**_preset_data(name))

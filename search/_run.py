@@ -1,0 +1,200 @@
+"""run_search: one search, from a SearchConfig to a finished Optuna study."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console
+
+import spaces
+from search import _record
+from search._config import SearchConfig
+from search._progress import Progress
+from search._study import ARTIFACT_DIR, artifact_store, make_storage, open_study, storage_url
+from search._summary import pareto_table, render_status, status_info
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    """The sampler by name: multivariate TPE (default), NSGA-II / III, random, GP."""
+    factories: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
+        # group=True: TPE models each family's parameters together, as the space is conditional.
+        "tpe": lambda: optuna.samplers.TPESampler(multivariate=True, group=True, seed=seed),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+        "nsga3": lambda: optuna.samplers.NSGAIIISampler(seed=seed),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        "gp": lambda: optuna.samplers.GPSampler(seed=seed),
+    }
+    if name not in factories:
+        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(factories)}")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return factories[name]()
+
+
+def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials that count towards `--trials`: finished, not interrupted ones."""
+    return [t for t in study.get_trials(deepcopy=False, states=FINISHED) if not t.user_attrs.get("interrupted")]
+
+
+def recover_interrupted(study: optuna.Study) -> list[int]:
+    """Mark trials an interrupted search left RUNNING as FAIL (`interrupted`) and re-enqueue
+    their parameters, so the next search runs them again. Returns their numbers."""
+    storage = study._storage
+    numbers = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+        storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        if t.params:
+            study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number}, skip_if_exists=False)
+        numbers.append(t.number)
+    return numbers
+
+
+def _space_fn(config: SearchConfig, space: spaces.Space, input_size: int, trials_dir: Path) -> Callable:
+    """The define-by-run function OptunaSearch calls: the space's suggestion laid over the
+    search's defaults, as the trial's full run config. Suggests and returns; trains nothing."""
+    task = config.task_dict()
+    train_defaults = {
+        "epochs": config.epochs, "lr": config.lr, "batch_size": config.batch_size,
+        "optimizer": config.optimizer, "seed": config.seed or 0,
+        # A trial without a GPU of its own must not take one that Ray gave to another.
+        "device": "auto" if config.gpus_per_trial > 0 else "cpu",
+        **({"clip": config.clip} if config.clip is not None else {}),
+        **config.train,
+    }
+    threads = max(1, int(config.cpus_per_trial))
+
+    def define(trial: optuna.Trial) -> dict[str, Any]:
+        drawn = space(trial)
+        run_config = {
+            "cell": {"input_size": input_size, "hidden_size": config.hidden, **drawn["cell"]},
+            "task": task,
+            "train": {**train_defaults, **drawn["train"]},
+        }
+        trial.set_user_attr("run_config", run_config)
+        trial.set_user_attr("family", spaces.family_name(drawn["cell"]["dynamics"], drawn["cell"]["core"]))
+        return {
+            _record.RUN_KEY: run_config,
+            _record.TRIAL_DIR_KEY: str(trials_dir / f"{trial.number:05d}"),
+            _record.THREADS_KEY: threads,
+        }
+
+    return define
+
+
+def _check_same_search(study: optuna.Study, config: SearchConfig, directions: list[str]) -> None:
+    stored = study.user_attrs.get("task")
+    if stored is not None and stored != config.task_dict():
+        raise ValueError(
+            f"study {study.study_name!r} was made for task {json.dumps(stored)}, this search asks for "
+            f"{json.dumps(config.task_dict())}; pick another --study"
+        )
+    if [d.name.lower() for d in study.directions] != directions:
+        raise ValueError(f"study {study.study_name!r} optimises {study.directions}, not {directions}; pick another --study")
+
+
+def run_search(config: SearchConfig, *, console: Console | None = None) -> optuna.Study:
+    """Run a search and return its study.
+
+    Creates (or, with `resume`, continues) the study in `config.storage` (default SQLite in
+    `config.out`), runs the missing trials through Ray Tune with live progress, and ends
+    with the Pareto set and the paths it wrote.
+
+    Example:
+        >>> from search import SearchConfig, run_search
+        >>> study = run_search(SearchConfig(task="adding", T=50, space="small", trials=4, epochs=1))  # doctest: +SKIP
+        >>> [t.user_attrs["status"] for t in study.trials]                                          # doctest: +SKIP
+    """
+    import runs  # torch: only when a search runs, so that reading studies stays light
+
+    console = console or Console(stderr=True)
+    # Check everything the user gave before starting Ray: task, space, storage.
+    task = runs.load_task(runs.TaskConfig.from_dict(config.task_dict()))
+    space = spaces.get_space(config.space)
+    sampler = make_sampler(config.sampler, config.seed)
+    out = Path(config.out)
+    url = storage_url(out, config.storage)
+    storage = make_storage(url)
+    name = config.study_name
+    directions = [task.direction, "minimize"]
+
+    existing = {s.study_name for s in optuna.get_all_studies(storage=storage)}
+    if name in existing and not config.resume:
+        done = len(finished_trials(optuna.load_study(study_name=name, storage=storage)))
+        raise FileExistsError(
+            f"study {name!r} already exists in {url} ({done} finished trials): "
+            "add --resume to continue it, or give another --study"
+        )
+    study = optuna.create_study(
+        storage=storage, study_name=name, directions=directions, sampler=sampler, load_if_exists=True
+    )
+    store = artifact_store(out)
+    if name in existing:
+        _check_same_search(study, config, directions)
+        requeued = recover_interrupted(study)
+        if requeued:
+            console.print(
+                f"resume: {len(requeued)} trial(s) left running by an interrupted search "
+                f"({', '.join(map(str, requeued))}) marked FAIL (interrupted) and re-queued with the same parameters"
+            )
+    else:
+        study.set_metric_names(_record.objective_names(task.metric))
+        for key, value in {
+            "task": config.task_dict(), "metric": task.metric, "direction": task.direction,
+            "space": space.name, "space_spec": space.to_data(),
+            "artifact_dir": str((out / ARTIFACT_DIR).resolve()),
+            "search_config": config.to_dict(),
+        }.items():
+            study.set_user_attr(key, value)
+
+    done = len(finished_trials(study))
+    todo = config.trials - done
+    trials_dir = out / "trials" / name
+    console.print(
+        f"[bold]momnas search[/] study {name}: task {task.name}, space {space.name} ({len(space.families)} families), "
+        f"{config.sampler} sampler, {done} trials done, {max(todo, 0)} to run"
+    )
+    if todo > 0:
+        from search import _tune  # Ray only now: reading and checking stay light
+
+        progress = Progress(total=config.trials, done=done, metric=task.metric, direction=task.direction, console=console)
+        with progress:
+            _tune.run_trials(
+                space=_space_fn(config, space, task.input_size, trials_dir),
+                storage=storage, study_name=name, sampler=sampler, metric=task.metric,
+                directions=directions, n_trials=todo, run_dir=out / "ray",
+                artifact_store=store, progress=progress, cpus_per_trial=config.cpus_per_trial,
+                gpus_per_trial=config.gpus_per_trial, max_concurrent=config.max_concurrent,
+                address=config.address,
+            )
+    study = optuna.load_study(study_name=name, storage=storage)
+    left = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    console.print(pareto_table(status_info(study)["pareto"], title=f"Pareto set of {name} (best {study.metric_names[0]} against instability)"))
+    console.print(f"storage:   {url}  (study {name})")
+    console.print(f"artifacts: {(out / ARTIFACT_DIR).resolve()}")
+    console.print(f"trials:    {trials_dir.resolve()}")
+    if left:
+        console.print(f"[yellow]{left} trial(s) still marked running (interrupted?): continue with --resume[/]")
+    flags = f"--out {config.out}" + (f" --storage {config.storage}" if config.storage else "") + f" --study {name}"
+    console.print(
+        f"next: momnas plot {flags}   (Pareto front, gradient profiles)\n"
+        f"      momnas dashboard {flags}   (live Optuna dashboard)\n"
+        f"      momnas export {flags}   (best cell as best.json + weights)"
+    )
+    return study
+
+
+def show_status(*, out_dir: str, storage: str | None, study: str | None, console: Console) -> dict[str, Any]:
+    """`momnas status`: summarise a stored study; returns the data it printed."""
+    info = status_info(open_study(out_dir=out_dir, storage=storage, study=study))
+    render_status(info, console)
+    return info

@@ -1,0 +1,162 @@
+"""The one module of momnas that touches Ray: runs.train wrapped as a Tune trainable, the
+Optuna searcher that records what each trial leaves in the study, and the Tuner that runs them.
+
+The searcher (OptunaSearch) lives in the driver and owns the study's ask/tell; the trials
+run in Ray workers, each reporting every evaluation through runs' report hook. Everything
+the study stores is written by the driver, so one process writes the storage (SQLite stays
+happy) while any number of workers train.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+import ray
+from ray import tune
+from ray.tune.search.optuna import OptunaSearch
+
+from search import _record
+
+from search._record import RUN_KEY, THREADS_KEY, TRIAL_DIR_KEY
+
+
+def trainable(config: dict[str, Any]) -> None:
+    """One trial: train the run config Optuna suggested, reporting every evaluation to Tune."""
+    import torch
+
+    import runs
+
+    # One trial per CPU it was given: several trials share a machine without oversubscribing it.
+    torch.set_num_threads(int(config[THREADS_KEY]))
+    trial_dir = config[TRIAL_DIR_KEY]
+    final: dict[str, Any] = {_record.TRIAL_DIR: trial_dir}
+
+    def report(snapshot: dict[str, Any]) -> bool:
+        tune.report({k: float(v) for k, v in snapshot.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        return False
+
+    try:
+        run_config = runs.RunConfig.from_dict(config[RUN_KEY])
+        result = runs.train(run_config, report=report, out_dir=trial_dir)
+    except Exception as exc:  # a bad config or a crash is this trial's result, not the search's end
+        Path(trial_dir).mkdir(parents=True, exist_ok=True)
+        Path(trial_dir, "error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
+        final.update({_record.STATUS: "failed", _record.ERROR: f"{type(exc).__name__}: {exc}"})
+        tune.report(final)
+        return
+    ts, norms = result.profile(_record.MAX_PROFILE_POINTS)
+    final.update({
+        _record.STATUS: result.status,
+        _record.METRICS: json.dumps(result.to_dict()),
+        _record.GRAD_PROFILE: json.dumps({"t": ts, "norm": norms}) if norms else "",
+    })
+    tune.report(final)
+
+
+class StudySearch(OptunaSearch):
+    """OptunaSearch that records each finished trial the way docs/architecture.md says:
+    user attributes (status, metrics, gradient profile, artifacts), artifacts, and the state
+    (COMPLETE / FAIL / PRUNED) from the run's own status rather than Tune's."""
+
+    def __init__(self, *, space: Callable, metric: str, artifact_store, progress, **kwargs: Any):
+        super().__init__(space=space, **kwargs)
+        self._task_metric = metric
+        self._artifact_store = artifact_store
+        self._progress = progress
+        self._started: dict[str, float] = {}
+
+    def suggest(self, trial_id: str):
+        config = super().suggest(trial_id)
+        if config is not None:
+            ot_trial = self._ot_trials[trial_id]
+            self._started[trial_id] = time.monotonic()
+            self._progress.trial_started(ot_trial.number, ot_trial.user_attrs.get("family", "?"))
+        return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        outcome = _record.outcome(result, metric=self._task_metric)
+        if error and outcome.state == optuna.trial.TrialState.COMPLETE:
+            outcome.state, outcome.values = optuna.trial.TrialState.FAIL, None
+        _record.record(ot_trial, outcome, artifact_store=self._artifact_store, storage=self._ot_study._storage)
+        self._ot_study.tell(ot_trial, outcome.values, state=outcome.state)
+        self._completed_trials.add(trial_id)
+        seconds = time.monotonic() - self._started.pop(trial_id, time.monotonic())
+        self._progress.trial_finished(
+            ot_trial.number, ot_trial.user_attrs.get("family", "?"), outcome.attrs.get("status", "failed"),
+            outcome.values, seconds,
+        )
+
+
+def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
+    """Join `address` ("auto", "ray://HOST:PORT") or start a quiet local Ray; True if we started it."""
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
+    return True
+
+
+def run_trials(
+    *,
+    space: Callable[[optuna.Trial], dict],
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    sampler: optuna.samplers.BaseSampler,
+    metric: str,
+    directions: list[str],
+    n_trials: int,
+    run_dir: Path,
+    artifact_store,
+    progress,
+    cpus_per_trial: float,
+    gpus_per_trial: float,
+    max_concurrent: int | None,
+    address: str | None,
+) -> None:
+    """Run `n_trials` more trials of the (already created) study through Ray Tune."""
+    started_ray = start_ray(address)
+    try:
+        searcher = StudySearch(
+            space=space,
+            metric=_record.objective_names(metric),
+            mode=["max" if d == "maximize" else "min" for d in directions],
+            sampler=sampler,
+            study_name=study_name,
+            storage=storage,
+            artifact_store=artifact_store,
+            progress=progress,
+        )
+        resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, resources),
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                num_samples=n_trials,
+                max_concurrent_trials=max_concurrent,
+                reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name=study_name,
+                storage_path=str(run_dir.resolve()),
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
+        tuner.fit()
+    finally:
+        if started_ray:
+            ray.shutdown()
+

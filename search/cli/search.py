@@ -1,0 +1,67 @@
+"""`momnas search` and `momnas status`: run a search into a study, summarise a stored study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from search.cli._common import console, err_console, user_errors
+
+_TASK = "task and training budget"
+_WHERE = "where it runs"
+_STORE = "where it stores"
+
+
+def search_command(
+    task: Annotated[str | None, typer.Option("--task", help="adding, copying, digits, pdigits, mnist1d, smnist, psmnist or npz:PATH [default: adding]", rich_help_panel=_TASK)] = None,
+    T: Annotated[int | None, typer.Option("--T", help="Sequence length (adding, copying).", rich_help_panel=_TASK)] = None,
+    n_train: Annotated[int | None, typer.Option("--n-train", help="Training examples (default: the task's).", rich_help_panel=_TASK)] = None,
+    n_val: Annotated[int | None, typer.Option("--n-val", rich_help_panel=_TASK)] = None,
+    n_test: Annotated[int | None, typer.Option("--n-test", rich_help_panel=_TASK)] = None,
+    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Where MNIST lives.", rich_help_panel=_TASK)] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs per trial [default: 5].", rich_help_panel=_TASK)] = None,
+    hidden: Annotated[int | None, typer.Option("--hidden", help="Hidden size, unless the space searches it [default: 64].", rich_help_panel=_TASK)] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate, unless the space searches it [default: 1e-3].", rich_help_panel=_TASK)] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="[default: 128]", rich_help_panel=_TASK)] = None,
+    optimizer: Annotated[str | None, typer.Option("--optimizer", help="adam, rmsprop or sgd [default: adam].", rich_help_panel=_TASK)] = None,
+    space: Annotated[str | None, typer.Option("--space", help="paper, momentum, small, full, or a YAML space file [default: momentum].")] = None,
+    trials: Annotated[int | None, typer.Option("--trials", help="Finished trials wanted in the study [default: 64].")] = None,
+    sampler: Annotated[str | None, typer.Option("--sampler", help="tpe (multivariate), nsga2, nsga3, random or gp [default: tpe].")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Sampler seed (repeatable suggestions).")] = None,
+    gpus_per_trial: Annotated[float | None, typer.Option("--gpus-per-trial", help="GPUs per trial; fractions pack trials on a GPU [default: 0].", rich_help_panel=_WHERE)] = None,
+    cpus_per_trial: Annotated[float | None, typer.Option("--cpus-per-trial", help="[default: 1]", rich_help_panel=_WHERE)] = None,
+    max_concurrent: Annotated[int | None, typer.Option("--max-concurrent", help="Trials at once [default: as resources allow].", rich_help_panel=_WHERE)] = None,
+    address: Annotated[str | None, typer.Option("--address", help="auto or ray://HOST:PORT joins a Ray cluster; default starts a local one.", rich_help_panel=_WHERE)] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for the study, artifacts and trial files [default: momnas-runs].", rich_help_panel=_STORE)] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage URL (sqlite:///..., postgresql+psycopg://..., journal:PATH) [default: OUT/optuna.db].", rich_help_panel=_STORE)] = None,
+    study: Annotated[str | None, typer.Option("--study", help="Study name [default: SPACE-TASK].", rich_help_panel=_STORE)] = None,
+    resume: Annotated[bool | None, typer.Option("--resume/--no-resume", help="Continue an existing study: finished trials are kept, interrupted ones re-queued.", rich_help_panel=_STORE)] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="YAML file with any of these options (flags override it).")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="A ready-made search: quickstart (a few minutes on a laptop CPU).")] = None,
+) -> None:
+    """Search cells with Optuna, trials run by Ray; ends with the Pareto set and what to open next."""
+    from search import SearchConfig, run_search
+
+    flags = dict(
+        task=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, epochs=epochs,
+        hidden=hidden, lr=lr, batch_size=batch_size, optimizer=optimizer, space=space, trials=trials,
+        sampler=sampler, seed=seed, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
+        max_concurrent=max_concurrent, address=address, out=None if out is None else str(out),
+        storage=storage, study=study, resume=resume,
+    )
+    with user_errors():
+        run_search(SearchConfig.resolve(preset=preset, file=config, overrides=flags), console=err_console)
+
+
+def status_command(
+    out: Annotated[Path, typer.Option("--out", help="The search's folder; its optuna.db is the storage unless --storage is given.")] = Path("momnas-runs"),
+    storage: Annotated[str | None, typer.Option("--storage", help="Storage URL (sqlite:///..., postgresql+psycopg://..., journal:PATH).")] = None,
+    study: Annotated[str | None, typer.Option("--study", help="Study name; optional where the storage holds one study.")] = None,
+) -> None:
+    """Summarise a study: trials by state and family, the best ones, the Pareto set."""
+    from search import show_status
+
+    with user_errors():
+        show_status(out_dir=str(out), storage=storage, study=study, console=console)
