@@ -23,3 +23,10 @@ app.command("export")(export_command)
 from search.cli.bench import bench_command  # noqa: E402
 
 app.command("bench")(bench_command)
+
+from search.cli.search import search_command, status_command  # noqa: E402
+from search.cli.spaces import spaces_app  # noqa: E402
+
+app.command("search")(search_command)
+app.command("status")(status_command)
+app.add_typer(spaces_app, name="spaces")
