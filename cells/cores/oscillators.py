@@ -1,0 +1,142 @@
+"""Oscillator cores: coRNN (Rusch & Mishra 2021) and UnICORNN (Rusch & Mishra 2021).
+
+The dynamics filter each core's input projection `weight_ih x + bias_ih`; readout on y.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..cell import Cell, CellState, scan
+
+__all__ = ["CoRNNCell", "UnICORNNCell"]
+
+
+class CoRNNCell(Cell):
+    """Coupled oscillators, state (y, z), each (B, H):
+
+        z_t = z + dt (tanh(y W_hy^T + z W_hz^T + a_t) - gamma y - eps z),  y_t = y + dt z_t
+
+    with a_t the dynamics' term over g = x W_ih^T + b_ih. Init as the reference's single
+    Linear over cat(x, z, y): every weight and the bias ~ U(+-1 / sqrt(I + 2H)).
+    """
+
+    def __init__(self, config):
+        super().__init__(config)
+        I, H = config.input_size, config.hidden_size
+        self.gate_size = H
+        self.weight_ih = nn.Parameter(torch.empty(H, I))
+        self.bias_ih = nn.Parameter(torch.empty(H))
+        self.weight_hy = nn.Parameter(torch.empty(H, H))
+        self.weight_hz = nn.Parameter(torch.empty(H, H))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1.0 / math.sqrt(self.input_size + 2 * self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def project(self, x):
+        return F.linear(x, self.weight_ih, self.bias_ih)  # (B, T, H)
+
+    def initial_state(self, batch, like):
+        zeros = like.new_zeros(batch, self.hidden_size)
+        return (zeros, zeros)
+
+    def recurrent(self, state):
+        y, z = state
+        return F.linear(y, self.weight_hy) + F.linear(z, self.weight_hz)  # (B, H)
+
+    def update(self, pre, state):
+        cfg = self.config
+        y, z = state
+        z = z + cfg.dt * (torch.tanh(pre) - cfg.gamma * y - cfg.eps * z)
+        y = y + cfg.dt * z  # the new z
+        return (y, z)
+
+    def output(self, state):
+        return state[0]
+
+
+class UnICORNNCell(Cell):
+    """Undamped independent oscillators, `layers` stacked; layer k has state (y, z), each (B, H):
+
+        delta = dt sigmoid(c_l{k}),  z_t = z - delta (tanh(w y + a_t) + alpha y),  y_t = y + delta z_t
+
+    `weight_hh_l{k}` = w (H,) is a diagonal recurrence. Each layer's input projection
+    (`weight_ih_l{k}`, `bias_ih_l{k}`, over x for k = 0, over the y sequence of layer k - 1
+    after) goes through the dynamics. Init: w ~ U(0, 1), c ~ U(-0.1, 0.1), weight_ih
+    kaiming-normal, bias_ih 0. State: a tuple with one (y, z) per layer.
+    """
+
+    def __init__(self, config):
+        super().__init__(config)
+        I, H = config.input_size, config.hidden_size
+        self.gate_size = H
+        for k in range(config.layers):
+            self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(H, I if k == 0 else H)))
+            self.register_parameter(f"bias_ih_l{k}", nn.Parameter(torch.empty(H)))
+            self.register_parameter(f"weight_hh_l{k}", nn.Parameter(torch.empty(H)))
+            self.register_parameter(f"c_l{k}", nn.Parameter(torch.empty(H)))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        for k in range(self.config.layers):
+            nn.init.kaiming_normal_(getattr(self, f"weight_ih_l{k}"))
+            nn.init.zeros_(getattr(self, f"bias_ih_l{k}"))
+            nn.init.uniform_(getattr(self, f"weight_hh_l{k}"), 0.0, 1.0)
+            nn.init.uniform_(getattr(self, f"c_l{k}"), -0.1, 0.1)
+
+    def layer(self, k: int) -> "UnICORNNLayer":
+        """Layer k's step functions (a view on this cell's parameters)."""
+        return UnICORNNLayer(self, k)
+
+    def zero_state(self, x):
+        B, L, H = x.shape[0], self.config.layers, self.hidden_size
+        zeros = x.new_zeros(B, H)
+        return CellState(tuple((zeros, zeros) for _ in range(L)),
+                         tuple(self.dynamics.initial_state(B, H, x) for _ in range(L)), 0)
+
+    def recur(self, x, state):
+        inp, cores, dyns = x, [], []
+        for k in range(self.config.layers):
+            layer = self.layer(k)
+            inp, core, dyn = scan(layer, self.dynamics, layer.project(inp), state.core[k], state.dynamics[k], state.t)
+            cores.append(core)
+            dyns.append(dyn)
+        return inp, CellState(tuple(cores), tuple(dyns), state.t + x.shape[1])
+
+
+class UnICORNNLayer:
+    """One UnICORNN layer's per-step functions, bound to the cell's parameters of that layer."""
+
+    def __init__(self, cell: UnICORNNCell, k: int):
+        self.cell, self.k = cell, k
+        self.weight_ih = getattr(cell, f"weight_ih_l{k}")
+        self.bias_ih = getattr(cell, f"bias_ih_l{k}")
+        self.w = getattr(cell, f"weight_hh_l{k}")
+        self.c = getattr(cell, f"c_l{k}")
+
+    def project(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight_ih, self.bias_ih)  # (B, T, H)
+
+    def recurrent(self, state):
+        return self.w * state[0]  # (B, H)
+
+    def update(self, pre, state):
+        cfg = self.cell.config
+        y, z = state
+        delta = cfg.dt * torch.sigmoid(self.c)
+        z = z - delta * (torch.tanh(pre) + cfg.alpha * y)
+        y = y + delta * z
+        return (y, z)
+
+    def step(self, a, state):
+        return self.update(a + self.recurrent(state), state)
+
+    def output(self, state):
+        return state[0]
