@@ -1,0 +1,116 @@
+"""`momnas dashboard` serves a real study, and a real headless Chromium sees it render.
+
+Needs Debian's chromium at /usr/bin/chromium (driven by Playwright; never a downloaded browser).
+Skipped where it is missing, except under CI (env CI set), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from search.plots import write_plots
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _need_browser():
+    missing = None
+    if not Path(CHROMIUM).exists():
+        missing = f"{CHROMIUM} is missing (apt-get install chromium)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            missing = "the playwright python package is missing (pip install playwright; no browser download needed)"
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser test under CI: {missing}")
+        pytest.skip(missing)
+
+
+@pytest.fixture
+def dashboard(tmp_path, make_study, trial_spec):
+    """`momnas dashboard --port 0` on a 14-trial study with its figures attached; yields its URL."""
+    rng = random.Random(1)
+    specs = [trial_spec("momentum-lstm", (0.5 + 0.4 * rng.random(), rng.random()), mu=rng.random(), s=rng.random(),
+                        profile=[10 ** (-3 + 0.5 * i) for i in range(8)]) for _ in range(8)]
+    specs += [trial_spec("plain-lstm", (0.5 + 0.4 * rng.random(), rng.random()), profile=[1.0] * 8) for _ in range(4)]
+    specs += [trial_spec("momentum-lstm", state="fail", mu=0.9, s=1.0), trial_spec("adam-gru", state="pruned", mu=0.3, s=0.3, recorded=(0.55, 0.4))]
+    out = tmp_path / "runs"
+    study = make_study(out, specs, name="dash-study")
+    write_plots(study, out / "dash-study" / "plots")
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from search.cli import app; app()", "dashboard", "--out", str(out), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        try:
+            line = lines.get(timeout=60)
+        except queue.Empty:
+            pytest.fail(f"momnas dashboard printed no URL in 60 s; stderr: {proc.stderr.read() if proc.poll() is not None else '(still running)'}")
+        if "http://127.0.0.1:" not in line:
+            proc.wait(timeout=10)
+            pytest.fail(f"momnas dashboard said {line!r}; stderr: {proc.stderr.read()}")
+        yield line.split()[-1], study
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_dashboard_renders_study_trials_and_pareto_front(dashboard, tmp_path):
+    _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    url, study = dashboard
+    assert url.endswith(f"/dashboard/studies/{study._study_id}")
+    n_finished = len(study.trials)  # 12 complete, 1 failed, 1 stopped
+    shot = tmp_path / "dashboard.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            expect(page.get_by_text("dash-study", exact=False).first).to_be_visible(timeout=30_000)
+
+            # optuna-dashboard's own Pareto front, with a point per complete trial.
+            pareto_card = page.locator(".MuiCard-root", has=page.get_by_text("Pareto Front", exact=True))
+            expect(pareto_card.first).to_be_visible(timeout=30_000)
+            expect(pareto_card.first.locator(".scatterlayer .point").nth(11)).to_be_attached(timeout=30_000)
+
+            # Our attached Pareto figure: every finished trial a point, failed and stopped included.
+            ours = page.locator(".js-plotly-plot", has=page.locator("text=Pareto front: val_acc"))
+            expect(ours.first).to_be_visible(timeout=30_000)
+            assert ours.first.locator(".scatterlayer .point").count() == n_finished
+            for title in ("Hypervolume of the Pareto front", "Gradient profiles of the Pareto trials", "val_acc against the momentum parameters"):
+                expect(page.locator(f"text={title}").first).to_be_attached(timeout=10_000)
+            page.wait_for_timeout(1000)  # let plotly finish its transitions before the picture
+            page.screenshot(path=str(shot), full_page=True)
+
+            # The trials, failed and stopped ones included.
+            page.goto(url + "/trials")
+            expect(page.get_by_text(f"{n_finished} Trials")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Fail", exact=True).first).to_be_visible()
+            expect(page.get_by_text("Pruned", exact=True).first).to_be_visible()
+            page.screenshot(path=str(tmp_path / "dashboard-trials.png"), full_page=True)
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 50_000
+    print(f"\ndashboard screenshot: {shot}")
