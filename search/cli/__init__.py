@@ -30,3 +30,7 @@ from search.cli.spaces import spaces_app  # noqa: E402
 app.command("search")(search_command)
 app.command("status")(status_command)
 app.add_typer(spaces_app, name="spaces")
+
+from search.cli.cells import cells_command  # noqa: E402
+
+app.command("cells")(cells_command)
