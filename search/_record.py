@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 RUN_KEY = "momnas_run"            # the trial's full run config {"cell", "task", "train"}
 TRIAL_DIR_KEY = "momnas_trial_dir"  # where runs.train writes the trial's files
 THREADS_KEY = "momnas_threads"    # torch threads in the trial (its CPUs, at least 1)
+OBJECTIVES_KEY = "momnas_objectives"  # the study's metric names, which every Tune report carries
 
 # Keys of the trainable's last report (flat scalars and JSON strings, as Tune results want).
 STATUS = "momnas_status"
@@ -67,6 +68,17 @@ def outcome(final: dict[str, Any] | None, *, metric: str) -> Outcome:
             state = TrialState.FAIL
             attrs.setdefault("error", f"completed without finite val_{metric} and instability")
     return Outcome(state, values, attrs, final.get(TRIAL_DIR))
+
+
+def objective_values(metrics: dict[str, Any] | None, metric: str) -> list[float]:
+    """[validation metric, instability] of a metrics.json, NaN where missing."""
+    out = []
+    for path in (("validation", metric), ("stability", "instability")):
+        try:
+            out.append(float(metrics[path[0]][path[1]]))
+        except (KeyError, TypeError, ValueError):
+            out.append(math.nan)
+    return out
 
 
 def _objectives(metrics: dict[str, Any] | None, metric: str) -> list[float] | None:

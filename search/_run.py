@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,8 +34,6 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
     }
     if name not in factories:
         raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(factories)}")
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return factories[name]()
@@ -59,36 +59,43 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
     return numbers
 
 
-def _space_fn(config: SearchConfig, space: spaces.Space, input_size: int, trials_dir: Path) -> Callable:
+@dataclasses.dataclass(frozen=True)
+class TrialSpace:
     """The define-by-run function OptunaSearch calls: the space's suggestion laid over the
-    search's defaults, as the trial's full run config. Suggests and returns; trains nothing."""
-    task = config.task_dict()
-    train_defaults = {
-        "epochs": config.epochs, "lr": config.lr, "batch_size": config.batch_size,
-        "optimizer": config.optimizer, "seed": config.seed or 0,
-        # A trial without a GPU of its own must not take one that Ray gave to another.
-        "device": "auto" if config.gpus_per_trial > 0 else "cpu",
-        **({"clip": config.clip} if config.clip is not None else {}),
-        **config.train,
-    }
-    threads = max(1, int(config.cpus_per_trial))
+    search's defaults, as the trial's full run config. Suggests and returns; trains nothing.
+    (A class, not a closure: Tune pickles the searcher that holds it.)"""
 
-    def define(trial: optuna.Trial) -> dict[str, Any]:
-        drawn = space(trial)
+    config: SearchConfig
+    space: spaces.Space
+    input_size: int
+    trials_dir: str
+    objectives: list[str]
+
+    def train_defaults(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "epochs": c.epochs, "lr": c.lr, "batch_size": c.batch_size, "optimizer": c.optimizer, "seed": c.seed or 0,
+            # A trial without a GPU of its own must not take one that Ray gave to another.
+            "device": "auto" if c.gpus_per_trial > 0 else "cpu",
+            **({"clip": c.clip} if c.clip is not None else {}),
+            **c.train,
+        }
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        drawn = self.space(trial)
         run_config = {
-            "cell": {"input_size": input_size, "hidden_size": config.hidden, **drawn["cell"]},
-            "task": task,
-            "train": {**train_defaults, **drawn["train"]},
+            "cell": {"input_size": self.input_size, "hidden_size": self.config.hidden, **drawn["cell"]},
+            "task": self.config.task_dict(),
+            "train": {**self.train_defaults(), **drawn["train"]},
         }
         trial.set_user_attr("run_config", run_config)
         trial.set_user_attr("family", spaces.family_name(drawn["cell"]["dynamics"], drawn["cell"]["core"]))
         return {
             _record.RUN_KEY: run_config,
-            _record.TRIAL_DIR_KEY: str(trials_dir / f"{trial.number:05d}"),
-            _record.THREADS_KEY: threads,
+            _record.TRIAL_DIR_KEY: str(Path(self.trials_dir) / f"{trial.number:05d}"),
+            _record.THREADS_KEY: max(1, int(self.config.cpus_per_trial)),
+            _record.OBJECTIVES_KEY: self.objectives,
         }
-
-    return define
 
 
 def _check_same_search(study: optuna.Study, config: SearchConfig, directions: list[str]) -> None:
@@ -117,23 +124,29 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
     import runs  # torch: only when a search runs, so that reading studies stays light
 
     console = console or Console(stderr=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     # Check everything the user gave before starting Ray: task, space, storage.
     task = runs.load_task(runs.TaskConfig.from_dict(config.task_dict()))
     space = spaces.get_space(config.space)
-    sampler = make_sampler(config.sampler, config.seed)
     out = Path(config.out)
     url = storage_url(out, config.storage)
     storage = make_storage(url)
     name = config.study_name
     directions = [task.direction, "minimize"]
 
-    existing = {s.study_name for s in optuna.get_all_studies(storage=storage)}
-    if name in existing and not config.resume:
-        done = len(finished_trials(optuna.load_study(study_name=name, storage=storage)))
-        raise FileExistsError(
-            f"study {name!r} already exists in {url} ({done} finished trials): "
-            "add --resume to continue it, or give another --study"
-        )
+    existing = set(optuna.get_all_study_names(storage=storage))
+    n_before = 0
+    if name in existing:
+        earlier = optuna.load_study(study_name=name, storage=storage)
+        n_before = len(earlier.get_trials(deepcopy=False))
+        if not config.resume:
+            raise FileExistsError(
+                f"study {name!r} already exists in {url} ({len(finished_trials(earlier))} finished trials): "
+                "add --resume to continue it, or give another --study"
+            )
+    # A resumed search with a seed must not replay the first search's random draws.
+    sampler = make_sampler(config.sampler, None if config.seed is None else config.seed + n_before)
     study = optuna.create_study(
         storage=storage, study_name=name, directions=directions, sampler=sampler, load_if_exists=True
     )
@@ -169,7 +182,7 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
         progress = Progress(total=config.trials, done=done, metric=task.metric, direction=task.direction, console=console)
         with progress:
             _tune.run_trials(
-                space=_space_fn(config, space, task.input_size, trials_dir),
+                space=TrialSpace(config, space, task.input_size, str(trials_dir.resolve()), _record.objective_names(task.metric)),
                 storage=storage, study_name=name, sampler=sampler, metric=task.metric,
                 directions=directions, n_trials=todo, run_dir=out / "ray",
                 artifact_store=store, progress=progress, cpus_per_trial=config.cpus_per_trial,

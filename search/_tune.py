@@ -10,8 +10,10 @@ happy) while any number of workers train.
 from __future__ import annotations
 
 import json
+import math
 import logging
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +25,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search import _record
 
-from search._record import RUN_KEY, THREADS_KEY, TRIAL_DIR_KEY
+from search._record import OBJECTIVES_KEY, RUN_KEY, THREADS_KEY, TRIAL_DIR_KEY
 
 
 def trainable(config: dict[str, Any]) -> None:
@@ -35,7 +37,9 @@ def trainable(config: dict[str, Any]) -> None:
     # One trial per CPU it was given: several trials share a machine without oversubscribing it.
     torch.set_num_threads(int(config[THREADS_KEY]))
     trial_dir = config[TRIAL_DIR_KEY]
-    final: dict[str, Any] = {_record.TRIAL_DIR: trial_dir}
+    # Tune checks every report for the searcher's metrics: the last one carries them as NaN
+    # where the run has none (the searcher decides the trial's state from momnas_status).
+    final: dict[str, Any] = {_record.TRIAL_DIR: trial_dir, **{name: math.nan for name in config[OBJECTIVES_KEY]}}
 
     def report(snapshot: dict[str, Any]) -> bool:
         tune.report({k: float(v) for k, v in snapshot.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
@@ -51,9 +55,11 @@ def trainable(config: dict[str, Any]) -> None:
         tune.report(final)
         return
     ts, norms = result.profile(_record.MAX_PROFILE_POINTS)
-    final.update({
+    metrics = result.to_dict()
+    objectives = dict(zip(config[OBJECTIVES_KEY], _record.objective_values(metrics, result.metric)))
+    final.update({**objectives,
         _record.STATUS: result.status,
-        _record.METRICS: json.dumps(result.to_dict()),
+        _record.METRICS: json.dumps(metrics),
         _record.GRAD_PROFILE: json.dumps({"t": ts, "norm": norms}) if norms else "",
     })
     tune.report(final)
@@ -64,19 +70,31 @@ class StudySearch(OptunaSearch):
     user attributes (status, metrics, gradient profile, artifacts), artifacts, and the state
     (COMPLETE / FAIL / PRUNED) from the run's own status rather than Tune's."""
 
-    def __init__(self, *, space: Callable, metric: str, artifact_store, progress, **kwargs: Any):
+    def __init__(self, *, space: Callable, task_metric: str, artifact_store, progress, **kwargs: Any):
         super().__init__(space=space, **kwargs)
-        self._task_metric = metric
+        self._task_metric = task_metric
         self._artifact_store = artifact_store
         self._progress = progress
         self._started: dict[str, float] = {}
+
+    # Tune pickles the searcher (tuner.pkl, periodic searcher checkpoints): the live progress
+    # display holds a terminal and locks, and stays with this process.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_progress"] = None
+        return state
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.__getstate__(), f)
 
     def suggest(self, trial_id: str):
         config = super().suggest(trial_id)
         if config is not None:
             ot_trial = self._ot_trials[trial_id]
             self._started[trial_id] = time.monotonic()
-            self._progress.trial_started(ot_trial.number, ot_trial.user_attrs.get("family", "?"))
+            if self._progress is not None:
+                self._progress.trial_started(ot_trial.number, ot_trial.user_attrs.get("family", "?"))
         return config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
@@ -90,17 +108,20 @@ class StudySearch(OptunaSearch):
         self._ot_study.tell(ot_trial, outcome.values, state=outcome.state)
         self._completed_trials.add(trial_id)
         seconds = time.monotonic() - self._started.pop(trial_id, time.monotonic())
-        self._progress.trial_finished(
-            ot_trial.number, ot_trial.user_attrs.get("family", "?"), outcome.attrs.get("status", "failed"),
-            outcome.values, seconds,
-        )
+        if self._progress is not None:
+            self._progress.trial_finished(
+                ot_trial.number, ot_trial.user_attrs.get("family", "?"), outcome.attrs.get("status", "failed"),
+                outcome.values, seconds,
+            )
 
 
 def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
     """Join `address` ("auto", "ray://HOST:PORT") or start a quiet local Ray; True if we started it."""
     if ray.is_initialized():
         return False
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    # A local, private Ray needs no token; and Tune's own tables stay off (our progress shows instead).
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0, the legacy reporter prints nothing
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address:
         ray.init(address=address, **kwargs)
@@ -136,6 +157,7 @@ def run_trials(
             sampler=sampler,
             study_name=study_name,
             storage=storage,
+            task_metric=metric,
             artifact_store=artifact_store,
             progress=progress,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Mapping
 
 import optuna
@@ -26,8 +25,9 @@ def split_family(family: str) -> tuple[str, str]:
     return dynamics, core
 
 
-def _frozen(mapping: Mapping[str, Mapping[str, Param]]) -> Mapping[str, Mapping[str, Param]]:
-    return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in mapping.items()})
+def _copy(mapping: Mapping[str, Mapping[str, Param]]) -> dict[str, dict[str, Param]]:
+    # Plain dicts (not MappingProxyType): a space travels pickled to Ray with the searcher.
+    return {k: dict(v) for k, v in mapping.items()}
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,10 @@ class Space:
         for family in self.families:
             split_family(family)
         object.__setattr__(self, "families", tuple(self.families))
-        object.__setattr__(self, "dynamics", _frozen(self.dynamics))
-        object.__setattr__(self, "cores", _frozen(self.cores))
-        object.__setattr__(self, "cell", MappingProxyType(dict(self.cell)))
-        object.__setattr__(self, "train", MappingProxyType(dict(self.train)))
+        object.__setattr__(self, "dynamics", _copy(self.dynamics))
+        object.__setattr__(self, "cores", _copy(self.cores))
+        object.__setattr__(self, "cell", dict(self.cell))
+        object.__setattr__(self, "train", dict(self.train))
 
     def __call__(self, trial: optuna.Trial) -> dict[str, dict[str, Any]]:
         """Suggest one trial's values; returns `{"cell": {...}, "train": {...}}`. Never trains."""
