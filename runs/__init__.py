@@ -1,0 +1,59 @@
+"""runs: train one cell configuration on one task, and measure its accuracy and gradient stability.
+
+    import runs
+    config = runs.RunConfig.from_file("run.json")          # or RunConfig(cell=..., task=..., train=...)
+    result = runs.train(config, report=lambda m: m["val_mse"] > 1.0, out_dir="out/")
+    result.status, result.value, result.stability, result.to_dict()   # to_dict() is metrics.json
+    model = runs.load("out/checkpoint.pt")
+
+Imports nothing of Optuna, Ray or plotly: a search wraps `train(config, report=...)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runs._config import RunConfig, TaskConfig, TrainConfig, read_run_file
+from runs._model import SequenceModel, build_model
+from runs._stability import EPS, grad_ratio_log10, hidden_gradients
+from runs._tasks import KINDS, Split, Task, TaskSpec, load_task, register_task, task_input_size, tasks
+from runs._train import RunResult, evaluate, load, optimizers, save, schedules, train
+
+
+def build_run_config(
+    base: dict[str, Any] | None = None,
+    *,
+    cell: dict[str, Any] | None = None,
+    task: dict[str, Any] | None = None,
+    train: dict[str, Any] | None = None,
+) -> RunConfig:
+    """A RunConfig from a run file's dict with per-section overrides laid over it (a command
+    line's flags). The cell's `input_size` is taken from the task when the cell does not give
+    it or when the override changes the task's name (which also drops the file's task options)."""
+    base = dict(base or {})
+    task_changed = bool(task and "name" in task and (base.get("task") or {}).get("name") != task["name"])
+    if task_changed:
+        base["task"] = {}  # another task: the file's T, sizes and data folder were meant for the old one
+    sections = {}
+    for key, override in (("cell", cell), ("task", task), ("train", train)):
+        section = base.get(key) or {}
+        if not isinstance(section, dict):
+            raise TypeError(f"run: `{key}` must be a mapping, got {type(section).__name__}")
+        sections[key] = {**section, **(override or {})}
+    if not sections["task"]:
+        raise ValueError("run: no task; give a run file with a task section or name one (--task adding)")
+    if not sections["cell"].get("core"):
+        raise ValueError("run: no cell; give a run file with a cell section or name a core (--core lstm)")
+    task_config = TaskConfig.from_dict(sections["task"])
+    if "input_size" not in sections["cell"] or task_changed:
+        sections["cell"]["input_size"] = task_input_size(task_config)
+    base.update(sections)
+    return RunConfig.from_dict(base)
+
+
+__all__ = [
+    "EPS", "KINDS", "RunConfig", "RunResult", "SequenceModel", "Split", "Task", "TaskConfig", "TaskSpec",
+    "TrainConfig", "build_model", "build_run_config", "evaluate", "grad_ratio_log10", "hidden_gradients",
+    "load", "load_task", "optimizers", "read_run_file", "register_task", "save", "schedules",
+    "task_input_size", "tasks", "train",
+]

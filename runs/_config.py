@@ -1,0 +1,214 @@
+"""Run configuration: which cell, on which task, trained how.
+
+Three frozen dataclasses, validated on construction, each serialised to one flat dict;
+`RunConfig` holds one of each and round-trips `{"cell": {...}, "task": {...}, "train": {...}}`
+through JSON or YAML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cells import CellConfig
+
+# Keys an exported cell file (`momnas export`'s best.json) carries beside the run itself:
+# provenance and results, read by people and plots, ignored for training.
+EXPORT_KEYS = ("source", "metrics", "weights")
+RUN_KEYS = ("cell", "task", "train")
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _from_flat(cls, data: Any, what: str):
+    """Build dataclass `cls` from a flat dict, naming unknown keys and the valid ones."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{what}: expected a mapping of options, got {type(data).__name__}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ValueError(f"{what}: unknown option(s) {', '.join(map(repr, unknown))}; valid: {', '.join(names)}")
+    return cls(**data)
+
+
+def _flat(obj) -> dict[str, Any]:
+    """The fields that are set (None means "the default" and is left out), tuples as lists."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if value is None:
+            continue
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    """Which task and how much of it.
+
+    `name` is a registered task (`runs.tasks()`), or `npz:PATH` for your own arrays.
+    Options a task does not use are rejected when the task is loaded (e.g. `T` for digits).
+    """
+
+    name: str
+    T: int | None = None          # sequence length of the generated tasks (copying, adding)
+    n_train: int | None = None    # at most this many training examples (None: the task's default)
+    n_val: int | None = None      # validation examples, carved from the training data
+    n_test: int | None = None     # at most this many test examples
+    seed: int = 0                 # the data's seed: splits and generated sequences (not the training's)
+    data_dir: str | None = None   # where MNIST lives (else $MOMNAS_DATA)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("task: `name` must be a task name such as 'adding' (see `runs.tasks()`) or 'npz:PATH'")
+        for key in ("T", "n_train", "n_val", "n_test"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"task: `{key}` must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"task: `seed` must be a non-negative integer, got {self.seed!r}")
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            raise TypeError(f"task: `data_dir` must be a path string, got {type(self.data_dir).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _flat(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TaskConfig":
+        return _from_flat(cls, data, "task")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to train: optimizer, learning rates, batches, length, clipping, schedule, seed, device."""
+
+    optimizer: str = "adam"              # adam | rmsprop | sgd (see runs.optimizers())
+    lr: float = 1e-3
+    orthogonal_lr: float | None = None   # lr of cells.parameter_groups(cell)["orthogonal"]; None: same as lr
+    batch_size: int = 128
+    epochs: int = 1
+    steps: int | None = None             # optimizer steps in all; when set it replaces `epochs`
+    clip: float | None = None            # max global gradient norm; None: no clipping
+    schedule: str = "constant"           # constant | cosine | step (see runs.schedules())
+    decay_at: float = 0.8                # "step": lr / 10 after this fraction of training (coRNN: 100 of 120 epochs)
+    weight_decay: float = 0.0
+    eval_every: int | None = None        # evaluate and report every N steps; None: after every epoch
+    seed: int = 0                        # initialisation and batch order
+    device: str = "auto"                 # auto (CUDA when available) | cpu | cuda | cuda:N | mps
+    impl: str = "auto"                   # cells.build_cell implementation: auto (fastest available) | reference
+
+    def __post_init__(self):
+        from runs._train import OPTIMIZERS, SCHEDULES  # the registries live beside the loop
+
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"train: unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"train: unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        for key in ("lr", "orthogonal_lr", "clip"):
+            value = getattr(self, key)
+            if value is None and key != "lr":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+                raise ValueError(f"train: `{key}` must be a positive number, got {value!r}")
+        for key in ("batch_size", "epochs", "steps", "eval_every"):
+            value = getattr(self, key)
+            if value is None and key in ("steps", "eval_every"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"train: `{key}` must be a positive integer, got {value!r}")
+        if isinstance(self.decay_at, bool) or not isinstance(self.decay_at, (int, float)) or not 0 < self.decay_at < 1:
+            raise ValueError(f"train: `decay_at` must be a fraction between 0 and 1, got {self.decay_at!r}")
+        if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) or not self.weight_decay >= 0:
+            raise ValueError(f"train: `weight_decay` must be >= 0, got {self.weight_decay!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"train: `seed` must be a non-negative integer, got {self.seed!r}")
+        if not isinstance(self.impl, str) or not self.impl:
+            raise ValueError(f"train: `impl` must name a cells implementation (auto, reference), got {self.impl!r}")
+        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
+            raise ValueError(f"train: unknown device {self.device!r}; use auto, cpu, cuda, cuda:N or mps")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _flat(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        return _from_flat(cls, data, "train")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """One training run: `cell` (a cells.CellConfig), `task`, `train`."""
+
+    cell: CellConfig
+    task: TaskConfig
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def __post_init__(self):
+        for key, cls in (("cell", CellConfig), ("task", TaskConfig), ("train", TrainConfig)):
+            if not isinstance(getattr(self, key), cls):
+                raise TypeError(f"RunConfig: `{key}` must be a {cls.__name__}, got {type(getattr(self, key)).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cell": self.cell.to_dict(), "task": self.task.to_dict(), "train": self.train.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, what: str = "run") -> "RunConfig":
+        """Build from `{"cell", "task", "train"}`; an exported cell's extra keys are ignored."""
+        if not isinstance(data, dict):
+            raise TypeError(f"{what}: expected a mapping with keys cell, task, train; got {type(data).__name__}")
+        unknown = sorted(set(data) - set(RUN_KEYS) - set(EXPORT_KEYS))
+        if unknown:
+            raise ValueError(
+                f"{what}: unknown key(s) {', '.join(map(repr, unknown))}; a run file holds "
+                f"{', '.join(RUN_KEYS)} (and an exported cell's {', '.join(EXPORT_KEYS)})"
+            )
+        for key in ("cell", "task"):
+            if key not in data:
+                raise ValueError(f"{what}: missing {key!r}; a run file holds cell, task and train")
+        cell = data["cell"]
+        if not isinstance(cell, dict):
+            raise TypeError(f"{what}: `cell` must be a mapping, got {type(cell).__name__}")
+        return cls(
+            cell=CellConfig.from_dict(cell),
+            task=TaskConfig.from_dict(data["task"]),
+            train=TrainConfig.from_dict(data.get("train") or {}),
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "RunConfig":
+        """Read a run file (JSON, or YAML for .yaml/.yml), an exported best.json included."""
+        return cls.from_dict(read_run_file(path), what=str(path))
+
+    def to_file(self, path: str | Path) -> None:
+        """Write JSON, or YAML when the name ends in .yaml/.yml."""
+        path = Path(path)
+        if path.suffix in (".yaml", ".yml"):
+            path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        else:
+            path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def read_run_file(path: str | Path) -> dict[str, Any]:
+    """The raw dict of a run file, its top-level keys checked (sections are checked by RunConfig)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"run file {path} not found")
+    text = path.read_text()
+    try:
+        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"run file {path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'} ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"run file {path}: expected a mapping with keys cell, task, train")
+    unknown = sorted(set(data) - set(RUN_KEYS) - set(EXPORT_KEYS))
+    if unknown:
+        raise ValueError(
+            f"run file {path}: unknown key(s) {', '.join(map(repr, unknown))}; a run file holds "
+            f"{', '.join(RUN_KEYS)} (and an exported cell's {', '.join(EXPORT_KEYS)})"
+        )
+    return data

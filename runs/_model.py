@@ -1,0 +1,53 @@
+"""The trained model: a cell and a linear readout, of the last state or of every step."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import cells
+
+READOUTS = ("last", "all")
+
+
+class SequenceModel(nn.Module):
+    """`cell` followed by `readout = Linear(cell.output_size, output_size)`.
+
+    readout="last": one prediction per sequence from the last output, (B, output_size).
+    readout="all":  one prediction per step, (B, T, output_size) (the copying task).
+    """
+
+    def __init__(self, cell: nn.Module, output_size: int, readout: str = "last"):
+        super().__init__()
+        if readout not in READOUTS:
+            raise ValueError(f"SequenceModel: readout must be one of {', '.join(READOUTS)}, got {readout!r}")
+        self.cell = cell
+        self.readout = nn.Linear(cell.output_size, output_size)
+        self.readout_mode = readout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.cell(x)[0])
+
+    def head(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Predictions from the cell's outputs (B, T, H)."""
+        if self.readout_mode == "last":
+            return self.readout(outputs[:, -1])  # (B, output_size)
+        return self.readout(outputs)  # (B, T, output_size)
+
+    def extra_repr(self) -> str:
+        return f"readout={self.readout_mode!r}"
+
+
+def build_cell(cell_config: cells.CellConfig, impl: str = "auto") -> nn.Module:
+    """cells.build_cell with `impl`; "auto" falls back to the reference cells where no fast
+    implementation is registered (cells.fast registers "auto")."""
+    try:
+        return cells.build_cell(cell_config, impl=impl)
+    except ValueError as exc:
+        if impl != "auto" or "impl=" not in str(exc):
+            raise
+    return cells.build_cell(cell_config, impl="reference")
+
+
+def build_model(cell_config: cells.CellConfig, output_size: int, readout: str, impl: str = "auto") -> SequenceModel:
+    return SequenceModel(build_cell(cell_config, impl), output_size, readout)

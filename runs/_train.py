@@ -1,0 +1,413 @@
+"""One training run: `train(config, report=...)` -> RunResult.
+
+The loop knows nothing of Optuna or Ray: a search passes `report`, called after every
+evaluation with the metrics so far; returning True stops the run (status "stopped").
+A loss or gradient norm that turns NaN/inf ends the run as "diverged": no exception, no
+checkpoint, and no validation or test numbers measured on the broken weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import cells
+from runs._config import RunConfig
+from runs._model import SequenceModel, build_model
+from runs._progress import _ProgressBar
+from runs._stability import ProbeUnavailable, SpikeCounter, grad_ratio_log10, hidden_gradients
+from runs._tasks import Split, Task, load_task
+
+# ---------------------------------------------------------------------------- registries
+
+# name -> (parameter groups, lr, weight_decay) -> optimizer. RMSprop's alpha 0.9 is the
+# MomentumRNN recipe's (REFERENCE.md §3); SGD gets the usual heavy-ball 0.9.
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": lambda groups, lr, wd: torch.optim.Adam(groups, lr=lr, weight_decay=wd),
+    "rmsprop": lambda groups, lr, wd: torch.optim.RMSprop(groups, lr=lr, alpha=0.9, weight_decay=wd),
+    "sgd": lambda groups, lr, wd: torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd),
+}
+
+# name -> (total steps, decay_at) -> (step -> lr factor)
+SCHEDULES: dict[str, Callable[[int, float], Callable[[int], float]]] = {
+    "constant": lambda total, at: lambda step: 1.0,
+    "cosine": lambda total, at: lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total)),
+    "step": lambda total, at: lambda step: 1.0 if step < at * total else 0.1,
+}
+
+
+def _sequence_loss(pred, y):
+    return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), y.reshape(-1))
+
+
+# task kind -> loss(predictions, targets) and the batch's metric (a mean, like the loss)
+LOSSES: dict[str, Callable] = {
+    "classification": F.cross_entropy,
+    "regression": lambda pred, y: F.mse_loss(pred.squeeze(-1), y),
+    "sequence": _sequence_loss,
+}
+METRICS: dict[str, Callable] = {
+    "classification": lambda pred, y, loss: (pred.argmax(-1) == y).double().mean(),
+    "regression": lambda pred, y, loss: loss,
+    "sequence": lambda pred, y, loss: loss,
+}
+
+PROBE_SIZE = 64  # validation examples in the fixed stability probe batch
+
+
+def optimizers() -> tuple[str, ...]:
+    return tuple(OPTIMIZERS)
+
+
+def schedules() -> tuple[str, ...]:
+    return tuple(SCHEDULES)
+
+
+# ---------------------------------------------------------------------------- result
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What one run produced. `to_dict()` is metrics.json (docs/architecture.md)."""
+
+    status: str                      # completed | diverged | stopped
+    task: str
+    metric: str                      # e.g. "accuracy", "mse", "cross_entropy"
+    direction: str                   # "maximize" | "minimize"
+    validation: dict[str, float] | None  # None when diverged
+    test: dict[str, float] | None        # None when diverged
+    baseline: float | None
+    stability: dict[str, Any]
+    epochs: float
+    steps: int
+    seconds: float
+    curves: dict[str, list]          # one entry per evaluation (see curves.json)
+    grad_profile: list[float] | None  # ‖∂L/∂h_t‖, t = 1..T, at the last sound evaluation
+    model: SequenceModel | None      # None when diverged
+    config: RunConfig
+
+    @property
+    def value(self) -> float | None:
+        """The validation metric a search optimises (None when diverged)."""
+        return None if self.validation is None else self.validation[self.metric]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status, "task": self.task, "metric": self.metric, "direction": self.direction,
+            "validation": self.validation, "test": self.test, "baseline": self.baseline,
+            "stability": self.stability, "epochs": self.epochs, "steps": self.steps, "seconds": self.seconds,
+        }
+
+    def profile(self, max_points: int = 256) -> tuple[list[int], list[float]]:
+        """(time steps, ‖∂L/∂h_t‖) thinned to at most `max_points`, first and last step kept."""
+        if not self.grad_profile:
+            return [], []
+        T = len(self.grad_profile)
+        ts = sorted({int(round(v)) for v in np.linspace(1, T, min(max_points, T))})
+        return ts, [self.grad_profile[t - 1] for t in ts]
+
+
+# ---------------------------------------------------------------------------- loop
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"train: device {name!r} asked for but CUDA is not available here; use --device cpu or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("train: device 'mps' asked for but it is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
+@torch.no_grad()
+def evaluate(model: SequenceModel, split: Split, kind: str, batch_size: int, device: torch.device) -> dict[str, float]:
+    """{"loss": mean loss, metric: mean metric} over a whole split."""
+    from runs._tasks import KINDS
+
+    was_training = model.training
+    model.eval()
+    loss_sum = metric_sum = 0.0
+    for start in range(0, len(split), batch_size):
+        x = split.x[start : start + batch_size].to(device, non_blocking=True)
+        y = split.y[start : start + batch_size].to(device, non_blocking=True)
+        pred = model(x)
+        loss = LOSSES[kind](pred, y)
+        loss_sum += float(loss) * len(x)
+        metric_sum += float(METRICS[kind](pred, y, loss)) * len(x)
+    model.train(was_training)
+    out = {KINDS[kind]["metric"]: metric_sum / len(split), "loss": loss_sum / len(split)}
+    return out
+
+
+def _probe(model: SequenceModel, task: Task, x: torch.Tensor, y: torch.Tensor) -> np.ndarray | None:
+    """‖∂L/∂h_t‖ on the probe batch, without touching the training's gradients.
+
+    A fused implementation keeps its per-step states inside one kernel; then the same
+    weights are loaded into the reference (step-by-step) cell and probed there.
+    """
+    saved = [p.grad for p in model.parameters()]
+    try:
+        try:
+            _, norms = hidden_gradients(model.cell, model.head, LOSSES[task.kind], x, y)
+        except ProbeUnavailable:
+            reference = cells.build_cell(model.cell.config, impl="reference").to(x.device)
+            reference.load_state_dict(model.cell.state_dict())
+            try:
+                _, norms = hidden_gradients(reference, model.head, LOSSES[task.kind], x, y)
+            except ProbeUnavailable:
+                return None
+    finally:
+        for p, g in zip(model.parameters(), saved):
+            p.grad = g
+    return norms
+
+
+def train(
+    config: RunConfig,
+    *,
+    report: Callable[[dict[str, Any]], bool | None] | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool = False,
+    task: Task | None = None,
+) -> RunResult:
+    """Train `config.cell` on `config.task` as `config.train` says; measure accuracy and stability.
+
+    report:   called after every evaluation with a flat dict (epoch, step, seconds, train_loss,
+              val_<name> for each validation number, grad_ratio_log10, instability,
+              grad_norm_max, loss_spikes, lr); returning True stops the run.
+    out_dir:  where to write run.json, metrics.json, curves.json and (unless diverged)
+              checkpoint.pt; each file appears complete or not at all.
+    progress: show a rich progress bar on stderr.
+    task:     an already loaded task for `config.task` (saves reading it twice).
+    """
+    if task is None:
+        task = load_task(config.task)
+    elif task.config != config.task:
+        raise ValueError("train: the task passed does not match config.task")
+    if config.cell.input_size != task.input_size:
+        raise ValueError(
+            f"cell input_size is {config.cell.input_size} but task {task.name!r} feeds {task.input_size} "
+            f"feature(s) per step; set the cell's input_size to {task.input_size}"
+        )
+    tc = config.train
+    device = resolve_device(tc.device)
+
+    torch.manual_seed(tc.seed)
+    model = build_model(config.cell, task.output_size, task.readout, tc.impl).to(device)
+    model.run_config = config
+    groups = cells.parameter_groups(model.cell)
+    orthogonal = list(groups.get("orthogonal", []))
+    ortho_ids = {id(p) for p in orthogonal}
+    default = [p for p in model.parameters() if id(p) not in ortho_ids]
+    param_groups = [{"params": default, "lr": tc.lr}]
+    if orthogonal:
+        param_groups.append({"params": orthogonal, "lr": tc.orthogonal_lr or tc.lr})
+    optimizer = OPTIMIZERS[tc.optimizer](param_groups, tc.lr, tc.weight_decay)
+    params = [p for group in param_groups for p in group["params"]]
+
+    n_train = len(task.train)
+    steps_per_epoch = math.ceil(n_train / tc.batch_size)
+    total_steps = tc.steps if tc.steps is not None else tc.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, SCHEDULES[tc.schedule](total_steps, tc.decay_at))
+
+    train_x, train_y = task.train.x.to(device), task.train.y.to(device)
+    n_probe = min(PROBE_SIZE, len(task.val))
+    probe_x, probe_y = task.val.x[:n_probe].to(device), task.val.y[:n_probe].to(device)
+    order_gen = torch.Generator().manual_seed(tc.seed)
+    loss_fn = LOSSES[task.kind]
+
+    curves: dict[str, list] = {"step": [], "epoch": [], "seconds": [], "lr": [], "train_loss": [],
+                               "grad_ratio_log10": []}
+    spikes = SpikeCounter()
+    grad_norm_max = 0.0
+    status = "completed"
+    validation = None
+    profile: np.ndarray | None = None
+    ratio: float | None = None
+    step = 0
+    window_loss, window_n = 0.0, 0
+    last_lr = tc.lr
+    start = time.perf_counter()
+    bar = _ProgressBar(total_steps, task.metric, enabled=progress)
+
+    def epoch_of(s: int) -> float:
+        return round(s / steps_per_epoch, 3)
+
+    def evaluation() -> bool:
+        """Measure, record, report; True when the run must end (diverged or stopped)."""
+        nonlocal validation, profile, ratio, status, window_loss, window_n
+        val = evaluate(model, task.val, task.kind, tc.batch_size, device)
+        if not all(_finite(v) for v in val.values()):
+            status = "diverged"
+            return True
+        norms = _probe(model, task, probe_x, probe_y)
+        if norms is not None and np.isfinite(norms).all():
+            profile, ratio = norms, grad_ratio_log10(norms)
+        validation = val
+        curves["step"].append(step)
+        curves["epoch"].append(epoch_of(step))
+        curves["seconds"].append(round(time.perf_counter() - start, 3))
+        curves["lr"].append(last_lr)
+        curves["train_loss"].append(window_loss / window_n if window_n else None)
+        curves["grad_ratio_log10"].append(ratio)
+        for key, value in val.items():
+            curves.setdefault(f"val_{key}", []).append(value)
+        bar.evaluated(val[task.metric])
+        snapshot = {
+            "epoch": epoch_of(step), "step": step, "seconds": curves["seconds"][-1],
+            "train_loss": curves["train_loss"][-1], **{f"val_{k}": v for k, v in val.items()},
+            "grad_ratio_log10": ratio, "instability": None if ratio is None else abs(ratio),
+            "grad_norm_max": grad_norm_max, "loss_spikes": spikes.count, "lr": curves["lr"][-1],
+        }
+        window_loss, window_n = 0.0, 0
+        if report is not None and report(snapshot):
+            status = "stopped"
+            return True
+        return False
+
+    model.train()
+    with bar:
+        done = False
+        while not done:
+            order = torch.randperm(n_train, generator=order_gen).to(device)
+            for begin in range(0, n_train, tc.batch_size):
+                index = order[begin : begin + tc.batch_size]
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(train_x[index]), train_y[index])
+                value = loss.item()
+                if not _finite(value):
+                    status, done = "diverged", True
+                    break
+                loss.backward()
+                # The norm before clipping: what the gradients did, not what the clip allowed.
+                norm = float(torch.nn.utils.clip_grad_norm_(params, tc.clip if tc.clip is not None else math.inf))
+                if not _finite(norm):
+                    status, done = "diverged", True
+                    break
+                grad_norm_max = max(grad_norm_max, norm)
+                last_lr = optimizer.param_groups[0]["lr"]  # the lr this step used
+                optimizer.step()
+                cells.after_optimizer_step(model.cell)
+                scheduler.step()
+                step += 1
+                spikes.add(value)
+                window_loss += value
+                window_n += 1
+                bar.step(value)
+                at_epoch_end = begin + tc.batch_size >= n_train
+                due = (step % tc.eval_every == 0) if tc.eval_every else at_epoch_end
+                if due or step == total_steps:
+                    if evaluation():
+                        done = True
+                        break
+                if step >= total_steps:
+                    done = True
+                    break
+
+    diverged = status == "diverged"
+    test = None if diverged else evaluate(model, task.test, task.kind, tc.batch_size, device)
+    if test is not None and not all(_finite(v) for v in test.values()):
+        status, diverged, test = "diverged", True, None
+    stability = {
+        "grad_ratio_log10": ratio,
+        "instability": None if ratio is None else abs(ratio),
+        "grad_norm_max": grad_norm_max,
+        "loss_spikes": spikes.count,
+        "diverged": diverged,
+    }
+    if not diverged and profile is not None:
+        curves["grad_profile"] = profile.tolist()
+    result = RunResult(
+        status=status, task=task.name, metric=task.metric, direction=task.direction,
+        validation=None if diverged else validation, test=test, baseline=task.baseline,
+        stability=stability, epochs=_epochs(step, steps_per_epoch), steps=step,
+        seconds=round(time.perf_counter() - start, 3), curves=curves,
+        grad_profile=None if profile is None or diverged else profile.tolist(),
+        model=None if diverged else model, config=config,
+    )
+    if out_dir is not None:
+        write_outputs(result, out_dir)
+    return result
+
+
+def _epochs(step: int, steps_per_epoch: int) -> float | int:
+    epochs = round(step / steps_per_epoch, 3)
+    return int(epochs) if epochs == int(epochs) else epochs
+
+
+# ---------------------------------------------------------------------------- files
+
+CHECKPOINT_FORMAT = "momnas-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_outputs(result: RunResult, out_dir: str | Path) -> None:
+    """run.json, metrics.json, curves.json and, unless diverged, checkpoint.pt under out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    text = lambda data: (lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
+    if result.model is not None:
+        _atomic_write(out / "checkpoint.pt", lambda p: save(result.model, p, result.config))
+    _atomic_write(out / "run.json", text(result.config.to_dict()))
+    _atomic_write(out / "curves.json", text(result.curves))
+    _atomic_write(out / "metrics.json", text(result.to_dict()))
+
+
+def save(model: SequenceModel, path: str | Path, config: RunConfig | None = None) -> None:
+    """Write a run checkpoint (docs/architecture.md) that cells.load and runs.load read."""
+    config = config if config is not None else getattr(model, "run_config", None)
+    if config is None:
+        raise ValueError("runs.save: no RunConfig (pass config=, or a model from runs.train / runs.load)")
+    torch.save({
+        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+        "cell": config.cell.to_dict(), "cell_state": model.cell.state_dict(),
+        "run": config.to_dict(), "model_state": model.state_dict(),
+    }, path)
+
+
+def load(path: str | Path, *, map_location: str | torch.device = "cpu") -> SequenceModel:
+    """Rebuild the trained model (cell + readout) of a run checkpoint; `model.run_config` holds its RunConfig."""
+    from runs._tasks import task_spec
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    data = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a momnas checkpoint")
+    if data.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {data.get('version')!r}, this momnas reads {CHECKPOINT_VERSION}")
+    if "run" not in data or "model_state" not in data:
+        raise ValueError(f"{path} holds a cell only (no run); read it with cells.load")
+    config = RunConfig.from_dict(data["run"], what=str(path))
+    spec, _ = task_spec(config.task.name)
+    # The readout's size is in its weights: an npz task's class count is not in its config.
+    output_size = data["model_state"]["readout.weight"].shape[0]
+    model = build_model(config.cell, output_size, spec.readout, config.train.impl)
+    model.load_state_dict(data["model_state"])
+    model.run_config = config
+    return model

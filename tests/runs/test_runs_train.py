@@ -1,0 +1,123 @@
+"""runs.train: it learns, it reports, it stops, it diverges cleanly, it writes what it promises."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import cells
+import runs
+from runs import RunConfig, TaskConfig, TrainConfig
+
+
+def config(core="lstm", dynamics="momentum", task=None, hidden_size=16, cell=None, **train) -> RunConfig:
+    task = task or {"name": "adding", "T": 20, "n_train": 256, "n_val": 64, "n_test": 64}
+    train = {"epochs": 1, "batch_size": 32, "device": "cpu", **train}
+    return runs.build_run_config(cell={"core": core, "dynamics": dynamics, "hidden_size": hidden_size, **(cell or {})},
+                                 task=task, train=train)
+
+
+@pytest.mark.slow
+def test_momentum_lstm_learns_adding_far_below_the_baseline():
+    """T = 50: the always-1 answer scores 0.167; a momentum LSTM gets well under it in seconds."""
+    cfg = config(task={"name": "adding", "T": 50, "n_train": 5000, "n_val": 500, "n_test": 500},
+                 hidden_size=64, cell={"mu": 0.6, "s": 0.6}, epochs=12, batch_size=50, lr=1e-2, clip=1.0)
+    result = runs.train(cfg)
+    assert result.status == "completed" and result.seconds < 60
+    assert result.validation["mse"] < 0.02 and result.test["mse"] < 0.02, result.to_dict()
+    assert result.baseline == pytest.approx(1 / 6)
+    # Learning the task is when the gradient starts reaching the first steps.
+    assert result.curves["grad_ratio_log10"][0] < result.stability["grad_ratio_log10"]
+
+
+def test_result_shape_matches_metrics_json_contract():
+    reports = []
+    result = runs.train(config(epochs=2), report=reports.append)
+    d = result.to_dict()
+    assert list(d) == ["status", "task", "metric", "direction", "validation", "test", "baseline", "stability",
+                       "epochs", "steps", "seconds"]
+    assert (d["status"], d["task"], d["metric"], d["direction"]) == ("completed", "adding", "mse", "minimize")
+    assert set(d["validation"]) == set(d["test"]) == {"mse", "loss"}
+    assert set(d["stability"]) == {"grad_ratio_log10", "instability", "grad_norm_max", "loss_spikes", "diverged"}
+    assert d["stability"]["instability"] == abs(d["stability"]["grad_ratio_log10"])
+    assert d["epochs"] == 2 and d["steps"] == 16
+    json.dumps(d, allow_nan=False)  # plain JSON
+    assert [r["step"] for r in reports] == [8, 16] and reports[-1]["val_mse"] == result.value
+    assert len(result.grad_profile) == 20 and len(result.curves["val_mse"]) == 2
+    ts, values = result.profile(max_points=5)
+    assert ts[0] == 1 and ts[-1] == 20 and len(ts) == 5 and values[-1] == result.grad_profile[-1]
+
+
+def test_training_is_deterministic_for_a_seed():
+    a, b = runs.train(config(seed=3)), runs.train(config(seed=3))
+    assert a.validation == b.validation and a.grad_profile == b.grad_profile
+    c = runs.train(config(seed=4))
+    assert c.validation != a.validation
+
+
+def test_the_hook_can_stop_the_run():
+    seen = []
+    result = runs.train(config(epochs=5, eval_every=3), report=lambda m: seen.append(m["step"]) or m["step"] >= 6)
+    assert result.status == "stopped" and result.steps == 6 and seen == [3, 6]
+    assert result.test is not None and result.model is not None
+
+
+def test_steps_replace_epochs_and_schedules_move_the_lr():
+    result = runs.train(config(steps=10, eval_every=5, schedule="step", decay_at=0.5, lr=1e-2))
+    assert result.steps == 10 and result.curves["step"] == [5, 10]
+    assert result.curves["lr"] == pytest.approx([1e-2, 1e-3])
+
+
+def test_a_diverging_run_ends_as_diverged_without_an_exception(tmp_path):
+    # A plain RNN driven by SGD with an absurd learning rate: the weights blow up in a few steps.
+    cfg = config(core="rnn", dynamics="plain", optimizer="sgd", lr=1e12, epochs=3)
+    result = runs.train(cfg, out_dir=tmp_path)
+    assert result.status == "diverged" and result.stability["diverged"] is True
+    assert result.validation is None and result.test is None and result.model is None and result.value is None
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and metrics["validation"] is None
+    assert not (tmp_path / "checkpoint.pt").exists()  # no broken weights written as if fine
+
+
+def test_copying_reads_every_step_and_digits_classifies():
+    copy = runs.train(config(core="gru", task={"name": "copying", "T": 5, "n_train": 64, "n_val": 16, "n_test": 16}))
+    assert copy.metric == "cross_entropy" and copy.model.readout_mode == "all"
+    assert copy.baseline == pytest.approx(10 * math.log(8) / 25)
+    digits = runs.train(config(task={"name": "digits"}, hidden_size=32, epochs=4, lr=2e-2))
+    assert digits.metric == "accuracy" and digits.direction == "maximize"
+    assert digits.validation["accuracy"] > 4 * digits.baseline  # far better than guessing after 4 short epochs
+
+
+def test_outputs_rebuild_with_cells_load_and_runs_load(tmp_path):
+    result = runs.train(config(epochs=1), out_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "curves.json", "metrics.json", "run.json"]
+    assert json.loads((tmp_path / "metrics.json").read_text()) == json.loads(json.dumps(result.to_dict()))
+    assert RunConfig.from_file(tmp_path / "run.json") == result.config
+    curves = json.loads((tmp_path / "curves.json").read_text())
+    assert curves["grad_profile"] == result.grad_profile
+
+    x = runs.load_task(result.config.task).test.x[:8]
+    model = runs.load(tmp_path / "checkpoint.pt")
+    assert model.run_config == result.config
+    with torch.no_grad():
+        assert torch.equal(model(x), result.model(x))
+        cell = cells.load(tmp_path / "checkpoint.pt")  # the reference implementation of the same weights
+        assert torch.allclose(cell(x)[0], result.model.cell(x)[0], atol=1e-5)
+
+
+def test_cell_input_size_must_fit_the_task():
+    cfg = RunConfig(cell=cells.CellConfig(core="lstm", input_size=3, hidden_size=8), task=TaskConfig(name="digits"),
+                    train=TrainConfig(device="cpu"))
+    with pytest.raises(ValueError, match="set the cell's input_size to 1"):
+        runs.train(cfg)
+
+
+def test_orthogonal_learning_rate_reaches_its_group():
+    cfg = config(core="orthogonal", dynamics="momentum", lr=1e-3, orthogonal_lr=1e-4,
+                 task={"name": "digits", "n_train": 64})
+    result = runs.train(cfg, report=lambda m: None)
+    assert result.status == "completed"
+    groups = cells.parameter_groups(result.model.cell)
+    assert groups["orthogonal"], "the orthogonal core has parameters on the manifold"
