@@ -9,6 +9,7 @@ only when a kernel is about to run). See `auto` for how a path is chosen.
 
 from cells.build import IMPLS, register_impl
 
+from . import kernels  # noqa: F401  (fills FUSED; imports no Triton)
 from .auto import FUSED, accelerate, choose
 from .filters import adam_term, decay_filter, momentum_filter, nag_filter, varying_decay_filter
 

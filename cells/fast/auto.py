@@ -66,14 +66,26 @@ def _fused_rnn(cell: Cell, x: Tensor):
 
 
 def _hoisted_loop(cell: Cell, x: Tensor):
-    """Any core with a hoistable dynamics: filter for all steps at once, then the core's step."""
-    a, dyn_state = hoist.hoisted(cell.dynamics, cell.project(x))  # (B, T, G)
-    state = cell.initial_state(x.shape[0], x)
-    outputs = []
-    for t in range(a.shape[1]):
-        state = cell.step(a[:, t], state)
-        outputs.append(cell.output(state))
-    return torch.stack(outputs, dim=1), CellState(state, dyn_state, x.shape[1])
+    """Any core with a hoistable dynamics: filter for all steps at once, then the core's step.
+
+    Stacked cores (unicornn) expose `layer(k)`; each layer is filtered and looped in turn."""
+    zero = cell.zero_state(x)
+    stacked = type(cell).recur is not Cell.recur
+    layers = [cell.layer(k) for k in range(cell.config.layers)] if stacked else [cell]
+    states = zero.core if stacked else (zero.core,)
+    inp, cores, dyns = x, [], []
+    for layer, state in zip(layers, states):
+        a, dyn_state = hoist.hoisted(cell.dynamics, layer.project(inp))  # (B, T, G)
+        outputs = []
+        for t in range(a.shape[1]):
+            state = layer.step(a[:, t], state)
+            outputs.append(layer.output(state))
+        inp = torch.stack(outputs, dim=1)
+        cores.append(state)
+        dyns.append(dyn_state)
+    if stacked:
+        return inp, CellState(tuple(cores), tuple(dyns), x.shape[1])
+    return inp, CellState(cores[0], dyns[0], x.shape[1])
 
 
 def choose(cell: Cell, x: Tensor) -> str:
@@ -81,11 +93,11 @@ def choose(cell: Cell, x: Tensor) -> str:
     core = cell.config.core
     if not hoist.hoistable(cell.dynamics):
         return "reference"
-    if core in _RNN_OPS and type(cell).recur is Cell.recur:
+    if core in _RNN_OPS:
         return "fused-rnn"
     if core in FUSED and _fused_ready(x):
         return "triton"
-    if type(cell).recur is Cell.recur:  # single-layer cores: the loop below is scan's, minus the filter
+    if type(cell).recur is Cell.recur or hasattr(cell, "layer"):
         return "hoisted"
     return "reference"
 

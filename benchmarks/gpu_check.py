@@ -1,0 +1,203 @@
+"""One GPU call: correctness of `auto` at full size, the Triton kernels, then the timings.
+
+    PYTHONPATH=$PWD python3 benchmarks/gpu_check.py --out $OUT [--parts correct,kernels,bench]
+
+Writes correctness.json, kernels.json, bench.json under --out and prints short tables.
+Correctness: fp32 on the GPU, `auto` against `reference` (same parameters, same input,
+random, never zeros), relative errors ||fast - ref|| / ||ref|| of the outputs, the final
+state and the gradients w.r.t. the input and every parameter, once with tf32 off (the
+exact check) and once with PyTorch's defaults (cuDNN may use tf32; what the bench times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.getcwd())
+
+
+def rel(a, b):
+    return float((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30))
+
+
+def compare(cfg, B, T, device, seed=0):
+    from cells.build import build_cell
+
+    torch.manual_seed(seed)
+    ref = build_cell(cfg, impl="reference").to(device)
+    fast = build_cell(cfg, impl="auto").to(device)
+    fast.load_state_dict(ref.state_dict())
+    x = torch.rand(B, T, cfg.input_size, device=device, requires_grad=True)
+    o1, s1 = ref(x)
+    w = torch.randn_like(o1)
+    p1 = [x] + list(ref.parameters())
+    g1 = torch.autograd.grad((o1 * w).sum(), p1, allow_unused=True)
+    res = {}
+    for tf32 in (False, True):
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        o2, s2 = fast(x)
+        p2 = [x] + list(fast.parameters())
+        g2 = torch.autograd.grad((o2 * w).sum(), p2, allow_unused=True)
+        names = ["x"] + [n for n, _ in fast.named_parameters()]
+        grads = {n: rel(a, b) for n, a, b in zip(names, g2, g1) if a is not None and b is not None}
+        res["tf32" if tf32 else "fp32"] = {"out": rel(o2, o1), "grad_max": max(grads.values()),
+                                           "grads": grads, "path": fast.fast_path}
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = True
+    return res
+
+
+def part_correct(families, B, T, H, device):
+    from cells.benchmark import parse_family
+
+    out = {}
+    for spec in families:
+        try:
+            cfg = parse_family(spec, H)
+            t0 = time.time()
+            out[spec] = compare(cfg, B, T, device)
+            r = out[spec]
+            print(f"correct {spec:<36} H={H} path={r['fp32']['path']:<10} fp32: out {r['fp32']['out']:.1e} "
+                  f"grad {r['fp32']['grad_max']:.1e} | default-tf32: out {r['tf32']['out']:.1e} "
+                  f"grad {r['tf32']['grad_max']:.1e}  ({time.time() - t0:.1f}s)", flush=True)
+        except Exception as exc:  # keep going: one broken family must not hide the others
+            out[spec] = {"error": repr(exc)}
+            print(f"correct {spec}: ERROR {exc!r}", flush=True)
+    return out
+
+
+def _events_ms(fn, iters=10, warmup=3):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        e.synchronize()
+        times.append(s.elapsed_time(e))
+    return statistics.median(times), min(times), max(times)
+
+
+def part_kernels(B, T, device):
+    """Each Triton kernel alone (fwd + bwd of a sum) against a torch loop, and its time."""
+    from cells.fast.triton_cornn import cornn_sequence
+    from cells.fast.triton_modrelu import modrelu_sequence
+    from cells.fast.triton_unicornn import unicornn_sequence
+
+    def cornn_loop(a, Wy, Wz):
+        y = a.new_zeros(a.shape[0], a.shape[2]); z = torch.zeros_like(y); ys = []
+        for t in range(a.shape[1]):
+            z = z + 0.042 * (torch.tanh(y @ Wy.T + z @ Wz.T + a[:, t]) - 2.7 * y - 4.7 * z)
+            y = y + 0.042 * z
+            ys.append(y)
+        return torch.stack(ys, 1)
+
+    def modrelu_loop(a, M, b):
+        h = a.new_zeros(a.shape[0], a.shape[2]); hs = []
+        for t in range(a.shape[1]):
+            zz = a[:, t] + h @ M
+            h = torch.sign(zz) * torch.relu(zz.abs() + b); hs.append(h)
+        return torch.stack(hs, 1)
+
+    def uni_loop(a, w, d):
+        y = a.new_zeros(a.shape[0], a.shape[2]); z = torch.zeros_like(y); ys = []
+        for t in range(a.shape[1]):
+            z = z - d * (torch.tanh(w * y + a[:, t]) + 30.65 * y); y = y + d * z; ys.append(y)
+        return torch.stack(ys, 1)
+
+    results = {}
+    for H in (128, 256):
+        torch.manual_seed(0)
+        a = torch.randn(B, T, H, device=device)
+        Q = torch.linalg.qr(torch.randn(H, H, device=device))[0]
+        cases = {
+            "cornn": (lambda a, p: cornn_sequence(a, p[0], p[1], 0.042, 2.7, 4.7)[0], lambda a, p: cornn_loop(a, p[0], p[1]),
+                      [torch.randn(H, H, device=device) / H ** 0.5, torch.randn(H, H, device=device) / H ** 0.5]),
+            "modrelu": (lambda a, p: modrelu_sequence(a, p[0], p[1]), lambda a, p: modrelu_loop(a, p[0], p[1]),
+                        [Q, torch.rand(H, device=device) * 0.02 - 0.01]),
+            "unicornn": (lambda a, p: unicornn_sequence(a, p[0], 0.19 * torch.sigmoid(p[1]), 30.65)[0],
+                         lambda a, p: uni_loop(a, p[0], 0.19 * torch.sigmoid(p[1])),
+                         [torch.rand(H, device=device), torch.rand(H, device=device) * 0.2 - 0.1]),
+        }
+        lstm = torch.nn.LSTM(1, H, batch_first=True).to(device)
+        xl = torch.rand(B, T, 1, device=device)
+
+        def lstm_step():
+            out, _ = lstm(xl)
+            out[:, -1].sum().backward()
+
+        results[f"cudnn_lstm_fwdbwd_H{H}"] = _events_ms(lstm_step)
+        for name, (fast, loop, params) in cases.items():
+            w = torch.randn(B, T, H, device=device)
+            leaves = [a.clone().requires_grad_()] + [p.clone().requires_grad_() for p in params]
+            leaves64 = [l.detach().double().requires_grad_() for l in leaves]
+            for prec in ("ieee", "tf32"):
+                torch.backends.cuda.matmul.allow_tf32 = prec == "tf32"
+                y = fast(leaves[0], leaves[1:])
+                g = torch.autograd.grad((y * w).sum(), leaves)
+                y64 = loop(leaves64[0], leaves64[1:])
+                g64 = torch.autograd.grad((y64 * w.double()).sum(), leaves64)
+                errs = {"out": rel(y, y64), "grads": [rel(x, r) for x, r in zip(g, g64)]}
+
+                def step():
+                    yy = fast(leaves[0], leaves[1:])
+                    torch.autograd.grad((yy * w).sum(), leaves)
+
+                ms = _events_ms(step)
+                results[f"{name}_H{H}_{prec}"] = {"errors": errs, "ms_median_min_max": ms}
+                print(f"kernel {name:<9} H={H} {prec}: fwd+bwd {ms[0]:.2f} ms (cuDNN LSTM fwd+bwd "
+                      f"{results[f'cudnn_lstm_fwdbwd_H{H}'][0]:.2f}); err vs fp64 loop out {errs['out']:.1e} "
+                      f"grads {max(errs['grads']):.1e}", flush=True)
+            torch.backends.cuda.matmul.allow_tf32 = False
+            t0 = time.time()
+
+            def loop_step():
+                yy = loop(leaves[0], leaves[1:])
+                torch.autograd.grad((yy * w).sum(), leaves)
+
+            results[f"{name}_H{H}_eager_loop"] = _events_ms(loop_step, iters=2, warmup=1)
+            print(f"kernel {name:<9} H={H} eager torch loop fwd+bwd {results[f'{name}_H{H}_eager_loop'][0]:.1f} ms", flush=True)
+    return results
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", default=".")
+    p.add_argument("--parts", default="correct,kernels,bench")
+    p.add_argument("--families", nargs="*", default=None)
+    p.add_argument("--hidden", nargs="*", type=int, default=[128, 256])
+    p.add_argument("--ref-iters", type=int, default=1)
+    p.add_argument("--iters", type=int, default=10)
+    a = p.parse_args()
+    from cells.benchmark import DEFAULT_FAMILIES, format_table, run_benchmark
+
+    families = a.families or list(DEFAULT_FAMILIES)
+    dev = torch.device("cuda")
+    print(torch.__version__, torch.cuda.get_device_name(dev), flush=True)
+    parts = a.parts.split(",")
+    if "correct" in parts:
+        res = part_correct(families, 128, 784, 128, dev)
+        json.dump(res, open(os.path.join(a.out, "correctness.json"), "w"), indent=1)
+    if "kernels" in parts:
+        res = part_kernels(128, 784, dev)
+        json.dump(res, open(os.path.join(a.out, "kernels.json"), "w"), indent=1)
+    if "bench" in parts:
+        result = run_benchmark(families, hidden_sizes=a.hidden, iters=a.iters, ref_iters=a.ref_iters,
+                               log=lambda m: print(m, flush=True))
+        json.dump(result, open(os.path.join(a.out, "bench.json"), "w"), indent=1)
+        print(format_table(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The fused-kernel paths of `auto`, one entry per core in `auto.FUSED`.
+
+Each maps the reference cell's own parameters (under `parametrize.cached()`, so a
+constrained matrix is built once per forward and autograd reaches its free tensors) onto
+a Triton time-loop kernel; the dynamics' filter is hoisted before it. The Triton modules
+are imported inside the functions: only when a kernel is about to run.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from cells.cell import Cell, CellState
+
+from . import hoist
+from .auto import FUSED
+
+
+def _cornn(cell: Cell, x: Tensor):
+    from .triton_cornn import cornn_sequence
+
+    cfg = cell.config
+    a, dyn_state = hoist.hoisted(cell.dynamics, cell.project(x))  # (B, T, H)
+    y, z = cornn_sequence(a, cell.weight_hy, cell.weight_hz, cfg.dt, cfg.gamma, cfg.eps)
+    return y, CellState((y[:, -1], z[:, -1]), dyn_state, x.shape[1])
+
+
+def _modrelu(cell: Cell, x: Tensor, M: Tensor):
+    from .triton_modrelu import modrelu_sequence
+
+    a, dyn_state = hoist.hoisted(cell.dynamics, cell.project(x))  # (B, T, H)
+    h = modrelu_sequence(a, M, cell.modrelu_bias)
+    return h, CellState(h[:, -1], dyn_state, x.shape[1])
+
+
+def _orthogonal(cell: Cell, x: Tensor):
+    return _modrelu(cell, x, cell.weight_hh)  # pre = a + h @ B
+
+
+def _enrnn(cell: Cell, x: Tensor):
+    # pre = a + h @ M with M = [[W1, 0], [W3, W2n]]: rows h1 (n1), h2 (n2); columns top (n1), bottom (n2)
+    W1, W2, W3 = cell.weight_hh1, cell.weight_hh2, cell.weight_hh3
+    n1, n2 = W1.shape[0], W2.shape[0]
+    M = torch.cat([torch.cat([W1, W1.new_zeros(n1, n2)], dim=1), torch.cat([W3, W2], dim=1)], dim=0)
+    return _modrelu(cell, x, M)
+
+
+def _unicornn(cell: Cell, x: Tensor):
+    from .triton_unicornn import unicornn_sequence
+
+    cfg = cell.config
+    inp, cores, dyns = x, [], []
+    for k in range(cfg.layers):
+        layer = cell.layer(k)
+        a, dyn_state = hoist.hoisted(cell.dynamics, layer.project(inp))  # (B, T, H)
+        delta = cfg.dt * torch.sigmoid(layer.c)
+        y, z = unicornn_sequence(a, layer.w, delta, cfg.alpha)
+        cores.append((y[:, -1], z[:, -1]))
+        dyns.append(dyn_state)
+        inp = y
+    return inp, CellState(tuple(cores), tuple(dyns), x.shape[1])
+
+
+FUSED.update({"cornn": _cornn, "orthogonal": _orthogonal, "enrnn": _enrnn, "unicornn": _unicornn})

@@ -1,0 +1,91 @@
+"""The Triton time-loop kernels on the CPU through TRITON_INTERPRET=1, at tiny sizes.
+
+The interpreter is switched on for this module only (the kernels are imported under it);
+`auto` then takes its "triton" path for float32 tensors on the CPU, exactly as on CUDA.
+Sizes are chosen to hit the masks: H not a power of two, B not a multiple of 16.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_OLD = os.environ.get("TRITON_INTERPRET")
+os.environ["TRITON_INTERPRET"] = "1"  # before triton is imported: it reads the switch then
+try:
+    import torch
+
+    triton = pytest.importorskip("triton")
+    from cells.fast import triton_cornn, triton_modrelu, triton_unicornn  # noqa: F401  (decorated as interpreted)
+finally:  # other test modules, collected after this one, must see the CPU paths
+    if _OLD is None:
+        del os.environ["TRITON_INTERPRET"]
+    else:
+        os.environ["TRITON_INTERPRET"] = _OLD
+
+from cells import CellConfig, build_cell  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def interpreter():
+    os.environ["TRITON_INTERPRET"] = "1"
+    yield
+    if _OLD is None:  # later modules' CPU tensors go back to the CPU paths
+        del os.environ["TRITON_INTERPRET"]
+    else:
+        os.environ["TRITON_INTERPRET"] = _OLD
+
+
+def rel(a, b):
+    return float((a.double() - b.double()).detach().norm() / b.double().detach().norm().clamp_min(1e-30))
+
+
+def _leaves(state):
+    return [t for t in torch.utils._pytree.tree_leaves(state) if isinstance(t, torch.Tensor)]
+
+
+@pytest.mark.parametrize("core,dynamics,kwargs", [
+    ("cornn", "momentum", {}),
+    ("cornn", "plain", {}),
+    ("orthogonal", "adam", {"param": "exp"}),
+    ("orthogonal", "nag_restart", {"param": "cayley", "restart": 4}),
+    ("orthogonal", "plain", {"param": "svd"}),
+    ("enrnn", "momentum", {}),
+    ("unicornn", "rmsprop", {"layers": 2}),
+])
+def test_auto_triton_path_matches_float64_reference(core, dynamics, kwargs):
+    torch.manual_seed(0)
+    cfg = CellConfig(core=core, dynamics=dynamics, input_size=2, hidden_size=20, **kwargs)
+    ref = build_cell(cfg, impl="reference").double()
+    fast = build_cell(cfg, impl="auto")
+    fast.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ref.state_dict().items()})
+    x = torch.rand(18, 9, 2, dtype=torch.float64)
+    w = torch.randn(18, 9, ref.output_size, dtype=torch.float64)
+    x32 = x.float().requires_grad_()
+    x64 = x.clone().requires_grad_()
+    out, state = fast(x32)
+    assert fast.fast_path == "triton"
+    loss = (out * w.float()).sum() + sum(s.sum() for s in _leaves(state.core))
+    g = torch.autograd.grad(loss, [x32] + list(fast.parameters()))
+    out64, state64 = ref(x64)
+    loss64 = (out64 * w).sum() + sum(s.sum() for s in _leaves(state64.core))
+    g64 = torch.autograd.grad(loss64, [x64] + list(ref.parameters()))
+    assert rel(out, out64) < 1e-4
+    for a, b in zip(_leaves(state.core) + _leaves(state.dynamics), _leaves(state64.core) + _leaves(state64.dynamics)):
+        assert rel(a, b) < 1e-4
+    names = ["x"] + [n for n, _ in fast.named_parameters()]
+    for name, a, b in zip(names, g, g64):
+        assert rel(a, b) < 1e-4, name
+
+
+def test_custom_ops_are_registered_and_opaque():
+    from cells.fast.triton_cornn import cornn_sequence
+
+    a = torch.randn(16, 5, 16)
+    W = torch.randn(16, 16) / 4
+    y, z = cornn_sequence(a, W, W, 0.1, 1.0, 1.0)
+    assert y.shape == z.shape == (16, 5, 16)
+    assert hasattr(torch.ops.momnas, "cornn_fwd") and hasattr(torch.ops.momnas, "modrelu_fwd")
+    torch.library.opcheck(torch.ops.momnas.cornn_fwd.default, (a, W, W, 0.1, 1.0, 1.0),
+                          test_utils=("test_schema", "test_faketensor"))
