@@ -76,7 +76,7 @@ def _eligible(study: optuna.Study) -> list[FrozenTrial]:
     summary = ", ".join(f"{n} {why}" for why, n in sorted(counts.items())) or "no trials at all"
     raise ValueError(
         f"study {study.study_name!r} has no completed trial to export ({summary}): "
-        "let the search finish some trials (`momnas search` again with the same --out/--study resumes it)"
+        "let the search finish some trials (`momnas search --resume` with the same --out and --study continues it)"
     )
 
 
@@ -205,7 +205,8 @@ def _write_program(weights: Path, program: Path) -> float:
     task = runs.load_task(model.run_config.task)
     example = task.val.x[:4].float()  # real inputs of the task's shape (B, T, input_size)
     with torch.no_grad():
-        exported = torch.export.export(model, (example,))
+        # The batch dimension stays free where the cell allows it (AUTO: static where it must be).
+        exported = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
         torch.export.save(exported, program)
         reloaded = torch.export.load(program).module()
         diff = (reloaded(example) - model(example)).abs().max().item()

@@ -330,9 +330,11 @@ def _grad_profile_info(study: optuna.Study) -> _GradProfileInfo:
             missing.append(number)
             continue
         t = trial.user_attrs.get("grad_profile_t") or list(range(len(norms)))
-        first, last = norms[0], norms[-1]
-        ratio = math.log10(first / last) if first > 0 and last > 0 else float("nan")
-        curves.append(_GradCurve(number, _family(trial), list(t), [float(n) for n in norms], ratio))
+        # JSON has no inf / nan: the search stores them as None; plotly leaves gaps for nan.
+        norms = [float(n) if n is not None else math.nan for n in norms]
+        sound = [n for n in norms if math.isfinite(n) and n > 0]
+        ratio = math.log10(sound[0] / sound[-1]) if sound else math.nan
+        curves.append(_GradCurve(number, _family(trial), list(t), norms, ratio))
     return _GradProfileInfo(curves, _families(study), missing)
 
 

@@ -107,13 +107,43 @@ def known_study(tmp_path):
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_study():
     """`make_study(out_dir, [trial_spec(...), ...], metric=..., direction=...)` -> a stored study."""
     return _make_study
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def trial_spec():
     """`trial_spec(family, values, state=..., mu=..., s=..., profile=..., recorded=...)` -> one trial."""
     return _trial_spec
+
+
+def _add_trained_trial(study, run: dict, trial_dir: Path):
+    """Train `run` for real (runs.train) and record it the way a search does: ask, attributes and
+    artifacts (checkpoint.pt, metrics.json, ...) uploaded to the trial, then tell. Returns its number."""
+    import runs
+    from optuna.artifacts import upload_artifact
+
+    result = runs.train(runs.RunConfig.from_dict(run), out_dir=trial_dir)
+    assert result.status == "completed", result.status
+    trial = study.ask()
+    artifacts = {
+        path.name: upload_artifact(artifact_store=search.study_artifact_store(study), file_path=str(path), study_or_trial=trial)
+        for path in sorted(trial_dir.iterdir())
+    }
+    t, norms = result.profile()
+    cell = run["cell"]
+    for key, value in {
+        "run_config": result.config.to_dict(), "family": f"{cell['dynamics']}-{cell['core']}", "status": result.status,
+        "metrics": result.to_dict(), "grad_profile": norms, "grad_profile_t": t, "artifacts": artifacts,
+    }.items():
+        trial.set_user_attr(key, value)
+    study.tell(trial, [result.value, result.stability["instability"]])
+    return trial.number
+
+
+@pytest.fixture(scope="session")
+def add_trained_trial():
+    """`add_trained_trial(study, {"cell", "task", "train"}, trial_dir)` -> the number of a really trained trial."""
+    return _add_trained_trial

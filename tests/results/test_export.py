@@ -1,0 +1,188 @@
+"""`momnas export`: which trial it picks, what it refuses, and that the exported cell is the trained one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import cells
+import runs
+import search
+from search import export as ex
+from search.cli import app
+
+DIGITS = {"name": "digits", "n_train": 128, "n_val": 64, "n_test": 64}
+TRAIN = {"steps": 4, "batch_size": 32, "device": "cpu", "seed": 0}
+
+
+@pytest.fixture
+def picks_study(tmp_path, make_study, trial_spec):
+    """Accuracy maximised. Pareto set {0, 1, 5, 6}; normalised over it (acc 0.60..0.95, instability
+    0.05..0.90) the distances to the ideal point are 0.548, 0.463, 1, 1: the knee is trial 1.
+    Trials 3, 4 and 7 look best of all but failed, stopped early, or diverged: never picked."""
+    return make_study(
+        tmp_path,
+        [
+            trial_spec("momentum-lstm", (0.90, 0.50), mu=0.6, s=0.6),  # 0
+            trial_spec("plain-lstm", (0.80, 0.20)),  # 1  knee
+            trial_spec("momentum-lstm", (0.70, 0.60), mu=0.1, s=0.9),  # 2  dominated
+            trial_spec("momentum-lstm", state="fail", mu=0.9, s=1.0, recorded=(0.99, 0.01)),  # 3
+            trial_spec("adam-gru", state="pruned", mu=0.3, s=0.3, recorded=(0.99, 0.01)),  # 4
+            trial_spec("momentum-lstm", (0.95, 0.90), mu=0.9, s=0.9),  # 5  best accuracy
+            trial_spec("plain-lstm", (0.60, 0.05)),  # 6  most stable
+            trial_spec("momentum-lstm", (0.99, 0.01), mu=0.5, s=0.5, status="diverged"),  # 7: COMPLETE but diverged
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    "pick, number",
+    [("knee", 1), ("best:val_acc", 5), ("best:acc", 5), ("best:0", 5), ("best:instability", 6), ("trial:2", 2)],
+)
+def test_pick(picks_study, pick, number):
+    assert ex.pick_trial(picks_study, pick).number == number
+
+
+@pytest.mark.parametrize(
+    "pick, words",
+    [
+        ("trial:3", ["trial 3", "failed", "diverged", "only completed trials"]),
+        ("trial:4", ["trial 4", "stopped early"]),
+        ("trial:7", ["trial 7", "diverged"]),
+        ("trial:99", ["no trial 99"]),
+        ("trial:x", ["trial number"]),
+        ("best:loss", ["unknown objective 'loss'", "val_acc, instability"]),
+        ("best", ["unknown --pick"]),
+        ("middle", ["unknown --pick 'middle'", "knee"]),
+    ],
+)
+def test_pick_refuses_with_a_reason(picks_study, pick, words):
+    with pytest.raises(ValueError) as err:
+        ex.pick_trial(picks_study, pick)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_knee_with_a_minimised_metric(tmp_path, make_study, trial_spec):
+    # mse minimised. Pareto {0, 1, 2}: normalised (0, 1), (0.25, 0.125), (1, 0): the knee is trial 1.
+    study = make_study(
+        tmp_path,
+        [trial_spec("plain-rnn", (0.10, 0.90)), trial_spec("plain-rnn", (0.15, 0.20)), trial_spec("plain-rnn", (0.30, 0.10)),
+         trial_spec("plain-rnn", (0.40, 0.95))],
+        metric="mse", direction="minimize",
+    )
+    assert ex.pick_trial(study, "knee").number == 1
+    assert ex.pick_trial(study, "best:mse").number == 0
+    assert ex.pick_trial(study, "best:instability").number == 2
+
+
+def test_no_eligible_trial_is_one_clear_line(tmp_path, make_study, trial_spec):
+    out = tmp_path / "runs"
+    make_study(out, [trial_spec("plain-lstm", state="fail"), trial_spec("plain-lstm", state="pruned", recorded=(0.5, 0.5))], name="bad")
+    result = CliRunner().invoke(app, ["export", "--out", str(out)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "error: study 'bad' has no completed trial to export" in lines[0]
+    assert "1 failed (diverged)" in lines[0] and "1 was stopped early)" in lines[0]
+    assert "momnas search --resume" in lines[0]  # what to do
+    assert not (out / "bad" / "best.json").exists()
+
+
+def test_export_json_without_checkpoint(picks_study, tmp_path):
+    # The CLI, defaults: knee, OUT/STUDY/best.json.
+    result = CliRunner().invoke(app, ["export", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "study" / "best.json"
+    assert "trial 1 (knee)" in result.stdout and "kept no checkpoint" in result.stderr
+    data = json.loads(path.read_text())
+    trial = picks_study.trials[1]
+    assert data["cell"] == trial.user_attrs["run_config"]["cell"]
+    assert data["task"] == trial.user_attrs["run_config"]["task"]
+    assert data["train"] == trial.user_attrs["run_config"]["train"]
+    assert data["metrics"] == trial.user_attrs["metrics"]
+    assert data["source"] == {"study": "study", "trial": 1, "storage": search.storage_url(tmp_path), "pick": "knee"}
+    assert "weights" not in data
+    # A run file that runs reads, and a cell that cells rebuilds (fresh: no weights).
+    config = runs.RunConfig.from_file(path)
+    assert config.cell == cells.CellConfig.from_dict(data["cell"])
+    assert cells.load(path).config == config.cell
+
+
+def test_export_hides_the_storage_password():
+    assert ex._public_url("postgresql+psycopg://momnas:s3cret@db.example/momnas") == "postgresql+psycopg://momnas:***@db.example/momnas"
+    assert ex._public_url("sqlite:////tmp/x/optuna.db") == "sqlite:////tmp/x/optuna.db"
+
+
+def test_torch_export_needs_a_checkpoint(picks_study, tmp_path):
+    with pytest.raises(ValueError, match="kept no checkpoint"):
+        ex.export(picks_study, tmp_path / "best.json", pick="knee", fmt="torch-export")
+
+
+# ---------------------------------------------------------------------------- really trained trials
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, make_study, add_trained_trial):
+    """A study of two really trained trials (digits, hidden 8, 4 steps), checkpoints kept as artifacts."""
+    out = tmp_path_factory.mktemp("trained")
+    study = make_study(out, [], name="trained", metric="accuracy", direction="maximize", task=DIGITS)
+    numbers = [
+        add_trained_trial(study, {"cell": cell, "task": DIGITS, "train": TRAIN}, out / f"trial{i}")
+        for i, cell in enumerate([
+            {"core": "lstm", "dynamics": "momentum", "input_size": 1, "hidden_size": 8, "mu": 0.6, "s": 0.6},
+            {"core": "gru", "dynamics": "adam", "input_size": 1, "hidden_size": 8, "mu": 0.3, "s": 0.9, "beta": 0.1},
+        ])
+    ]
+    return out, study, numbers
+
+
+def test_exported_cell_is_the_trained_one(trained, tmp_path):
+    out, study, numbers = trained
+    for number in numbers:
+        done = ex.export(study, tmp_path / f"t{number}" / "best.json", pick=f"trial:{number}", storage=search.storage_url(out))
+        assert done.weights == tmp_path / f"t{number}" / "best.pt"
+        data = json.loads(done.path.read_text())
+        assert data["weights"] == "best.pt"
+        assert data["metrics"]["validation"]["accuracy"] == study.trials[number].values[0]
+
+        trained_model = runs.load(out / f"trial{numbers.index(number)}" / "checkpoint.pt")  # what the trial trained
+        cell = cells.load(done.path)
+        x = torch.rand(3, 64, 1, generator=torch.Generator().manual_seed(number))
+        with torch.no_grad():
+            expected, _ = trained_model.cell(x)
+            got, _ = cell(x)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+        # ...and its training configuration is the trial's: `momnas train best.json` retrains it.
+        assert runs.RunConfig.from_file(done.path).to_dict() == study.trials[number].user_attrs["run_config"]
+
+
+def test_exported_run_file_retrains(trained, tmp_path):
+    out, study, numbers = trained
+    done = ex.export(study, tmp_path / "best.json", pick="trial:0")
+    result = runs.train(runs.RunConfig.from_file(done.path))
+    assert result.status == "completed"
+    # The same seed, data and steps: retraining from scratch gives the trial's numbers again.
+    assert result.value == pytest.approx(study.trials[0].values[0])
+
+
+def test_torch_export_program_matches_the_trained_model(trained, tmp_path):
+    out, study, numbers = trained
+    result = CliRunner().invoke(
+        app, ["export", "--out", str(out), "--pick", "best:accuracy", "--format", "torch-export", "--to", str(tmp_path / "best.json")]
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    program = tmp_path / "best.pt2"
+    assert f"torch.export program: {program}" in result.stdout
+    picked = json.loads((tmp_path / "best.json").read_text())["source"]["trial"]
+    assert picked == ex.pick_trial(study, "best:accuracy").number
+
+    loaded = torch.export.load(program).module()  # no momnas needed to run it
+    model = runs.load(tmp_path / "best.pt").eval()
+    for batch in (4, 3):  # the example's batch, and another: the batch dimension is left free
+        x = torch.rand(batch, 64, 1, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(x), model(x), rtol=1e-5, atol=1e-6)
