@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 __all__ = ["Exp", "Cayley", "SVD", "UnitaryCayley", "URNN", "SpectralNormalize", "TRIVIALIZATIONS",
-           "orthogonal_", "unitary_", "spectral_normalize_", "skew", "skew_init", "initialize_",
+           "orthogonal_", "unitary_", "spectral_normalize_", "skew", "skew_init", "signs", "initialize_",
            "parameter_groups", "after_optimizer_step"]
 
 
@@ -63,6 +63,11 @@ def skew_init(n: int, init: str, *, dtype=None, device=None) -> Tensor:
     super_diag[::2] = d
     A = torch.diag(super_diag, diagonal=1)
     return A - A.mT
+
+
+def signs(n: int, n_neg: int = 0) -> Tensor:
+    """scoRNN's D as a vector: n - n_neg ones, then n_neg minus ones. diag(signs) is where Cayley starts."""
+    return torch.cat([torch.ones(n - n_neg), -torch.ones(n_neg)])
 
 
 def _polar(M: Tensor) -> Tensor:
@@ -130,7 +135,7 @@ class Cayley(nn.Module):
         super().__init__()
         if not 0 <= n_neg <= n:
             raise ValueError(f"Cayley: n_neg={n_neg} is out of range; n_neg must be in [0, {n}]")
-        self.register_buffer("D", torch.cat([torch.ones(n - n_neg), -torch.ones(n_neg)]))
+        self.register_buffer("D", signs(n, n_neg))
 
     def forward(self, A: Tensor) -> Tensor:
         S = skew(A)
@@ -142,7 +147,11 @@ class Cayley(nn.Module):
         """The generator of B (valid when B D has no eigenvalue -1)."""
         M = B * self.D  # B D^-1, and D^-1 = D
         eye = torch.eye(B.shape[0], dtype=B.dtype, device=B.device)
-        return torch.linalg.solve(eye + M, eye - M)
+        try:
+            return torch.linalg.solve(eye + M, eye - M)
+        except RuntimeError:  # torch.linalg.LinAlgError
+            raise ValueError("Cayley: the matrix times D has eigenvalue -1, which the Cayley map cannot reach; "
+                             "start from diag(signs(n, n_neg)) or change n_neg") from None
 
     @torch.no_grad()
     def initialize_(self, originals: list[Tensor], A: Tensor):

@@ -65,7 +65,7 @@ class OrthogonalCell(_ModReLUCell):
         super().__init__(config)
         H = config.hidden_size
         self._input_and_bias(H, H)
-        self.weight_hh = nn.Parameter(torch.eye(H))
+        self.weight_hh = nn.Parameter(torch.diag(P.signs(H, config.n_neg)))  # a start every param can invert
         P.orthogonal_(self, "weight_hh", config.param, K=config.K, n_neg=config.n_neg, m=config.m)
         self.reset_parameters()
 
@@ -138,7 +138,7 @@ class ENRNNCell(_ModReLUCell):
         super().__init__(config)
         n1, n2 = config.n1, config.n2
         self._input_and_bias(n1 + n2, n1 + n2)
-        self.weight_hh1 = nn.Parameter(torch.eye(n1))
+        self.weight_hh1 = nn.Parameter(torch.diag(P.signs(n1, config.n_neg)))
         self.weight_hh2 = nn.Parameter(torch.zeros(n2, n2))
         self.weight_hh3 = nn.Parameter(torch.empty(n2, n1))
         P.orthogonal_(self, "weight_hh1", "cayley", n_neg=config.n_neg)

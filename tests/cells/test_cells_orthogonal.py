@@ -1,0 +1,226 @@
+"""Orthogonal, unitary, urnn and enrnn cores: the parametrizations by hand, and staying on the manifold."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from cells import CellConfig, after_optimizer_step, build_cell, parameter_groups
+from cells import parametrizations as P
+from cells.cores.orthogonal import complex_modrelu, modrelu
+
+
+def train(cell, steps=25, lr=0.05):
+    """Adam steps on a random regression, with the manifold upkeep after each."""
+    opt = torch.optim.Adam(cell.parameters(), lr=lr)
+    x = torch.randn(4, 5, cell.input_size)
+    target = torch.randn(4, 5, cell.output_size)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = (cell(x)[0] - target).square().mean()
+        loss.backward()
+        opt.step()
+        after_optimizer_step(cell)
+    return cell
+
+
+def orthogonality_error(W):
+    eye = torch.eye(W.shape[0], dtype=W.dtype)
+    return (W.mH @ W - eye).abs().max().item()
+
+
+def test_exp_by_hand():
+    A = torch.tensor([[0.0, 0.7], [0.0, 0.0]], dtype=torch.float64)
+    B = P.Exp(2).double()(A)
+    c, s = math.cos(0.7), math.sin(0.7)
+    torch.testing.assert_close(B, torch.tensor([[c, s], [-s, c]], dtype=torch.float64))
+
+
+def test_cayley_by_hand():
+    a = 0.5
+    A = torch.tensor([[0.0, a], [0.0, 0.0]], dtype=torch.float64)
+    expected = torch.tensor([[1 - a * a, -2 * a], [2 * a, 1 - a * a]], dtype=torch.float64) / (1 + a * a)
+    torch.testing.assert_close(P.Cayley(2).double()(A), expected)
+    flipped = expected.clone()
+    flipped[:, 1] *= -1  # D = diag(1, -1)
+    torch.testing.assert_close(P.Cayley(2, n_neg=1)(A.to(torch.float32)).double(), flipped, atol=1e-6, rtol=0)
+    # right_inverse recovers the generator
+    layer = P.Cayley(2, n_neg=1).double()
+    torch.testing.assert_close(P.skew(layer.right_inverse(layer(A))), P.skew(A))
+
+
+def test_svd_keeps_singular_values_in_the_band():
+    svd = P.SVD(3, m=0.2)
+    W = svd(torch.zeros(3, 3), torch.zeros(3, 3), torch.tensor([-50.0, 0.0, 50.0]))
+    torch.testing.assert_close(torch.linalg.svdvals(W), torch.tensor([1.2, 1.0, 0.8]))
+
+
+def test_skew_init():
+    for init in ("henaff", "cayley"):
+        A = P.skew_init(5, init)
+        torch.testing.assert_close(A, -A.T)
+        assert torch.count_nonzero(A) <= 4  # 2x2 blocks; the odd last row stays 0
+    assert torch.all(P.skew_init(6, "cayley").triu(1).diagonal(1)[::2] <= 0)  # -tan(s/2), s in (0, pi/2)
+    with pytest.raises(ValueError, match="init='bad' is unknown"):
+        P.skew_init(4, "bad")
+
+
+def test_modrelu_by_hand():
+    z = torch.tensor([-2.0, 0.5, 0.1])
+    assert modrelu(z, torch.tensor(-0.3)).tolist() == pytest.approx([-1.7, 0.2, 0.0])
+    zc = torch.tensor([3 + 4j, 0.1 + 0j])
+    out = complex_modrelu(zc, torch.tensor([1.0, -0.5]))
+    torch.testing.assert_close(out, torch.tensor([(3 + 4j) * 6 / (5 + 1e-5), 0j]))
+
+
+def test_orthogonal_cell_by_hand():
+    cell = build_cell(CellConfig(core="orthogonal", param="cayley", input_size=1, hidden_size=2)).double()
+    with torch.no_grad():
+        cell.weight_ih.copy_(torch.tensor([[1.0], [-1.0]]))
+        cell.modrelu_bias.fill_(-0.1)
+    B = cell.weight_hh.detach()
+    out, _ = cell(torch.tensor([[[0.5], [0.5]]], dtype=torch.float64))
+    h1 = modrelu(torch.tensor([0.5, -0.5], dtype=torch.float64), torch.tensor(-0.1))
+    h2 = modrelu(torch.tensor([0.5, -0.5], dtype=torch.float64) + h1 @ B, torch.tensor(-0.1))
+    torch.testing.assert_close(out[0], torch.stack([h1, h2]))
+
+
+@pytest.mark.parametrize("param,extra", [("exp", {"K": 1}), ("exp", {"K": 3}), ("exp", {"K": 0}),
+                                          ("cayley", {"n_neg": 2}), ("svd", {"m": 0.0, "K": 2})])
+def test_orthogonal_stays_orthogonal_through_training(param, extra):
+    cell = build_cell(CellConfig(core="orthogonal", param=param, input_size=3, hidden_size=8, **extra))
+    before = cell.weight_hh.detach().clone()
+    train(cell)
+    after = cell.weight_hh.detach()
+    assert orthogonality_error(after) < 1e-5
+    assert (after - before).abs().max() > 1e-3  # it did move
+
+
+def test_svd_margin_through_training():
+    cell = train(build_cell(CellConfig(core="orthogonal", param="svd", m=0.1, input_size=3, hidden_size=8)),
+                 steps=30, lr=0.2)
+    sv = torch.linalg.svdvals(cell.weight_hh.detach())
+    assert torch.all(sv <= 1.1 + 1e-5) and torch.all(sv >= 0.9 - 1e-5)
+    assert (sv - 1).abs().max() > 1e-3  # the margin is used
+
+
+@pytest.mark.parametrize("core", ["unitary", "urnn"])
+def test_unitary_stays_unitary_through_training(core):
+    cell = build_cell(CellConfig(core=core, input_size=3, hidden_size=8))
+    assert cell.output_size == 16
+    before = cell.weight_hh.detach().clone()
+    train(cell)
+    W = cell.weight_hh.detach()
+    assert W.is_complex() and orthogonality_error(W) < 1e-5
+    assert (W - before).abs().max() > 1e-3
+
+
+def test_unitary_cayley_by_hand():
+    """1x1: A = i a, W = (1 - i a) / (1 + i a) e^{i theta}."""
+    W = P.UnitaryCayley()(torch.tensor([[0.3]], dtype=torch.float64), torch.tensor([0.2], dtype=torch.float64))
+    expected = (1 - 0.3j) / (1 + 0.3j) * complex(math.cos(0.2), math.sin(0.2))
+    assert W.item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_urnn_is_the_published_product():
+    n = 4
+    urnn = P.URNN(n).double()
+    packed = torch.randn(7 * n, dtype=torch.float64)
+    th = packed[:3 * n].view(3, n).numpy()
+    v = packed[3 * n:].view(2, 2, n).numpy()
+    D = [np.diag(np.exp(1j * th[k])) for k in range(3)]
+    R = [np.eye(n) - 2 * np.outer(u, u.conj()) / np.vdot(u, u).real for u in (v[0, 0] + 1j * v[0, 1], v[1, 0] + 1j * v[1, 1])]
+    F = np.fft.fft(np.eye(n), axis=0, norm="ortho")
+    Pi = np.eye(n)[urnn.perm.numpy()]
+    W = D[2] @ R[1] @ np.linalg.inv(F) @ D[1] @ Pi @ R[0] @ F @ D[0]
+    np.testing.assert_allclose(urnn(packed).numpy(), W.T, atol=1e-12)
+
+
+def test_dtriv_rebases_every_K_steps_without_moving_B():
+    cell = build_cell(CellConfig(core="orthogonal", param="exp", K=2, input_size=2, hidden_size=4))
+    (A,) = [p for n, p in cell.named_parameters() if n.endswith("original")]
+    opt = torch.optim.SGD(cell.parameters(), lr=0.1)
+    x = torch.randn(2, 3, 2)
+    for step in (1, 2):
+        opt.zero_grad()
+        cell(x)[0].sum().backward()
+        opt.step()
+        B_before = cell.weight_hh.detach().clone()
+        after_optimizer_step(cell)
+        torch.testing.assert_close(cell.weight_hh.detach(), B_before, atol=1e-6, rtol=0)
+        assert (A.abs().max() == 0) == (step == 2)
+
+
+def test_dtriv_K0_rebases_once():
+    cell = build_cell(CellConfig(core="orthogonal", param="exp", K=0, input_size=2, hidden_size=4))
+    (A,) = [p for n, p in cell.named_parameters() if n.endswith("original")]
+    base = cell.parametrizations.weight_hh[0].base
+    for step in (1, 2, 3):
+        with torch.no_grad():
+            A.add_(0.01)
+        saved = base.clone()
+        after_optimizer_step(cell)
+        assert torch.equal(base, saved) == (step != 1)
+
+
+def test_enrnn_latches_normalisation():
+    cell = build_cell(CellConfig(core="enrnn", input_size=2, hidden_size=5, n1=3))
+    plist = cell.parametrizations.weight_hh2
+    assert cell.weight_hh1.shape == (3, 3) and cell.weight_hh2.shape == (2, 2) and cell.weight_hh3.shape == (2, 3)
+    small = torch.tensor([[0.5, 0.0], [0.0, -0.25]])
+    with torch.no_grad():
+        plist.original.copy_(small)
+    assert torch.equal(cell.weight_hh2, small) and not plist[0].latched  # rho = 0.5: left alone
+    big = torch.tensor([[0.0, 2.0], [-2.0, 0.0]])  # eigenvalues +-2i: rho = 2
+    with torch.no_grad():
+        plist.original.copy_(big)
+    torch.testing.assert_close(cell.weight_hh2, big / 2)
+    assert plist[0].latched
+    with torch.no_grad():
+        plist.original.copy_(small)
+    torch.testing.assert_close(cell.weight_hh2, small / 0.5)  # stays on after rho falls below 1
+    assert cell.state_dict()["parametrizations.weight_hh2.0.latched"]
+
+
+def test_enrnn_recurrence_by_hand():
+    cell = build_cell(CellConfig(core="enrnn", input_size=1, hidden_size=3, n1=2)).double()
+    h = torch.randn(1, 3, dtype=torch.float64)
+    W1, W2, W3 = cell.weight_hh1, cell.weight_hh2, cell.weight_hh3
+    expected = torch.cat([h[:, :2] @ W1 + h[:, 2:] @ W3, h[:, 2:] @ W2], dim=1)
+    torch.testing.assert_close(cell.recurrent(h), expected)
+
+
+def test_enrnn_gradient_through_the_spectral_radius():
+    W = torch.tensor([[0.3, 1.9], [-1.2, 0.4]], dtype=torch.float64, requires_grad=True)
+    sn = P.SpectralNormalize()
+    sn.latched.fill_(True)
+    assert torch.autograd.gradcheck(sn, (W,))
+
+
+def test_parameter_groups():
+    cell = build_cell(CellConfig(core="orthogonal", param="svd", input_size=2, hidden_size=4))
+    model = torch.nn.Sequential()
+    model.add_module("cell", cell)
+    model.add_module("readout", torch.nn.Linear(4, 2))
+    groups = parameter_groups(model)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert sorted(names[id(p)] for p in groups["orthogonal"]) == [
+        "cell.parametrizations.weight_hh.original0", "cell.parametrizations.weight_hh.original1",
+        "cell.parametrizations.weight_hh.original2"]
+    assert len(groups["default"]) + len(groups["orthogonal"]) == len(list(model.parameters()))
+    assert parameter_groups(build_cell(CellConfig(core="lstm")))["orthogonal"] == []
+    enrnn = parameter_groups(build_cell(CellConfig(core="enrnn", hidden_size=4)))
+    assert len(enrnn["orthogonal"]) == 1  # W1's generator; the free W2 and W3 take the default rate
+
+
+def test_orthogonal_helpers_refuse_bad_input():
+    layer = torch.nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="weight must be a square matrix, got shape"):
+        P.orthogonal_(layer, "weight")
+    with pytest.raises(ValueError, match="param='householder' is unknown; param must be one of exp, cayley, svd"):
+        P.orthogonal_(torch.nn.Linear(2, 2), "weight", "householder")
+    with pytest.raises(ValueError, match="kind='x' is unknown"):
+        P.unitary_(torch.nn.Linear(2, 2), "weight", "x")
+    with pytest.raises(ValueError, match="packed"):
+        P.unitary_(torch.nn.Linear(2, 2), "bias", "urnn")

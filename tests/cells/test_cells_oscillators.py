@@ -1,0 +1,62 @@
+"""coRNN and UnICORNN against their equations, worked by hand on one unit."""
+
+import math
+
+import pytest
+import torch
+
+from cells import CellConfig, build_cell
+from cells.cell import scan
+
+
+def test_cornn_by_hand():
+    cell = build_cell(CellConfig(core="cornn", input_size=1, hidden_size=1, dt=0.1, gamma=2.0, eps=3.0)).double()
+    assert [n for n, _ in cell.named_parameters()] == ["weight_ih", "bias_ih", "weight_hy", "weight_hz"]
+    with torch.no_grad():
+        cell.weight_ih.fill_(1.0), cell.bias_ih.fill_(0.2), cell.weight_hy.fill_(0.5), cell.weight_hz.fill_(0.2)
+    out, state = cell(torch.ones(1, 2, 1, dtype=torch.float64))
+    z1 = 0.1 * math.tanh(1.2)             # y0 = z0 = 0
+    y1 = 0.1 * z1                         # y uses the new z
+    z2 = z1 + 0.1 * (math.tanh(0.5 * y1 + 0.2 * z1 + 1.2) - 2.0 * y1 - 3.0 * z1)
+    y2 = y1 + 0.1 * z2
+    assert out.flatten().tolist() == pytest.approx([y1, y2], abs=1e-12)
+    assert state.core[1].item() == pytest.approx(z2, abs=1e-12)
+
+
+def test_momentum_cornn_filters_the_input_projection_with_its_bias():
+    cfg = CellConfig(core="cornn", dynamics="momentum", mu=0.5, s=1.0, input_size=1, hidden_size=1, dt=0.1,
+                     gamma=0.0, eps=0.0)
+    cell = build_cell(cfg).double()
+    with torch.no_grad():
+        cell.weight_ih.fill_(1.0), cell.bias_ih.fill_(0.2), cell.weight_hy.zero_(), cell.weight_hz.zero_()
+    out, _ = cell(torch.ones(1, 2, 1, dtype=torch.float64))
+    z1 = 0.1 * math.tanh(1.2)             # v1 = 1.2
+    z2 = z1 + 0.1 * math.tanh(1.8)        # v2 = 0.5 * 1.2 + 1.2
+    assert out.flatten().tolist() == pytest.approx([0.1 * z1, 0.1 * z1 + 0.1 * z2], abs=1e-12)
+
+
+def test_unicornn_by_hand():
+    cfg = CellConfig(core="unicornn", input_size=1, hidden_size=1, layers=1, dt=0.2, alpha=2.0)
+    cell = build_cell(cfg).double()
+    assert [n for n, _ in cell.named_parameters()] == ["weight_ih_l0", "bias_ih_l0", "weight_hh_l0", "c_l0"]
+    with torch.no_grad():
+        cell.weight_ih_l0.fill_(1.0), cell.bias_ih_l0.fill_(0.1), cell.weight_hh_l0.fill_(0.5), cell.c_l0.zero_()
+    out, _ = cell(torch.ones(1, 2, 1, dtype=torch.float64))
+    delta = 0.2 * 0.5                     # dt * sigmoid(0)
+    z1 = -delta * math.tanh(1.1)
+    y1 = delta * z1
+    z2 = z1 - delta * (math.tanh(0.5 * y1 + 1.1) + 2.0 * y1)
+    y2 = y1 + delta * z2
+    assert out.flatten().tolist() == pytest.approx([y1, y2], abs=1e-12)
+
+
+def test_unicornn_stacks_layers():
+    cell = build_cell(CellConfig(core="unicornn", input_size=2, hidden_size=3, layers=2)).double()
+    x = torch.randn(2, 4, 2, dtype=torch.float64)
+    out, state = cell(x)
+    # layer 1 runs on layer 0's y sequence
+    zero = x.new_zeros(2, 3)
+    seq0, _, _ = scan(cell.layer(0), cell.dynamics, cell.layer(0).project(x), (zero, zero), (), 0)
+    seq1, _, _ = scan(cell.layer(1), cell.dynamics, cell.layer(1).project(seq0), (zero, zero), (), 0)
+    torch.testing.assert_close(out, seq1)
+    assert len(state.core) == 2 and cell.weight_ih_l1.shape == (3, 3)
