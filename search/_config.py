@@ -163,8 +163,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quickstart": {
         "task": "digits",
         "space": "small",
-        "trials": 8,
-        "epochs": 2,
+        "trials": 12,
+        "epochs": 4,
         "hidden": 32,
         "batch_size": 64,
         "seed": 0,

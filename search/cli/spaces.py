@@ -42,7 +42,7 @@ def show_command(
         space = spaces.get_space(name)
         info = spaces.describe(space)
     if yaml_out:
-        console.print(yaml.safe_dump(space.to_data(), sort_keys=False), highlight=False, end="")
+        typer.echo(yaml.safe_dump(space.to_data(), sort_keys=False), nl=False)  # unwrapped: it must stay YAML
         return
     console.print(f"[bold]{info['name']}[/]: {info['description']}", highlight=False)
     console.print(f"{len(info['families'])} families:")
