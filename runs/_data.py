@@ -42,9 +42,9 @@ def read_mnist(data_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray
         paths = [_find(folder, name) for name in MNIST_FILES]
         if all(paths):
             return _read_mnist_files(tuple(str(p) for p in paths))
-    looked = ", ".join(str(d) for d in dirs) if dirs else "nowhere (no data_dir given and $MOMNAS_DATA unset)"
+    looked = f"looked in {', '.join(str(d) for d in dirs)}" if dirs else "no folder to look in (no data_dir given and $MOMNAS_DATA unset)"
     raise FileNotFoundError(
-        f"MNIST not found: looked in {looked} for {', '.join(MNIST_FILES)}; "
+        f"MNIST not found: {looked}; it needs {', '.join(MNIST_FILES)}; "
         f"pass --data-dir DIR (task option data_dir) or set {DATA_ENV}=DIR to the folder holding them"
     )
 

@@ -1,0 +1,158 @@
+"""`momnas train`: train one cell on one task, from a run file and/or flags, and write its results.
+
+    momnas train RUN.json [--out DIR]
+    momnas train --core lstm --dynamics momentum --mu 0.6 --s 0.6 --task psmnist --epochs 2
+
+Flags override the file's values. Writes run.json, metrics.json, curves.json, curves.html and
+(unless the run diverged) checkpoint.pt under --out. The work is `runs.train`; this module
+parses, calls it once, and draws the learning curves (plotly lives in `search`, not `runs`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+import yaml
+
+from search.cli._common import console, err_console, user_errors
+
+_CELL = "Cell"
+_TASK = "Task"
+_TRAIN = "Training"
+
+
+def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
+    """KEY=VALUE strings -> dict, values read as YAML scalars (0.6 -> float, 2 -> int, paper -> str)."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} restart=40")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _set(**values: Any) -> dict[str, Any]:
+    """The flags that were given (None means: keep the file's value)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def train_command(
+    run_file: Annotated[Optional[Path], typer.Argument(
+        help="run file (JSON or YAML: cell, task, train), or a best.json from `momnas export`", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="output folder (default: momnas-runs/<family>-<task>-<time>)", show_default=False)] = None,
+    # cell
+    core: Annotated[Optional[str], typer.Option(help="cell core: rnn, lstm, gru, orthogonal, ... (`momnas cells`)", rich_help_panel=_CELL)] = None,
+    dynamics: Annotated[Optional[str], typer.Option(help="plain, momentum, adam, rmsprop, nag_restart", rich_help_panel=_CELL)] = None,
+    hidden_size: Annotated[Optional[int], typer.Option("--hidden-size", "-H", help="hidden units", rich_help_panel=_CELL)] = None,
+    mu: Annotated[Optional[float], typer.Option(help="momentum μ", rich_help_panel=_CELL)] = None,
+    s: Annotated[Optional[float], typer.Option("--s", help="step size s", rich_help_panel=_CELL)] = None,
+    beta: Annotated[Optional[float], typer.Option(help="adam / rmsprop β", rich_help_panel=_CELL)] = None,
+    cell_params: Annotated[Optional[list[str]], typer.Option(
+        "--cell", "-c", help="any other cell parameter as KEY=VALUE (repeat), e.g. -c restart=40 -c nag_form=paper",
+        rich_help_panel=_CELL)] = None,
+    # task
+    task: Annotated[Optional[str], typer.Option(help="adding, copying, digits, pdigits, mnist1d, smnist, psmnist or npz:PATH", rich_help_panel=_TASK)] = None,
+    T: Annotated[Optional[int], typer.Option("--T", "-T", help="sequence length of copying / adding", rich_help_panel=_TASK)] = None,
+    n_train: Annotated[Optional[int], typer.Option(help="use at most this many training examples", rich_help_panel=_TASK)] = None,
+    n_val: Annotated[Optional[int], typer.Option(help="validation examples, carved from training data", rich_help_panel=_TASK)] = None,
+    n_test: Annotated[Optional[int], typer.Option(help="use at most this many test examples", rich_help_panel=_TASK)] = None,
+    data_dir: Annotated[Optional[str], typer.Option(help="folder with the MNIST IDX files (else $MOMNAS_DATA)", rich_help_panel=_TASK)] = None,
+    data_seed: Annotated[Optional[int], typer.Option(help="seed of the data: generated sequences and splits", rich_help_panel=_TASK)] = None,
+    # training
+    optimizer: Annotated[Optional[str], typer.Option(help="adam, rmsprop or sgd", rich_help_panel=_TRAIN)] = None,
+    lr: Annotated[Optional[float], typer.Option(help="learning rate", rich_help_panel=_TRAIN)] = None,
+    orthogonal_lr: Annotated[Optional[float], typer.Option(help="learning rate of the orthogonal parameters (default: lr)", rich_help_panel=_TRAIN)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="batch size", rich_help_panel=_TRAIN)] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", "-e", help="epochs", rich_help_panel=_TRAIN)] = None,
+    steps: Annotated[Optional[int], typer.Option(help="optimizer steps in all (replaces --epochs)", rich_help_panel=_TRAIN)] = None,
+    clip: Annotated[Optional[float], typer.Option(help="clip the gradient's global norm to this", rich_help_panel=_TRAIN)] = None,
+    schedule: Annotated[Optional[str], typer.Option(help="constant, cosine or step (lr/10 at --decay-at)", rich_help_panel=_TRAIN)] = None,
+    decay_at: Annotated[Optional[float], typer.Option(help="fraction of training after which `step` divides lr by 10", rich_help_panel=_TRAIN)] = None,
+    eval_every: Annotated[Optional[int], typer.Option(help="evaluate every N steps (default: every epoch)", rich_help_panel=_TRAIN)] = None,
+    seed: Annotated[Optional[int], typer.Option(help="seed of the initialisation and batch order", rich_help_panel=_TRAIN)] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N", rich_help_panel=_TRAIN)] = None,
+    impl: Annotated[Optional[str], typer.Option(help="cell implementation: auto or reference", rich_help_panel=_TRAIN)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+):
+    """Train one cell configuration on one task; write metrics.json, curves and checkpoint.pt."""
+    import runs
+
+    with user_errors():
+        base = runs.read_run_file(run_file) if run_file is not None else None
+        config = runs.build_run_config(
+            base,
+            cell=_set(core=core, dynamics=dynamics, hidden_size=hidden_size, mu=mu, s=s, beta=beta,
+                      **_pairs(cell_params, "--cell")),
+            task=_set(name=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, seed=data_seed),
+            train=_set(optimizer=optimizer, lr=lr, orthogonal_lr=orthogonal_lr, batch_size=batch_size, epochs=epochs,
+                       steps=steps, clip=clip, schedule=schedule, decay_at=decay_at, eval_every=eval_every,
+                       seed=seed, device=device, impl=impl),
+        )
+        out = out if out is not None else _default_out(config)
+        if out.exists() and not out.is_dir():
+            raise FileExistsError(f"--out {out} is a file; name a folder")
+        loaded = runs.load_task(config.task)  # bad data fails here, before anything is written
+        console.print(f"[bold]{config.cell.family}[/] on [bold]{loaded.name}[/]: {len(loaded.train)} train, "
+                      f"{len(loaded.val)} validation, {len(loaded.test)} test sequences of length {loaded.length}",
+                      highlight=False)
+        result = runs.train(config, out_dir=out, progress=not quiet, task=loaded)
+    _write_html(result, out)
+    _summary(result, out)
+    if result.status == "diverged":
+        err_console.print("the loss turned NaN/inf: try a smaller --lr or --clip 1.0", highlight=False)
+        raise typer.Exit(1)
+
+
+def _default_out(config) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = config.task.name.partition(":")[0]
+    return Path("momnas-runs") / f"{config.cell.family}-{name}-{stamp}"
+
+
+def _summary(result, out: Path) -> None:
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None)
+    fmt = lambda v: "-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+    table.add_row("status", result.status)
+    for split, values in (("validation", result.validation), ("test", result.test)):
+        if values is not None:
+            table.add_row(split, ", ".join(f"{k} {fmt(v)}" for k, v in values.items()))
+    table.add_row("baseline", f"{result.metric} {fmt(result.baseline)}")
+    table.add_row("stability", ", ".join(f"{k} {fmt(v)}" for k, v in result.stability.items()))
+    table.add_row("trained", f"{result.epochs} epochs, {result.steps} steps, {result.seconds:.1f} s")
+    table.add_row("wrote", ", ".join(sorted(p.name for p in out.iterdir() if not p.name.startswith("."))) + f" in {out}")
+    console.print(table)
+
+
+def _curves_figure(curves: dict, metric: str):
+    """Learning curves and the last gradient profile, from curves.json's data."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=3, subplot_titles=(
+        "loss", f"validation {metric}", "‖∂L/∂h_t‖ (last evaluation)"))
+    fig.add_trace(go.Scatter(x=curves["step"], y=curves["train_loss"], name="train loss"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=curves["step"], y=curves.get("val_loss", []), name="validation loss"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=curves["step"], y=curves.get(f"val_{metric}", []), name=f"validation {metric}"), row=1, col=2)
+    profile = curves.get("grad_profile") or []
+    fig.add_trace(go.Scatter(x=list(range(1, len(profile) + 1)), y=profile, name="‖∂L/∂h_t‖"), row=1, col=3)
+    fig.update_xaxes(title_text="step", row=1, col=1)
+    fig.update_xaxes(title_text="step", row=1, col=2)
+    fig.update_xaxes(title_text="t", row=1, col=3)
+    fig.update_yaxes(type="log", row=1, col=3)
+    fig.update_layout(height=380, width=1200, showlegend=True)
+    return fig
+
+
+def _write_html(result, out: Path) -> None:
+    path = out / "curves.html"
+    tmp = out / f".curves.html.tmp-{os.getpid()}"
+    _curves_figure(result.curves, result.metric).write_html(tmp, include_plotlyjs="cdn")
+    os.replace(tmp, path)
