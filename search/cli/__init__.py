@@ -34,3 +34,6 @@ app.add_typer(spaces_app, name="spaces")
 from search.cli.cells import cells_command  # noqa: E402
 
 app.command("cells")(cells_command)
+
+from search.cli.train import train_command  # noqa: E402
+app.command("train")(train_command)
