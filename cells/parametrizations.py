@@ -77,6 +77,13 @@ def _polar(M: Tensor) -> Tensor:
     return (U @ Vh).to(M.dtype)
 
 
+def _rotate(base: Tensor, A: Tensor) -> Tensor:
+    """base @ expm(skew(A)), computed in float64 and cast back: in float32 the exponential of a
+    generator that has grown for many steps drifts off the orthogonal group by more than 1e-5."""
+    wide = torch.float64 if A.dtype in (torch.float16, torch.bfloat16, torch.float32) else A.dtype
+    return (base.to(wide) @ torch.linalg.matrix_exp(skew(A.to(wide)))).to(A.dtype)
+
+
 def _due(steps: int, K: int) -> bool:
     """DTRIV schedule: every K optimizer steps; K = 0 stands for K = infinity (once, at the first step)."""
     return steps == 1 if K == 0 else steps % K == 0
@@ -98,7 +105,7 @@ class Exp(nn.Module):
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     def forward(self, A: Tensor) -> Tensor:
-        return self.base @ torch.linalg.matrix_exp(skew(A))
+        return _rotate(self.base, A)
 
     @torch.no_grad()
     def right_inverse(self, B: Tensor) -> Tensor:
@@ -184,8 +191,8 @@ class SVD(nn.Module):
         return 1.0 + self.m * (2.0 * torch.sigmoid(p) - 1.0)
 
     def forward(self, A_p: Tensor, A_q: Tensor, p: Tensor) -> Tensor:
-        P = self.base_p @ torch.linalg.matrix_exp(skew(A_p))
-        Q = self.base_q @ torch.linalg.matrix_exp(skew(A_q))
+        P = _rotate(self.base_p, A_p)
+        Q = _rotate(self.base_q, A_q)
         return (P * self.sigma(p)) @ Q.mT  # P diag(sigma) Q^T
 
     @torch.no_grad()
@@ -213,8 +220,8 @@ class SVD(nn.Module):
         self.steps += 1
         if _due(int(self.steps), self.K):
             A_p, A_q, _ = originals
-            self.base_p.copy_(_polar(self.base_p @ torch.linalg.matrix_exp(skew(A_p))))
-            self.base_q.copy_(_polar(self.base_q @ torch.linalg.matrix_exp(skew(A_q))))
+            self.base_p.copy_(_polar(_rotate(self.base_p, A_p)))
+            self.base_q.copy_(_polar(_rotate(self.base_q, A_q)))
             A_p.zero_()
             A_q.zero_()
 

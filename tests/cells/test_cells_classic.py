@@ -87,3 +87,17 @@ def test_cell_interface():
         build_cell({"core": "lstm"})
     with pytest.raises(ValueError, match="impl='turbo' is unknown; impl must be one of reference"):
         build_cell(CellConfig(core="lstm"), impl="turbo")
+
+
+def test_registered_impls_are_built_by_name(monkeypatch):
+    from cells import build as build_module
+
+    built = []
+
+    def factory(cfg):
+        built.append(cfg)
+        return build_module.IMPLS["reference"](cfg)
+
+    monkeypatch.setitem(build_module.IMPLS, "mine", factory)
+    cfg = CellConfig(core="gru", input_size=1, hidden_size=2)
+    assert build_cell(cfg, impl="mine").config == cfg and built == [cfg]

@@ -224,3 +224,17 @@ def test_orthogonal_helpers_refuse_bad_input():
         P.unitary_(torch.nn.Linear(2, 2), "weight", "x")
     with pytest.raises(ValueError, match="packed"):
         P.unitary_(torch.nn.Linear(2, 2), "bias", "urnn")
+
+
+def test_exp_without_rebasing_stays_orthogonal_at_width_128():
+    """A generator that grows for many steps (K = 0: one re-base only) in float32: 1.7e-5 off the
+    group when expm ran in float32; the parametrization computes it in float64."""
+    cell = build_cell(CellConfig(core="orthogonal", param="exp", K=0, input_size=2, hidden_size=128))
+    opt = torch.optim.RMSprop(cell.parameters(), lr=1e-2)
+    x = torch.randn(8, 10, 2)
+    for _ in range(30):
+        opt.zero_grad()
+        cell(x)[0].square().mean().backward()
+        opt.step()
+        after_optimizer_step(cell)
+    assert orthogonality_error(cell.weight_hh.detach()) < 1e-5
