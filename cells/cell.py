@@ -90,6 +90,9 @@ class Cell(nn.Module):
         self._check_input(x)
         if state is None:
             state = self.zero_state(x)
+        elif not isinstance(state, CellState):
+            raise TypeError(f"{type(self).__name__}: expected state=None or the CellState a previous call "
+                            f"returned, got {type(state).__name__}")
         with parametrize.cached():  # orthogonal weights computed once per call, not once per step
             return self.recur(x, state)
 
@@ -110,6 +113,15 @@ class Cell(nn.Module):
         if x.shape[1] < 1:
             raise ValueError(f"{name}: expected at least one time step, got T = 0")
 
+    def __reduce_ex__(self, protocol):
+        # torch refuses to pickle parametrized modules; a cell is its config and its state_dict,
+        # so pickle (torch.save(model), multiprocessing) rebuilds it from those.
+        if not parametrize.is_parametrized(self):
+            return super().__reduce_ex__(protocol)
+        first = next(self.parameters())
+        return (_rebuild, (self.config.to_dict(), self.state_dict(), first.dtype,
+                           first.device, self.training))
+
     def extra_repr(self) -> str:
         cfg = self.config
         parts = [f"{cfg.input_size}, {cfg.hidden_size}"]
@@ -120,6 +132,15 @@ class Cell(nn.Module):
             if value is not None and value != p.default_for(cfg.core, cfg.dynamics):
                 parts.append(f"{p.name}={value}")
         return ", ".join(parts)
+
+
+def _rebuild(config, state, dtype, device, training):
+    """Unpickle a parametrized cell: the reference build of its config, then its weights."""
+    from .cores import CORE_CLASSES
+
+    cell = CORE_CLASSES[config["core"]](CellConfig.from_dict(config)).to(device=device, dtype=dtype)
+    cell.load_state_dict(state)
+    return cell.train(training)
 
 
 def scan(core: Any, dynamics: Dynamics, g: Tensor, state: Any, dyn_state: tuple, t0: int):

@@ -101,3 +101,9 @@ def test_registered_impls_are_built_by_name(monkeypatch):
     monkeypatch.setitem(build_module.IMPLS, "mine", factory)
     cfg = CellConfig(core="gru", input_size=1, hidden_size=2)
     assert build_cell(cfg, impl="mine").config == cfg and built == [cfg]
+
+
+def test_state_must_be_a_cell_state():
+    cell = build_cell(CellConfig(core="lstm", input_size=1, hidden_size=2))
+    with pytest.raises(TypeError, match="expected state=None or the CellState a previous call returned, got tuple"):
+        cell(torch.zeros(1, 3, 1), (torch.zeros(1, 2), torch.zeros(1, 2)))

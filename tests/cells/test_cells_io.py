@@ -117,3 +117,15 @@ def test_json_errors(tmp_path):
 def test_save_refuses_a_foreign_module(tmp_path):
     with pytest.raises(TypeError, match="expected a cell built by build_cell"):
         save(torch.nn.LSTM(2, 3), tmp_path / "x.pt")
+
+
+@pytest.mark.parametrize("core", ["lstm", "orthogonal", "unitary", "urnn", "enrnn"])
+def test_pickle_round_trip(core):
+    """torch refuses to pickle parametrized modules; cells rebuild from config and weights instead."""
+    import pickle
+
+    cell = small_cell(core, "momentum", dtype=torch.float64).eval()
+    again = pickle.loads(pickle.dumps(cell))
+    assert again.config == cell.config and not again.training and same_weights(again, cell)
+    x = torch.randn(2, 4, 3, dtype=torch.float64)
+    torch.testing.assert_close(again(x)[0], cell(x)[0], rtol=0, atol=0)
