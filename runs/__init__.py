@@ -17,7 +17,8 @@ from runs._config import RunConfig, TaskConfig, TrainConfig, read_run_file
 from runs._model import SequenceModel, build_model
 from runs._stability import EPS, grad_ratio_log10, hidden_gradients
 from runs._tasks import KINDS, Split, Task, TaskSpec, load_task, register_task, task_input_size, tasks
-from runs._train import RunResult, evaluate, load, optimizers, save, schedules, train
+from runs._optim import optimizers, schedules
+from runs._train import RunResult, evaluate, load, save, train
 
 
 def build_run_config(

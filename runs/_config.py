@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ EXPORT_KEYS = ("source", "metrics", "weights")
 RUN_KEYS = ("cell", "task", "train")
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
 
 
 def _from_flat(cls, data: Any, what: str):
@@ -74,6 +79,13 @@ class TaskConfig:
             raise ValueError(f"task: `seed` must be a non-negative integer, got {self.seed!r}")
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             raise TypeError(f"task: `data_dir` must be a path string, got {type(self.data_dir).__name__}")
+        # Paths made absolute where the config enters: a search's workers run elsewhere (Ray
+        # changes into each trial's folder), where a relative path would point to nothing.
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", _absolute(self.data_dir))
+        kind, colon, path = self.name.partition(":")
+        if colon and path:
+            object.__setattr__(self, "name", f"{kind}:{_absolute(path)}")
 
     def to_dict(self) -> dict[str, Any]:
         return _flat(self)
@@ -103,7 +115,7 @@ class TrainConfig:
     impl: str = "auto"                   # cells.build_cell implementation: auto (fastest available) | reference
 
     def __post_init__(self):
-        from runs._train import OPTIMIZERS, SCHEDULES  # the registries live beside the loop
+        from runs._optim import OPTIMIZERS, SCHEDULES
 
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"train: unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")

@@ -23,27 +23,12 @@ import torch.nn.functional as F
 import cells
 from runs._config import RunConfig
 from runs._model import SequenceModel, build_model
+from runs._optim import OPTIMIZERS, SCHEDULES
 from runs._progress import _ProgressBar
 from runs._stability import ProbeUnavailable, SpikeCounter, grad_ratio_log10, hidden_gradients
-from runs._tasks import Split, Task, load_task
+from runs._tasks import KINDS, Split, Task, load_task
 
-# ---------------------------------------------------------------------------- registries
-
-# name -> (parameter groups, lr, weight_decay) -> optimizer. RMSprop's alpha 0.9 is the
-# MomentumRNN recipe's (REFERENCE.md §3); SGD gets the usual heavy-ball 0.9.
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "adam": lambda groups, lr, wd: torch.optim.Adam(groups, lr=lr, weight_decay=wd),
-    "rmsprop": lambda groups, lr, wd: torch.optim.RMSprop(groups, lr=lr, alpha=0.9, weight_decay=wd),
-    "sgd": lambda groups, lr, wd: torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd),
-}
-
-# name -> (total steps, decay_at) -> (step -> lr factor)
-SCHEDULES: dict[str, Callable[[int, float], Callable[[int], float]]] = {
-    "constant": lambda total, at: lambda step: 1.0,
-    "cosine": lambda total, at: lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total)),
-    "step": lambda total, at: lambda step: 1.0 if step < at * total else 0.1,
-}
-
+# ---------------------------------------------------------------------------- losses
 
 def _sequence_loss(pred, y):
     return F.cross_entropy(pred.reshape(-1, pred.shape[-1]), y.reshape(-1))
@@ -62,14 +47,6 @@ METRICS: dict[str, Callable] = {
 }
 
 PROBE_SIZE = 64  # validation examples in the fixed stability probe batch
-
-
-def optimizers() -> tuple[str, ...]:
-    return tuple(OPTIMIZERS)
-
-
-def schedules() -> tuple[str, ...]:
-    return tuple(SCHEDULES)
 
 
 # ---------------------------------------------------------------------------- result
@@ -135,9 +112,7 @@ def _finite(value: float) -> bool:
 
 @torch.no_grad()
 def evaluate(model: SequenceModel, split: Split, kind: str, batch_size: int, device: torch.device) -> dict[str, float]:
-    """{"loss": mean loss, metric: mean metric} over a whole split."""
-    from runs._tasks import KINDS
-
+    """{metric: mean metric, "loss": mean loss} over a whole split."""
     was_training = model.training
     model.eval()
     loss_sum = metric_sum = 0.0
@@ -149,8 +124,7 @@ def evaluate(model: SequenceModel, split: Split, kind: str, batch_size: int, dev
         loss_sum += float(loss) * len(x)
         metric_sum += float(METRICS[kind](pred, y, loss)) * len(x)
     model.train(was_training)
-    out = {KINDS[kind]["metric"]: metric_sum / len(split), "loss": loss_sum / len(split)}
-    return out
+    return {KINDS[kind]["metric"]: metric_sum / len(split), "loss": loss_sum / len(split)}
 
 
 def _probe(model: SequenceModel, task: Task, x: torch.Tensor, y: torch.Tensor) -> np.ndarray | None:
@@ -365,16 +339,23 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             tmp.unlink()
 
 
+def _json(data: Any) -> Callable[[Path], None]:
+    return lambda path: path.write_text(json.dumps(data, indent=2) + "\n")
+
+
 def write_outputs(result: RunResult, out_dir: str | Path) -> None:
-    """run.json, metrics.json, curves.json and, unless diverged, checkpoint.pt under out_dir."""
+    """run.json, curves.json, metrics.json and, unless diverged, checkpoint.pt under out_dir.
+
+    Each file is written under a temporary name and renamed: it is there whole or not at
+    all. metrics.json comes last, so its presence means the others are complete.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    text = lambda data: (lambda p: p.write_text(json.dumps(data, indent=2) + "\n"))
     if result.model is not None:
         _atomic_write(out / "checkpoint.pt", lambda p: save(result.model, p, result.config))
-    _atomic_write(out / "run.json", text(result.config.to_dict()))
-    _atomic_write(out / "curves.json", text(result.curves))
-    _atomic_write(out / "metrics.json", text(result.to_dict()))
+    _atomic_write(out / "run.json", _json(result.config.to_dict()))
+    _atomic_write(out / "curves.json", _json(result.curves))
+    _atomic_write(out / "metrics.json", _json(result.to_dict()))
 
 
 def save(model: SequenceModel, path: str | Path, config: RunConfig | None = None) -> None:
