@@ -157,6 +157,8 @@ class Family:
 def families() -> list[Family]:
     """Every core and dynamics with its parameters, ranges and defaults (data, no formatting).
 
+    Each family's params carry that family's own default (`s` is 1.0 for nag_restart).
+
     Example:
         >>> [f.name for f in families() if f.kind == "dynamics"]
         ['plain', 'momentum', 'adam', 'rmsprop', 'nag_restart']
@@ -164,7 +166,9 @@ def families() -> list[Family]:
     out = []
     for kind, table in (("core", CORES), ("dynamics", DYNAMICS)):
         for name, info in table.items():
-            out.append(Family(kind, name, info["help"], tuple(p for p in PARAMS if name in p.applies)))
+            params = tuple(dataclasses.replace(p, default=p.default_for(name, name), defaults=())
+                           for p in PARAMS if name in p.applies)
+            out.append(Family(kind, name, info["help"], params))
     return out
 
 

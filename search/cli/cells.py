@@ -41,7 +41,6 @@ def _table(title: str, families) -> Table:
     for family in families:
         table.add_row(f"[bold]{family.name}[/]", "", "", "", "", escape(family.help))
         for p in family.params:
-            default = p.default_for(family.name, family.name)
-            table.add_row("", p.name, p.type.__name__, p.range, "auto" if default is None else str(default),
+            table.add_row("", p.name, p.type.__name__, p.range, "auto" if p.default is None else str(p.default),
                           escape(p.help))
     return table

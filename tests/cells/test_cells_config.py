@@ -133,3 +133,10 @@ def test_families_match_the_registries():
         assert cls.additive == CORES[name]["additive"]
     assert {p.name for p in PARAMS} == {f.name for f in dataclasses.fields(CellConfig)} - {
         "core", "dynamics", "input_size", "hidden_size"}
+
+
+def test_families_carry_each_familys_default():
+    by_name = {f.name: {p.name: p for p in f.params} for f in families()}
+    assert by_name["nag_restart"]["s"].default == 1.0 and by_name["momentum"]["s"].default == 0.6
+    assert by_name["cornn"]["dt"].default == 0.042 and by_name["unicornn"]["dt"].default == 0.19
+    assert by_name["momentum"]["mu"].range == "[0, 1)" and by_name["enrnn"]["n1"].default is None
