@@ -119,9 +119,8 @@ def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
     """Join `address` ("auto", "ray://HOST:PORT") or start a quiet local Ray; True if we started it."""
     if ray.is_initialized():
         return False
-    # A local, private Ray needs no token; and Tune's own tables stay off (our progress shows instead).
+    # A local, private Ray needs no token.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0, the legacy reporter prints nothing
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address:
         ray.init(address=address, **kwargs)
@@ -148,6 +147,9 @@ def run_trials(
     address: str | None,
 ) -> None:
     """Run `n_trials` more trials of the (already created) study through Ray Tune."""
+    # Tune's own tables stay off: with verbose=0 the legacy reporter prints nothing (the new
+    # one still prints its configuration box); our Progress shows the search instead.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     started_ray = start_ray(address)
     try:
         searcher = StudySearch(

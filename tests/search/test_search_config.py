@@ -1,0 +1,59 @@
+"""SearchConfig: validation, YAML round trip, and the order presets < YAML < flags."""
+
+import pytest
+
+from search import PRESETS, SearchConfig, preset
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = SearchConfig(task="digits", space="paper", trials=3, epochs=2, gpus_per_trial=0.25, train={"schedule": "cosine"})
+    path = tmp_path / "search.yaml"
+    cfg.to_yaml(path)
+    assert SearchConfig.from_yaml(path) == cfg
+
+
+def test_resolve_order_defaults_preset_file_flags(tmp_path):
+    path = tmp_path / "search.yaml"
+    path.write_text("trials: 5\nepochs: 3\ngpus-per-trial: 0.5\n")
+    cfg = SearchConfig.resolve(preset="quickstart", file=path, overrides={"epochs": 7, "seed": None})
+    assert cfg.task == PRESETS["quickstart"]["task"]  # from the preset
+    assert cfg.trials == 5 and cfg.gpus_per_trial == 0.5  # from the file (flag spelling accepted)
+    assert cfg.epochs == 7  # the flag wins
+    assert cfg.seed == PRESETS["quickstart"]["seed"]  # an unset flag keeps what came before
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"trails": 3}, "unknown option(s) trails"),
+    ({"trials": 0}, "`trials` must be a positive integer"),
+    ({"sampler": "cmaes"}, "unknown sampler 'cmaes'"),
+    ({"gpus_per_trial": -1}, "`gpus_per_trial` must be >= 0"),
+    ({"gpus_per_trial": 1.5}, "above 1 must be whole"),
+    ({"address": "nowhere"}, "`address` must be auto"),
+])
+def test_bad_values_are_named(data, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        SearchConfig.from_dict(data)
+
+
+def test_bad_yaml_file_names_itself(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("trials: [\n")
+    with pytest.raises(ValueError, match="bad.yaml: not valid YAML"):
+        SearchConfig.from_yaml(path)
+    with pytest.raises(FileNotFoundError):
+        SearchConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_study_name_and_task_dict():
+    cfg = SearchConfig(task="adding", T=200, space="momentum")
+    assert cfg.study_name == "momentum-adding-T200"
+    assert cfg.task_dict() == {"name": "adding", "T": 200}
+    assert SearchConfig(space="spaces/mine.yaml", task="digits").study_name == "mine-digits"
+    assert SearchConfig(study="x").study_name == "x"
+
+
+def test_presets():
+    quick = preset("quickstart")
+    assert quick.trials <= 16 and quick.task in ("digits", "adding")
+    with pytest.raises(ValueError, match="unknown preset 'nope'; presets: quickstart"):
+        preset("nope")
