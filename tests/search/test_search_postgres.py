@@ -1,0 +1,50 @@
+"""A real search into PostgreSQL (the server `.ci/system-deps` starts as root).
+
+Skipped where no server answers, unless CI is set: there, a missing server is a failure.
+"""
+
+import io
+import os
+import uuid
+
+import optuna
+import pytest
+from rich.console import Console
+
+from search import SearchConfig, open_study, run_search
+from tests_search_helpers import TINY
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+URL = os.environ.get("MOMNAS_TEST_POSTGRES_URL", "postgresql+psycopg://momnas:momnas@localhost:5432/momnas_test")
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    try:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # no driver, no server, wrong password: all mean "no PostgreSQL here"
+        reason = f"no PostgreSQL at {URL} ({type(exc).__name__}: {str(exc).splitlines()[0]}); run .ci/system-deps as root"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return URL
+
+
+def test_search_into_postgresql(postgres_url, ray_session, tmp_path):  # skip before starting Ray
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    cfg = SearchConfig(**TINY, trials=2, out=str(tmp_path), storage=postgres_url, study=name)
+    run_search(cfg, console=Console(file=io.StringIO()))
+    try:
+        study = open_study(storage=postgres_url, study=name)
+        assert len(study.trials) == 2 and all(t.state.is_finished() for t in study.trials)
+        assert study.metric_names == ["val_mse", "instability"]
+        assert all("run_config" in t.user_attrs and "status" in t.user_attrs for t in study.trials)
+        assert not (tmp_path / "optuna.db").exists()  # the storage is the server, not a file
+    finally:
+        optuna.delete_study(study_name=name, storage=postgres_url)
