@@ -113,7 +113,8 @@ def _config_lines(trial: FrozenTrial) -> list[str]:
     cell = run.get("cell") or {}
     lines = [", ".join(f"{k}={_fmt(v)}" for k, v in cell.items())] if cell else []
     shown = set(cell)
-    rest = {k: v for k, v in trial.params.items() if k not in shown}
+    # Spaces namespace their parameters ("adam.mu"): those already shown through the cell are left out.
+    rest = {k: v for k, v in trial.params.items() if k.rpartition(".")[2] not in shown and k != "family"}
     if rest:
         lines.append(", ".join(f"{k}={_fmt(v)}" for k, v in sorted(rest.items())))
     return lines
@@ -468,7 +469,8 @@ def _momentum_figure(info: _MomentumInfo) -> go.Figure:
     fig = make_subplots(
         rows=len(families),
         cols=len(MOMENTUM_PARAMS),
-        subplot_titles=[f"{f}: {p}" for f in families for p in MOMENTUM_PARAMS],
+        # A family without one of the parameters (rmsprop has no mu) leaves that panel untitled and empty.
+        subplot_titles=[f"{f}: {p}" if (f, p) in {(q.family, q.param) for q in info.panels} else "" for f in families for p in MOMENTUM_PARAMS],
         vertical_spacing=min(0.15, 0.5 / len(families)),
     )
     for panel in info.panels:

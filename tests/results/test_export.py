@@ -140,6 +140,7 @@ def trained(tmp_path_factory, make_study, add_trained_trial):
     return out, study, numbers
 
 
+@pytest.mark.slow
 def test_exported_cell_is_the_trained_one(trained, tmp_path):
     out, study, numbers = trained
     for number in numbers:
@@ -157,9 +158,10 @@ def test_exported_cell_is_the_trained_one(trained, tmp_path):
             got, _ = cell(x)
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
         # ...and its training configuration is the trial's: `momnas train best.json` retrains it.
-        assert runs.RunConfig.from_file(done.path).to_dict() == study.trials[number].user_attrs["run_config"]
+        assert runs.RunConfig.from_file(done.path) == runs.RunConfig.from_dict(study.trials[number].user_attrs["run_config"])
 
 
+@pytest.mark.slow
 def test_exported_run_file_retrains(trained, tmp_path):
     out, study, numbers = trained
     done = ex.export(study, tmp_path / "best.json", pick="trial:0")
@@ -169,6 +171,7 @@ def test_exported_run_file_retrains(trained, tmp_path):
     assert result.value == pytest.approx(study.trials[0].values[0])
 
 
+@pytest.mark.slow
 def test_torch_export_program_matches_the_trained_model(trained, tmp_path):
     out, study, numbers = trained
     result = CliRunner().invoke(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +157,19 @@ def test_plots_of_an_empty_study_say_so(tmp_path, make_study, trial_spec):
     paths = plots.write_plots(study, tmp_path / "plots", attach=False)
     assert all(p.exists() for p in paths)
     assert not math.isnan(plots._pareto_info(study).points[0].value)
+
+
+def test_plot_command_writes_where_the_study_lives(known_study, tmp_path):
+    from typer.testing import CliRunner
+
+    from search.cli import app
+
+    result = CliRunner().invoke(app, ["plot", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    written = [line for line in result.stdout.splitlines() if line.endswith(".html")]
+    assert written == [str(tmp_path / "study" / "plots" / f"{n}.html") for n in ("pareto_front", "hypervolume", "grad_profiles", "importances", "momentum")]
+    assert all(Path(p).stat().st_size > 0 for p in written)
+
+    result = CliRunner().invoke(app, ["plot", "--out", str(tmp_path), "--study", "nope"])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "no study 'nope'" in result.stderr and "study" in result.stderr

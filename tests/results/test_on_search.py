@@ -1,0 +1,81 @@
+"""Plots and export on the study of one real, tiny `search.run_search` (CPU, local Ray).
+
+The search runs once per session (Ray start-up is slow): digits, hidden 8, 1 epoch, 4 trials.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from optuna.artifacts import download_artifact
+from optuna.trial import TrialState
+
+import cells
+import runs
+import search
+from search import export as ex
+from search import plots
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def searched(tmp_path_factory):
+    out = tmp_path_factory.mktemp("search")
+    config = search.SearchConfig(
+        task="digits", n_train=200, n_val=100, n_test=100, space="momentum", trials=4, epochs=1, hidden=8,
+        seed=0, out=str(out), study="tiny", max_concurrent=2,
+    )
+    study = search.run_search(config)
+    return out, search.open_study(out, None, "tiny")
+
+
+def test_plots_of_a_real_search(searched):
+    out, study = searched
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert complete, "the tiny search finished no trial"
+    pareto = {t.number for t in study.best_trials}
+
+    info = plots._pareto_info(study)
+    assert len(info.points) == len(study.trials)
+    assert {p.number for p in info.points if p.kind == "pareto"} == pareto
+    assert all(p.family == t.user_attrs["family"] for p, t in zip(sorted(info.points), study.trials))
+    hover = {p.number: p.hover for p in info.points}
+    for t in complete:  # the configuration is in the hover text
+        assert f"core={t.user_attrs['run_config']['cell']['core']}" in hover[t.number]
+
+    curves = plots._grad_profile_info(study).curves
+    assert {c.number for c in curves} == pareto  # the search records a profile for every completed trial
+    for c in curves:
+        assert len(c.t) == len(c.norms) == len(study.trials[c.number].user_attrs["grad_profile"])
+
+    hv = plots._hypervolume_info(study)
+    assert hv.numbers == sorted(t.number for t in complete)
+    assert all(a <= b for a, b in zip(hv.hypervolumes, hv.hypervolumes[1:]))
+
+    paths = plots.write_plots(study, out / "tiny" / "plots")
+    assert all(p.stat().st_size > 1_000_000 for p in paths)  # plotly.js inside: opens offline
+
+
+def test_export_of_a_real_search(searched, tmp_path):
+    out, study = searched
+    done = ex.export(study, tmp_path / "best.json", pick="knee", fmt="torch-export", storage=search.storage_url(out))
+    trial = study.trials[done.trial]
+    assert trial.state == TrialState.COMPLETE and trial.user_attrs["status"] == "completed"
+    assert done.trial in {t.number for t in study.best_trials}
+    data = json.loads(done.path.read_text())
+    assert data["source"]["study"] == "tiny" and data["metrics"] == trial.user_attrs["metrics"]
+
+    # The trial's own checkpoint, straight from the artifact store, against the exported cell.
+    original = tmp_path / "original.pt"
+    download_artifact(artifact_store=search.study_artifact_store(study), file_path=str(original),
+                      artifact_id=trial.user_attrs["artifacts"]["checkpoint.pt"])
+    model = runs.load(original).eval()
+    cell = cells.load(done.path)
+    x = torch.rand(2, 64, 1, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(cell(x)[0], model.cell(x)[0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(torch.export.load(done.program).module()(x), model(x), rtol=1e-5, atol=1e-6)
+    assert runs.RunConfig.from_file(done.path) == runs.RunConfig.from_dict(trial.user_attrs["run_config"])
