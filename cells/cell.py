@@ -149,15 +149,16 @@ def scan(core: Any, dynamics: Dynamics, g: Tensor, state: Any, dyn_state: tuple,
     `core` provides step / recurrent / update / output (a Cell, or one layer of a stack).
     Returns (outputs (B, T, output_size), final core state, final dynamics state).
     """
+    # unbind, not g[:, t]: the backward of T slices would write T full (B, T, G) gradients
     outputs = []
     if dynamics.hoistable:
         a, dyn_state = dynamics.filter(g, dyn_state, t0)  # (B, T, G), depends on g only
-        for t in range(g.shape[1]):
-            state = core.step(a[:, t], state)
+        for a_t in a.unbind(1):
+            state = core.step(a_t, state)
             outputs.append(core.output(state))
     else:  # paper-form NAG: the filter needs the recurrent term of every step
-        for t in range(g.shape[1]):
-            z, dyn_state = dynamics.preactivation(g[:, t], core.recurrent(state), dyn_state, t0 + t)
+        for t, g_t in enumerate(g.unbind(1)):
+            z, dyn_state = dynamics.preactivation(g_t, core.recurrent(state), dyn_state, t0 + t)
             state = core.update(z, state)
             outputs.append(core.output(state))
     return torch.stack(outputs, dim=1), state, dyn_state

@@ -49,8 +49,8 @@ class Dynamics:
         if state is None:
             state = self.initial_state(g.shape[0], g.shape[2], g)
         out = []
-        for t in range(g.shape[1]):
-            a_t, state = self.step(g[:, t], state, t0 + t)
+        for t, g_t in enumerate(g.unbind(1)):
+            a_t, state = self.step(g_t, state, t0 + t)
             out.append(a_t)
         return torch.stack(out, dim=1), state  # (B, T, G)
 
