@@ -190,8 +190,8 @@ class CellConfig:
 
     core: str
     dynamics: str = "plain"
-    input_size: int = 1
-    hidden_size: int = 128
+    input_size: int = 1     # sMNIST: one pixel per step
+    hidden_size: int = 128  # the smaller size of the MomentumRNN sMNIST tables
     mu: float | None = None
     s: float | None = None
     beta: float | None = None
