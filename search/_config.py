@@ -163,8 +163,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quickstart": {
         "task": "digits",
         "space": "small",
-        "trials": 12,
-        "epochs": 4,
+        "trials": 16,
+        "epochs": 6,
         "hidden": 32,
         "batch_size": 64,
         "seed": 0,

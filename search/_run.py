@@ -180,15 +180,22 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
         from search import _tune  # Ray only now: reading and checking stay light
 
         progress = Progress(total=config.trials, done=done, metric=task.metric, direction=task.direction, console=console)
-        with progress:
-            _tune.run_trials(
-                space=TrialSpace(config, space, task.input_size, str(trials_dir.resolve()), _record.objective_names(task.metric)),
-                storage=storage, study_name=name, sampler=sampler, metric=task.metric,
-                directions=directions, n_trials=todo, run_dir=out / "ray",
-                artifact_store=store, progress=progress, cpus_per_trial=config.cpus_per_trial,
-                gpus_per_trial=config.gpus_per_trial, max_concurrent=config.max_concurrent,
-                address=config.address,
-            )
+        try:
+            with progress:
+                _tune.run_trials(
+                    space=TrialSpace(config, space, task.input_size, str(trials_dir.resolve()), _record.objective_names(task.metric)),
+                    storage=storage, study_name=name, sampler=sampler, metric=task.metric,
+                    directions=directions, n_trials=todo, run_dir=out / "ray",
+                    artifact_store=store, progress=progress, cpus_per_trial=config.cpus_per_trial,
+                    gpus_per_trial=config.gpus_per_trial, max_concurrent=config.max_concurrent,
+                    address=config.address,
+                )
+        except Exception:
+            # A search that could not start (no cluster, ...) leaves no empty study behind to
+            # block the next attempt with "already exists".
+            if name not in existing and not study.get_trials(deepcopy=False):
+                optuna.delete_study(study_name=name, storage=storage)
+            raise
     study = optuna.load_study(study_name=name, storage=storage)
     left = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
     console.print(pareto_table(status_info(study)["pareto"], title=f"Pareto set of {name} (best {study.metric_names[0]} against instability)"))
@@ -196,7 +203,10 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
     console.print(f"artifacts: {(out / ARTIFACT_DIR).resolve()}")
     console.print(f"trials:    {trials_dir.resolve()}")
     if left:
-        console.print(f"[yellow]{left} trial(s) still marked running (interrupted?): continue with --resume[/]")
+        console.print(
+            f"[yellow]interrupted: {left} trial(s) left running; run the same command with --resume to "
+            "continue (finished trials are kept, these are re-queued)[/]"
+        )
     flags = f"--out {config.out}" + (f" --storage {config.storage}" if config.storage else "") + f" --study {name}"
     console.print(
         f"next: momnas plot {flags}   (Pareto front, gradient profiles)\n"

@@ -123,7 +123,13 @@ def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address:
-        ray.init(address=address, **kwargs)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError) as exc:
+            raise ValueError(
+                f"no Ray cluster to join at {address!r} ({str(exc).splitlines()[0]}); start one with "
+                "`ray start --head` or leave out --address for a local Ray"
+            ) from None
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
     return True
@@ -150,6 +156,9 @@ def run_trials(
     # Tune's own tables stay off: with verbose=0 the legacy reporter prints nothing (the new
     # one still prints its configuration box); our Progress shows the search instead.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Tune's warnings point at Tuner.restore on Ctrl-C; a momnas search resumes with --resume
+    # from the Optuna study instead (and says so when it ends).
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)
     started_ray = start_ray(address)
     try:
         searcher = StudySearch(
