@@ -32,3 +32,10 @@ __all__ = [
     "storage_url",
     "study_artifact_store",
 ]
+
+# Reading a finished study: figures, optuna-dashboard, exporting a cell (search/plots.py, dashboard.py, export.py).
+from search.dashboard import open_dashboard, serve_dashboard  # noqa: E402
+from search.export import export_trial, pick_trial  # noqa: E402
+from search.plots import write_plots  # noqa: E402
+
+__all__ += ["export_trial", "open_dashboard", "pick_trial", "serve_dashboard", "write_plots"]

@@ -1,6 +1,6 @@
 """optuna-dashboard over a search's study: its storage, its artifact store, on this machine only.
 
-`momnas dashboard` calls `serve(...)`: it binds the port first (so a busy port is a one-line
+`momnas dashboard` calls `serve_dashboard(...)`: it binds the port first (so a busy port is a one-line
 error, and port 0 picks a free one), reports the study's URL, then serves until interrupted.
 """
 
@@ -15,7 +15,7 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from search._study import DEFAULT_OUT, artifact_store, make_storage, open_study, storage_url
 
-__all__ = ["Dashboard", "open_dashboard", "serve"]
+__all__ = ["Dashboard", "open_dashboard", "serve_dashboard"]
 
 DEFAULT_HOST = "127.0.0.1"  # the dashboard can delete studies: never listen beyond this machine by default
 DEFAULT_PORT = 8080
@@ -81,7 +81,7 @@ def open_dashboard(
     return Dashboard(server, host, backend.get_study_id_from_name(found.study_name), found.study_name)
 
 
-def serve(
+def serve_dashboard(
     out_dir: str | os.PathLike = DEFAULT_OUT,
     storage: str | None = None,
     study: str | None = None,
@@ -93,7 +93,7 @@ def serve(
     """Serve optuna-dashboard for a stored study until interrupted; `on_ready` hears its URL first.
 
     Example:
-        >>> serve("momnas-runs", port=0, on_ready=lambda d: print(d.url))  # doctest: +SKIP
+        >>> serve_dashboard("momnas-runs", port=0, on_ready=lambda d: print(d.url))  # doctest: +SKIP
         http://127.0.0.1:41237/dashboard/studies/1
     """
     dashboard = open_dashboard(out_dir, storage, study, host=host, port=port)

@@ -2,7 +2,7 @@
 
 `pick_trial(study, "knee" | "best:OBJECTIVE" | "trial:N")` chooses among the eligible trials
 (COMPLETE, status completed, finite values: never a failed, diverged or early-stopped one);
-`export(study, ...)` writes the chosen cell and its training configuration, where it came from,
+`export_trial(study, to, ...)` writes the chosen cell and its training configuration, where it came from,
 its metrics, and its trained weights when the trial kept a checkpoint. `cells.load(best.json)`
 rebuilds the cell, `momnas train best.json` retrains it, and with `fmt="torch-export"` a
 `torch.export` program of the trained model runs without momnas.
@@ -21,7 +21,7 @@ from typing import NamedTuple
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["FORMATS", "Exported", "export", "pick_trial"]
+__all__ = ["FORMATS", "Exported", "export_trial", "pick_trial"]
 
 FORMATS = ("json", "torch-export")
 CHECKPOINT_NAME = "checkpoint.pt"  # the artifact name runs.write_outputs gives a trained model
@@ -35,7 +35,7 @@ _STATE_WHY = {
 
 
 class Exported(NamedTuple):
-    """What `export` wrote."""
+    """What `export_trial` wrote."""
 
     trial: int
     pick: str
@@ -215,7 +215,7 @@ def _write_program(weights: Path, program: Path) -> float:
     return diff
 
 
-def export(
+def export_trial(
     study: optuna.Study,
     to: str | os.PathLike,
     *,
@@ -226,7 +226,7 @@ def export(
     """Write the trial `pick` chooses as a cell file at `to` (docs/architecture.md, "Exported cell").
 
     Example:
-        >>> export(open_study("momnas-runs"), "best.json", pick="knee")   # doctest: +SKIP
+        >>> export_trial(open_study("momnas-runs"), "best.json", pick="knee")   # doctest: +SKIP
         Exported(trial=12, pick='knee', path=PosixPath('best.json'), weights=PosixPath('best.pt'), ...)
 
     Args:

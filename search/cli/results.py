@@ -42,7 +42,7 @@ def dashboard_command(
     host: Annotated[str, typer.Option("--host", help="Address to listen on; the dashboard can delete studies, so keep it local.")] = "127.0.0.1",
 ) -> None:
     """Serve optuna-dashboard over the study's storage and artifacts; prints its URL, stops on Ctrl-C."""
-    from search.dashboard import serve
+    from search.dashboard import serve_dashboard
 
     def ready(dashboard) -> None:
         console.print(f"optuna-dashboard for study {dashboard.study_name!r}: {dashboard.url}", highlight=False, soft_wrap=True)
@@ -50,7 +50,7 @@ def dashboard_command(
 
     with user_errors():
         try:
-            serve(out, storage, study, host=host, port=port, on_ready=ready)
+            serve_dashboard(out, storage, study, host=host, port=port, on_ready=ready)
         except OSError as exc:
             if isinstance(exc, FileNotFoundError):
                 raise
@@ -67,11 +67,11 @@ def export_command(
 ) -> None:
     """Export one trial's cell, training configuration, metrics and weights as a run file (best.json)."""
     from search import open_study, storage_url
-    from search.export import export
+    from search.export import export_trial
 
     with user_errors():
         found = open_study(out, storage, study)
-        done = export(found, to or out / found.study_name / "best.json", pick=pick, fmt=fmt, storage=storage_url(out, storage))
+        done = export_trial(found, to or out / found.study_name / "best.json", pick=pick, fmt=fmt, storage=storage_url(out, storage))
     console.print(f"trial {done.trial} ({done.pick}) -> {done.path}", highlight=False, soft_wrap=True)
     if done.weights is not None:
         console.print(f"weights: {done.weights}", highlight=False, soft_wrap=True)

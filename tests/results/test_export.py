@@ -119,7 +119,7 @@ def test_export_hides_the_storage_password():
 
 def test_torch_export_needs_a_checkpoint(picks_study, tmp_path):
     with pytest.raises(ValueError, match="kept no checkpoint"):
-        ex.export(picks_study, tmp_path / "best.json", pick="knee", fmt="torch-export")
+        ex.export_trial(picks_study, tmp_path / "best.json", pick="knee", fmt="torch-export")
 
 
 # ---------------------------------------------------------------------------- really trained trials
@@ -144,7 +144,7 @@ def trained(tmp_path_factory, make_study, add_trained_trial):
 def test_exported_cell_is_the_trained_one(trained, tmp_path):
     out, study, numbers = trained
     for number in numbers:
-        done = ex.export(study, tmp_path / f"t{number}" / "best.json", pick=f"trial:{number}", storage=search.storage_url(out))
+        done = ex.export_trial(study, tmp_path / f"t{number}" / "best.json", pick=f"trial:{number}", storage=search.storage_url(out))
         assert done.weights == tmp_path / f"t{number}" / "best.pt"
         data = json.loads(done.path.read_text())
         assert data["weights"] == "best.pt"
@@ -164,7 +164,7 @@ def test_exported_cell_is_the_trained_one(trained, tmp_path):
 @pytest.mark.slow
 def test_exported_run_file_retrains(trained, tmp_path):
     out, study, numbers = trained
-    done = ex.export(study, tmp_path / "best.json", pick="trial:0")
+    done = ex.export_trial(study, tmp_path / "best.json", pick="trial:0")
     result = runs.train(runs.RunConfig.from_file(done.path))
     assert result.status == "completed"
     # The same seed, data and steps: retraining from scratch gives the trial's numbers again.

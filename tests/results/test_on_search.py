@@ -61,7 +61,7 @@ def test_plots_of_a_real_search(searched):
 
 def test_export_of_a_real_search(searched, tmp_path):
     out, study = searched
-    done = ex.export(study, tmp_path / "best.json", pick="knee", fmt="torch-export", storage=search.storage_url(out))
+    done = ex.export_trial(study, tmp_path / "best.json", pick="knee", fmt="torch-export", storage=search.storage_url(out))
     trial = study.trials[done.trial]
     assert trial.state == TrialState.COMPLETE and trial.user_attrs["status"] == "completed"
     assert done.trial in {t.number for t in study.best_trials}
