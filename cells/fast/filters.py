@@ -18,7 +18,8 @@ import math
 import numpy as np
 import torch
 
-CHUNK = 64  # 784 steps -> 13 chunks: (64 x 64) products are cheap, the carry loop short
+CHUNK = 64  # 784 steps -> 13 chunks: (64 x 64) products for wide streams (adam's g: B x 4H features)
+FULL_LIMIT = 1 << 20  # T * B * F up to this: one (T, T) product (the [x, 1] streams: 784 x 128 x 2)
 
 
 def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
@@ -37,34 +38,55 @@ def _chunked(b: torch.Tensor, chunk: int) -> tuple[torch.Tensor, int]:
     return b.reshape(B, C, L, F), T
 
 
-def _scan(b: torch.Tensor, M: torch.Tensor, p: torch.Tensor, T: int) -> torch.Tensor:
-    """Chunked linear scan. b (B, C, L, F); M (C|1, L, L) the in-chunk transfer matrices;
-    p (C|1, L) the decay from the previous chunk's last state to each step of this one."""
+def _scan(b: torch.Tensor, M: torch.Tensor, p: torch.Tensor, K: torch.Tensor, T: int) -> torch.Tensor:
+    """Chunked linear scan, three batched products and no loop over time.
+
+    b (B, C, L, F); M (C|1, L, L) the in-chunk transfer matrices; p (C|1, L) the decay from
+    the state entering a chunk to each of its steps; K (C, C) the transfer from the end of
+    chunk c' to the entry of chunk c (zero for c' >= c)."""
     B, C, L, F = b.shape
     local = torch.matmul(M, b)  # (B, C, L, F): each chunk from a zero state
     if C > 1:
-        pC = p.expand(C, L)
-        carries = [torch.zeros_like(local[:, 0, -1])]  # state entering chunk 0: zero
-        for c in range(C - 1):
-            carries.append(local[:, c, -1] + pC[c, -1] * carries[-1])  # (B, F)
-        carry = torch.stack(carries, dim=1)  # (B, C, F): state entering each chunk
-        local = local + pC[None, :, :, None] * carry[:, :, None, :]
+        carry = torch.matmul(K, local[:, :, -1])  # (B, C, F): state entering each chunk
+        local = local + p.expand(C, L)[None, :, :, None] * carry[:, :, None, :]
     return local.reshape(B, C * L, F)[:, :T]
+
+
+def _full(b: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """v = M @ b along time with one (T, T) matrix, b (B, T, F) as a (T, B F) matrix (so that
+    the gradient of M is one (T, T) product, not a (B, T, T) batch)."""
+    B, T, F = b.shape
+    v = M @ b.transpose(0, 1).reshape(T, B * F)  # (T, B F)
+    return v.reshape(T, B, F).transpose(0, 1)
+
+
+def _full_is_cheaper(b: torch.Tensor, chunk: int) -> bool:
+    """One (T, T) product when its work is small: few features (the [x, 1] streams) or short T."""
+    B, T, F = b.shape
+    return T <= chunk or T * B * F <= FULL_LIMIT
 
 
 def decay_filter(b: torch.Tensor, decay, *, chunk: int = CHUNK) -> torch.Tensor:
     """`v_t = decay * v_{t-1} + b_t`, v_{-1} = 0, along dim 1 of b (B, T, F).
 
     `decay` is a float or a 0-dim tensor (gradients flow into it)."""
-    bc, T = _chunked(b, chunk)
-    L = bc.shape[2]
     d = _as_tensor(decay, b)
-    idx = torch.arange(L, device=b.device, dtype=b.dtype)
-    e = idx[:, None] - idx[None, :]  # (L, L) exponents i - j
+    zero = torch.zeros((), dtype=b.dtype, device=b.device)
     # pow's gradient is masked where the exponent is 0, so decay = 0 is safe.
-    M = torch.where(e >= 0, torch.pow(d, e.clamp(min=0)), torch.zeros((), dtype=b.dtype, device=b.device))
+    if _full_is_cheaper(b, chunk):
+        idx = torch.arange(b.shape[1], device=b.device, dtype=b.dtype)
+        e = idx[:, None] - idx[None, :]  # (T, T) exponents i - j
+        return _full(b, torch.where(e >= 0, torch.pow(d, e.clamp(min=0)), zero))
+    bc, T = _chunked(b, chunk)
+    C, L = bc.shape[1], bc.shape[2]
+    idx = torch.arange(L, device=b.device, dtype=b.dtype)
+    e = idx[:, None] - idx[None, :]  # (L, L)
+    M = torch.where(e >= 0, torch.pow(d, e.clamp(min=0)), zero)
     p = torch.pow(d, idx + 1)  # decay from the entering state to step i
-    return _scan(bc, M[None], p[None], T)
+    ci = torch.arange(C, device=b.device, dtype=b.dtype)
+    ce = ci[:, None] - ci[None, :] - 1  # whole chunks between the end of c' and the entry of c
+    K = torch.where(ce >= 0, torch.pow(d, L * ce.clamp(min=0)), zero)
+    return _scan(bc, M[None], p[None], K, T)
 
 
 def nag_coefficients(T: int, restart: int) -> np.ndarray:
@@ -75,8 +97,9 @@ def nag_coefficients(T: int, restart: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=32)
-def _varying_matrices(coeffs: tuple, chunk: int) -> tuple[np.ndarray, np.ndarray]:
-    """In-chunk transfer matrices for fixed per-step decays a_t (float64, cached)."""
+def _varying_matrices(coeffs: tuple, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """In-chunk transfer matrices M, entry decays p and chunk-to-chunk transfer K for fixed
+    per-step decays a_t (float64, cached); chunk = T gives the one full (T, T) matrix."""
     a = np.asarray(coeffs, dtype=np.float64)
     T = a.size
     L = min(chunk, T)
@@ -91,16 +114,27 @@ def _varying_matrices(coeffs: tuple, chunk: int) -> tuple[np.ndarray, np.ndarray
             for j in range(i - 1, -1, -1):
                 M[c, i, j] = M[c, i, j + 1] * seg[j + 1]
             p[c, i] = np.prod(seg[:i + 1])
-    return M, p
+    K = np.zeros((C, C))
+    for c in range(C):
+        for c2 in range(c):
+            K[c, c2] = np.prod(p[c2 + 1:c, -1])
+    return M, p, K
 
 
 def varying_decay_filter(b: torch.Tensor, coeffs: np.ndarray, *, chunk: int = CHUNK) -> torch.Tensor:
     """`v_t = a_t v_{t-1} + b_t` with fixed (not trained) per-step decays a (length T)."""
+    key = tuple(float(c) for c in coeffs)
+    if _full_is_cheaper(b, chunk):
+        M, _, _ = _on_device(key, b.shape[1], b.dtype, b.device)
+        return _full(b, M[0])
     bc, T = _chunked(b, chunk)
-    M, p = _varying_matrices(tuple(float(c) for c in coeffs), chunk)
-    M = torch.as_tensor(M, dtype=b.dtype, device=b.device)
-    p = torch.as_tensor(p, dtype=b.dtype, device=b.device)
-    return _scan(bc, M, p, T)
+    return _scan(bc, *_on_device(key, chunk, b.dtype, b.device), T)
+
+
+@functools.lru_cache(maxsize=32)
+def _on_device(key: tuple, chunk: int, dtype: torch.dtype, device: torch.device):
+    """The constant matrices, copied to the device once (not one host copy per forward)."""
+    return tuple(torch.as_tensor(m, dtype=dtype, device=device) for m in _varying_matrices(key, chunk))
 
 
 def momentum_filter(g: torch.Tensor, mu, s, *, chunk: int = CHUNK) -> torch.Tensor:

@@ -46,6 +46,17 @@ def _enrnn(cell: Cell, x: Tensor):
     return _modrelu(cell, x, M)
 
 
+def _complex(cell: Cell, x: Tensor):
+    from .triton_cmodrelu import MAX_H, cmodrelu_sequence
+
+    if cell.hidden_size > MAX_H:
+        return None  # the kernel keeps Re and Im in registers: H <= 128 only; auto loops instead
+    a, dyn_state = hoist.hoisted(cell.dynamics, cell.project(x))  # (B, T, 2H)
+    h0 = cell.initial_state(x.shape[0], x)  # (B, 2H), trained
+    h = cmodrelu_sequence(a, cell.weight_hh, cell.modrelu_bias, h0)
+    return h, CellState(h[:, -1], dyn_state, x.shape[1])
+
+
 def _unicornn(cell: Cell, x: Tensor):
     from .triton_unicornn import unicornn_sequence
 
@@ -62,4 +73,5 @@ def _unicornn(cell: Cell, x: Tensor):
     return inp, CellState(tuple(cores), tuple(dyns), x.shape[1])
 
 
-FUSED.update({"cornn": _cornn, "orthogonal": _orthogonal, "enrnn": _enrnn, "unicornn": _unicornn})
+FUSED.update({"cornn": _cornn, "orthogonal": _orthogonal, "enrnn": _enrnn, "unicornn": _unicornn,
+              "unitary": _complex, "urnn": _complex})

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import triton, tl, tanh, precision
+from cells.fast._triton import launch_options, precision, tanh, tl, triton
 
 BB = 16  # batch rows per program: the smallest tile tl.dot accepts
 
@@ -101,6 +101,60 @@ if triton is not None:
             tl.debug_barrier()
 
 
+    @triton.jit
+    def _cornn_fwd_resident(A, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
+                            BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
+        # H <= HP <= 128: the whole state stays in registers, the weights in L1; no barrier.
+        rb = tl.program_id(0) * BB + tl.arange(0, BB)
+        rn = tl.arange(0, HP)
+        mb = rb < B
+        mn = rn < H
+        m2 = mb[:, None] & mn[None, :]
+        mw = mn[:, None] & mn[None, :]
+        y = tl.zeros((BB, HP), dtype=tl.float32)
+        z = tl.zeros((BB, HP), dtype=tl.float32)
+        for t in range(T):
+            wy = tl.load(Wy + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)  # Wy^T[k, n]
+            wz = tl.load(Wz + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)
+            acc = tl.load(A + (rb[:, None] * T + t) * H + rn[None, :], mask=m2, other=0.0)
+            acc += tl.dot(y, wy, input_precision=PREC)
+            acc += tl.dot(z, wz, input_precision=PREC)
+            s = tanh(acc)
+            z = z + dt * (s - gamma * y - eps * z)
+            y = y + dt * z
+            tl.store(S + (rb[:, None] * T + t) * H + rn[None, :], s, mask=m2)
+            tl.store(Z + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], z, mask=m2)
+            tl.store(Y + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], y, mask=m2)
+
+    @triton.jit
+    def _cornn_bwd_resident(dY, dZ, S, Wy, Wz, G, GY, GZ, B, T, H, dt, gamma, eps,
+                            BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
+        rb = tl.program_id(0) * BB + tl.arange(0, BB)
+        rn = tl.arange(0, HP)
+        mb = rb < B
+        mn = rn < H
+        m2 = mb[:, None] & mn[None, :]
+        mw = mn[:, None] & mn[None, :]
+        gy = tl.zeros((BB, HP), dtype=tl.float32)
+        gz = tl.zeros((BB, HP), dtype=tl.float32)
+        for i in range(T):
+            t = T - 1 - i
+            wy = tl.load(Wy + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)  # Wy[k, n]
+            wz = tl.load(Wz + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)
+            gy += tl.load(dY + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], mask=m2, other=0.0)
+            gz += tl.load(dZ + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], mask=m2, other=0.0) + dt * gy
+            s = tl.load(S + (rb[:, None] * T + t) * H + rn[None, :], mask=m2, other=0.0)
+            g = dt * gz * (1.0 - s * s)
+            tl.store(G + (rb[:, None] * T + t) * H + rn[None, :], g, mask=m2)
+            gy = gy - dt * gamma * gz + tl.dot(g, wy, input_precision=PREC)
+            gz = (1.0 - dt * eps) * gz + tl.dot(g, wz, input_precision=PREC)
+        tl.store(GY + rb[:, None] * H + rn[None, :], gy, mask=m2)
+        tl.store(GZ + rb[:, None] * H + rn[None, :], gz, mask=m2)
+
+
+RESIDENT_MAX = 128  # state widths up to this keep the state in registers (one tile)
+
+
 def _blocks(H: int) -> tuple[int, int]:
     p = max(16, triton.next_power_of_2(H))
     return min(p, 64), min(p, 64)
@@ -115,9 +169,14 @@ def cornn_fwd(a: torch.Tensor, Wy: torch.Tensor, Wz: torch.Tensor, dt: float, ga
     Y = torch.zeros(B, T + 1, H, device=a.device, dtype=a.dtype)
     Z = torch.zeros_like(Y)
     S = torch.empty_like(a)
+    HP = max(16, triton.next_power_of_2(H))
+    if HP <= RESIDENT_MAX:
+        _cornn_fwd_resident[(triton.cdiv(B, BB),)](a, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
+                                                    BB=BB, HP=HP, PREC=precision(), **launch_options(HP))
+        return Y, Z, S
     BN, BK = _blocks(H)
     _cornn_fwd_kernel[(triton.cdiv(B, BB),)](a, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
-                                              BB=BB, BN=BN, BK=BK, PREC=precision())
+                                              BB=BB, BN=BN, BK=BK, PREC=precision(), **launch_options(BN))
     return Y, Z, S
 
 
@@ -136,10 +195,12 @@ def cornn_bwd(dY: torch.Tensor, dZ: torch.Tensor, S: torch.Tensor, Wy: torch.Ten
     G = torch.empty_like(S)
     GY = torch.zeros(B, H, device=S.device, dtype=S.dtype)
     GZ = torch.zeros_like(GY)
-    BN, BK = _blocks(H)
-    _cornn_bwd_kernel[(triton.cdiv(B, BB),)](dY, dZ, S, Wy.contiguous(), Wz.contiguous(), G, GY, GZ,
-                                              B, T, H, dt, gamma, eps,
-                                              BB=BB, BN=BN, BK=BK, PREC=precision())
+    HP = max(16, triton.next_power_of_2(H))
+    kernel, blocks = ((_cornn_bwd_resident, {"HP": HP}) if HP <= RESIDENT_MAX else
+                      (_cornn_bwd_kernel, dict(zip(("BN", "BK"), _blocks(H)))))
+    kernel[(triton.cdiv(B, BB),)](dY, dZ, S, Wy.contiguous(), Wz.contiguous(), G, GY, GZ,
+                                  B, T, H, dt, gamma, eps, BB=BB, PREC=precision(),
+                                  **blocks, **launch_options(HP if HP <= RESIDENT_MAX else blocks["BN"]))
     return G
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import triton, tl, precision
+from cells.fast._triton import launch_options, precision, tl, triton
 
 BB = 16
 
@@ -86,6 +86,55 @@ if triton is not None:
             tl.debug_barrier()
 
 
+    @triton.jit
+    def _modrelu_fwd_resident(A, M, bias, Hs, P, B, T, H,
+                              BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
+        # H <= HP <= 128: the state stays in registers, M in L1; no barrier.
+        rb = tl.program_id(0) * BB + tl.arange(0, BB)
+        rn = tl.arange(0, HP)
+        mb = rb < B
+        mn = rn < H
+        m2 = mb[:, None] & mn[None, :]
+        bb = tl.load(bias + rn, mask=mn, other=0.0)
+        h = tl.zeros((BB, HP), dtype=tl.float32)
+        for t in range(T):
+            w = tl.load(M + rn[:, None] * H + rn[None, :], mask=mn[:, None] & mn[None, :], other=0.0)
+            acc = tl.load(A + (rb[:, None] * T + t) * H + rn[None, :], mask=m2, other=0.0)
+            acc += tl.dot(h, w, input_precision=PREC)
+            mag = tl.maximum(tl.abs(acc) + bb[None, :], 0.0)
+            h = tl.where(acc > 0, mag, tl.where(acc < 0, -mag, 0.0))
+            tl.store(P + (rb[:, None] * T + t) * H + rn[None, :], acc, mask=m2)
+            tl.store(Hs + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], h, mask=m2)
+
+    @triton.jit
+    def _modrelu_bwd_resident(dH, P, M, bias, G, GH, DB, B, T, H,
+                              BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
+        rb = tl.program_id(0) * BB + tl.arange(0, BB)
+        rn = tl.arange(0, HP)
+        mb = rb < B
+        mn = rn < H
+        m2 = mb[:, None] & mn[None, :]
+        bb = tl.load(bias + rn, mask=mn, other=0.0)
+        gh = tl.zeros((BB, HP), dtype=tl.float32)
+        db = tl.zeros((BB, HP), dtype=tl.float32)
+        for i in range(T):
+            t = T - 1 - i
+            w = tl.load(M + rn[None, :] * H + rn[:, None], mask=mn[:, None] & mn[None, :], other=0.0)  # M^T
+            gh += tl.load(dH + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], mask=m2, other=0.0)
+            p = tl.load(P + (rb[:, None] * T + t) * H + rn[None, :], mask=m2, other=0.0)
+            on = (tl.abs(p) + bb[None, :]) > 0
+            sgn = tl.where(p > 0, 1.0, tl.where(p < 0, -1.0, 0.0))
+            g = tl.where(on, gh * sgn * sgn, 0.0)
+            db += tl.where(on, gh * sgn, 0.0)
+            tl.store(G + (rb[:, None] * T + t) * H + rn[None, :], g, mask=m2)
+            gh = tl.dot(g, w, input_precision=PREC)
+        tl.store(GH + rb[:, None] * H + rn[None, :], gh, mask=m2)
+        tl.store(DB + rb[:, None] * H + rn[None, :], db, mask=m2)
+
+
+RESIDENT_MAX = 128  # state widths up to this keep the state in registers (one tile)
+
+
 def _blocks(H: int) -> tuple[int, int]:
     p = max(16, triton.next_power_of_2(H))
     return min(p, 64), min(p, 64)
@@ -98,9 +147,14 @@ def modrelu_fwd(a: torch.Tensor, M: torch.Tensor, bias: torch.Tensor) -> tuple[t
     B, T, H = a.shape
     Hs = torch.zeros(B, T + 1, H, device=a.device, dtype=a.dtype)
     P = torch.empty_like(a)
+    HP = max(16, triton.next_power_of_2(H))
+    if HP <= RESIDENT_MAX:
+        _modrelu_fwd_resident[(triton.cdiv(B, BB),)](a, M, bias, Hs, P, B, T, H,
+                                                      BB=BB, HP=HP, PREC=precision(), **launch_options(HP))
+        return Hs, P
     BN, BK = _blocks(H)
     _modrelu_fwd_kernel[(triton.cdiv(B, BB),)](a, M, bias, Hs, P, B, T, H,
-                                                BB=BB, BN=BN, BK=BK, PREC=precision())
+                                                BB=BB, BN=BN, BK=BK, PREC=precision(), **launch_options(BN))
     return Hs, P
 
 
@@ -119,9 +173,12 @@ def modrelu_bwd(dH: torch.Tensor, P: torch.Tensor, M: torch.Tensor,
     G = torch.empty_like(P)
     GH = torch.zeros(B, H, device=P.device, dtype=P.dtype)
     DB = torch.zeros_like(GH)
-    BN, BK = _blocks(H)
-    _modrelu_bwd_kernel[(triton.cdiv(B, BB),)](dH, P, M.contiguous(), bias.contiguous(), G, GH, DB, B, T, H,
-                                                BB=BB, BN=BN, BK=BK, PREC=precision())
+    HP = max(16, triton.next_power_of_2(H))
+    kernel, blocks = ((_modrelu_bwd_resident, {"HP": HP}) if HP <= RESIDENT_MAX else
+                      (_modrelu_bwd_kernel, dict(zip(("BN", "BK"), _blocks(H)))))
+    kernel[(triton.cdiv(B, BB),)](dH, P, M.contiguous(), bias.contiguous(), G, GH, DB, B, T, H,
+                                  BB=BB, PREC=precision(), **blocks,
+                                  **launch_options(HP if HP <= RESIDENT_MAX else blocks["BN"]))
     return G, DB.sum(0)
 
 

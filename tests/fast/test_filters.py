@@ -17,9 +17,16 @@ def _loop(b, decays):
     return torch.stack(out, 1)
 
 
+@pytest.fixture(params=["full", "chunked"])
+def mode(request, monkeypatch):
+    """Both ways of computing a scan: one (T, T) product, or chunks with carried states."""
+    monkeypatch.setattr(filters, "FULL_LIMIT", 1 << 40 if request.param == "full" else 0)
+    return request.param
+
+
 @pytest.mark.parametrize("T,chunk", [(1, 64), (63, 64), (64, 64), (65, 64), (200, 16), (784, 64)])
 @pytest.mark.parametrize("mu", [0.0, 0.6, 0.99, -0.5])
-def test_decay_filter_matches_the_loop(T, chunk, mu):
+def test_decay_filter_matches_the_loop(T, chunk, mu, mode):
     b = torch.randn(3, T, 4, dtype=torch.float64)
     out = filters.decay_filter(b, mu, chunk=chunk)
     ref = _loop(b, [mu] * T)
@@ -27,7 +34,7 @@ def test_decay_filter_matches_the_loop(T, chunk, mu):
 
 
 @pytest.mark.parametrize("restart", [0, 1, 2, 5, 40])
-def test_nag_filter_uses_the_dynamics_coefficients(restart):
+def test_nag_filter_uses_the_dynamics_coefficients(restart, mode):
     T = 150
     dyn = NAGRestart(s=0.7, restart=restart)
     assert filters.nag_coefficients(T, restart).tolist() == pytest.approx([dyn.coefficient(t) for t in range(T)])
@@ -36,7 +43,7 @@ def test_nag_filter_uses_the_dynamics_coefficients(restart):
     assert torch.allclose(filters.nag_filter(g, 0.7, restart, chunk=32), ref, rtol=1e-10, atol=1e-12)
 
 
-def test_filters_are_differentiable_in_every_input():
+def test_filters_are_differentiable_in_every_input(mode):
     g = torch.randn(2, 37, 3, dtype=torch.float64, requires_grad=True)
     for mu in (0.0, 0.6):
         m = torch.tensor(mu, dtype=torch.float64, requires_grad=True)
