@@ -165,10 +165,13 @@ def test_exported_cell_is_the_trained_one(trained, tmp_path):
 def test_exported_run_file_retrains(trained, tmp_path):
     out, study, numbers = trained
     done = ex.export_trial(study, tmp_path / "best.json", pick="trial:0")
-    result = runs.train(runs.RunConfig.from_file(done.path))
-    assert result.status == "completed"
+    result = CliRunner().invoke(app, ["train", str(done.path), "--out", str(tmp_path / "retrain"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "retrain" / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
     # The same seed, data and steps: retraining from scratch gives the trial's numbers again.
-    assert result.value == pytest.approx(study.trials[0].values[0])
+    assert metrics["validation"]["accuracy"] == pytest.approx(study.trials[0].values[0])
+    assert metrics["stability"]["instability"] == pytest.approx(study.trials[0].values[1], rel=1e-4)
 
 
 @pytest.mark.slow
