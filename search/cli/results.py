@@ -20,7 +20,7 @@ def plot_command(
     out: Out = DEFAULT_OUT,
     storage: Storage = None,
     study: Study = None,
-    to: Annotated[Path | None, typer.Option("--to", help="Folder for the HTML files [default: OUT/STUDY/plots].")] = None,
+    to: Annotated[Path | None, typer.Option("--to", help="Folder for the HTML files (default: OUT/STUDY/plots).")] = None,
     attach: Annotated[bool, typer.Option(help="Also store the figures in the study, for `momnas dashboard`.")] = True,
 ) -> None:
     """Write the study's figures as HTML: Pareto front, hypervolume, gradient profiles, importances, mu/s."""
@@ -62,7 +62,7 @@ def export_command(
     storage: Storage = None,
     study: Study = None,
     pick: Annotated[str, typer.Option("--pick", help="knee | best:OBJECTIVE (e.g. best:instability) | trial:N.")] = "knee",
-    to: Annotated[Path | None, typer.Option("--to", help="The JSON file to write [default: OUT/STUDY/best.json].")] = None,
+    to: Annotated[Path | None, typer.Option("--to", help="The JSON file to write (default: OUT/STUDY/best.json).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json, or torch-export to also write a torch.export program (.pt2).")] = "json",
 ) -> None:
     """Export one trial's cell, training configuration, metrics and weights as a run file (best.json)."""
