@@ -89,8 +89,11 @@ def _events_ms(fn, iters=10, warmup=3):
     return statistics.median(times), min(times), max(times)
 
 
-def part_kernels(B, T, device):
-    """Each Triton kernel alone (fwd + bwd of a sum) against a torch loop, and its time."""
+def part_kernels(B, T, device, sizes=(128, 256)):
+    """Each Triton kernel alone (fwd + bwd of a weighted sum) against a float64 torch loop,
+    timed in several variants (dot precision, warps, tile) beside cuDNN LSTM fwd+bwd."""
+    from cells.fast import _triton
+    from cells.fast.triton_cmodrelu import cmodrelu_sequence
     from cells.fast.triton_cornn import cornn_sequence
     from cells.fast.triton_modrelu import modrelu_sequence
     from cells.fast.triton_unicornn import unicornn_sequence
@@ -110,23 +113,38 @@ def part_kernels(B, T, device):
             h = torch.sign(zz) * torch.relu(zz.abs() + b); hs.append(h)
         return torch.stack(hs, 1)
 
+    def cmodrelu_loop(a, Wr, Wi, b, h0):
+        H = Wr.shape[0]
+        W = torch.complex(Wr, Wi)
+        h = torch.complex(h0[:, :H], h0[:, H:]); hs = []
+        for t in range(a.shape[1]):
+            zz = torch.complex(a[:, t, :H], a[:, t, H:]) + h @ W
+            m = zz.abs()
+            h = zz * (torch.relu(m + b) / (m + 1e-5)); hs.append(torch.cat([h.real, h.imag], 1))
+        return torch.stack(hs, 1)
+
     def uni_loop(a, w, d):
         y = a.new_zeros(a.shape[0], a.shape[2]); z = torch.zeros_like(y); ys = []
         for t in range(a.shape[1]):
             z = z - d * (torch.tanh(w * y + a[:, t]) + 30.65 * y); y = y + d * z; ys.append(y)
         return torch.stack(ys, 1)
 
+    variants = [("ieee", 4, 64), ("ieee", 8, 64), ("tf32x3", 8, 64), ("tf32", 8, 64), ("ieee", 8, 128)]
     results = {}
-    for H in (128, 256):
+    for H in sizes:
         torch.manual_seed(0)
-        a = torch.randn(B, T, H, device=device)
         Q = torch.linalg.qr(torch.randn(H, H, device=device))[0]
+        U = torch.linalg.qr(torch.randn(H, H, dtype=torch.complex64, device=device))[0]
         cases = {
-            "cornn": (lambda a, p: cornn_sequence(a, p[0], p[1], 0.042, 2.7, 4.7)[0], lambda a, p: cornn_loop(a, p[0], p[1]),
+            "cornn": (H, lambda a, p: cornn_sequence(a, p[0], p[1], 0.042, 2.7, 4.7)[0], lambda a, p: cornn_loop(a, p[0], p[1]),
                       [torch.randn(H, H, device=device) / H ** 0.5, torch.randn(H, H, device=device) / H ** 0.5]),
-            "modrelu": (lambda a, p: modrelu_sequence(a, p[0], p[1]), lambda a, p: modrelu_loop(a, p[0], p[1]),
+            "modrelu": (H, lambda a, p: modrelu_sequence(a, p[0], p[1]), lambda a, p: modrelu_loop(a, p[0], p[1]),
                         [Q, torch.rand(H, device=device) * 0.02 - 0.01]),
-            "unicornn": (lambda a, p: unicornn_sequence(a, p[0], 0.19 * torch.sigmoid(p[1]), 30.65)[0],
+            "cmodrelu": (2 * H, lambda a, p: cmodrelu_sequence(a, torch.complex(p[0], p[1]), p[2], p[3]),
+                         lambda a, p: cmodrelu_loop(a, *p),
+                         [U.real.contiguous(), U.imag.contiguous(), torch.rand(H, device=device) * 0.02 - 0.01,
+                          torch.rand(B, 2 * H, device=device) * 0.1]),
+            "unicornn": (H, lambda a, p: unicornn_sequence(a, p[0], 0.19 * torch.sigmoid(p[1]), 30.65)[0],
                          lambda a, p: uni_loop(a, p[0], 0.19 * torch.sigmoid(p[1])),
                          [torch.rand(H, device=device), torch.rand(H, device=device) * 0.2 - 0.1]),
         }
@@ -137,44 +155,77 @@ def part_kernels(B, T, device):
             out, _ = lstm(xl)
             out[:, -1].sum().backward()
 
-        results[f"cudnn_lstm_fwdbwd_H{H}"] = _events_ms(lstm_step)
-        for name, (fast, loop, params) in cases.items():
-            w = torch.randn(B, T, H, device=device)
+        cud = _events_ms(lstm_step)[0]
+        results[f"cudnn_lstm_fwdbwd_H{H}"] = cud
+        for name, (width, fast, loop, params) in cases.items():
+            if name == "cmodrelu" and H > 128:
+                continue
+            a = torch.randn(B, T, width, device=device)
+            w = torch.randn(B, T, width, device=device)
             leaves = [a.clone().requires_grad_()] + [p.clone().requires_grad_() for p in params]
             leaves64 = [l.detach().double().requires_grad_() for l in leaves]
-            for prec in ("ieee", "tf32"):
-                torch.backends.cuda.matmul.allow_tf32 = prec == "tf32"
-                y = fast(leaves[0], leaves[1:])
-                g = torch.autograd.grad((y * w).sum(), leaves)
-                y64 = loop(leaves64[0], leaves64[1:])
-                g64 = torch.autograd.grad((y64 * w.double()).sum(), leaves64)
-                errs = {"out": rel(y, y64), "grads": [rel(x, r) for x, r in zip(g, g64)]}
+            y64 = loop(leaves64[0], leaves64[1:])
+            g64 = torch.autograd.grad((y64 * w.double()).sum(), leaves64)
+            for prec, warps, tile in variants:
+                if name == "unicornn" and (prec, warps, tile) != ("ieee", 4, 64):
+                    continue  # no dot products, no tiles
+                _triton.OVERRIDES.update(precision=prec, num_warps=warps, tile=tile)
+                try:
+                    y = fast(leaves[0], leaves[1:])
+                    g = torch.autograd.grad((y * w).sum(), leaves)
+                    errs = {"out": rel(y, y64), "grads": [rel(x, r) for x, r in zip(g, g64)]}
 
-                def step():
-                    yy = fast(leaves[0], leaves[1:])
-                    torch.autograd.grad((yy * w).sum(), leaves)
+                    def step():
+                        yy = fast(leaves[0], leaves[1:])
+                        torch.autograd.grad((yy * w).sum(), leaves)
 
-                ms = _events_ms(step)
-                results[f"{name}_H{H}_{prec}"] = {"errors": errs, "ms_median_min_max": ms}
-                print(f"kernel {name:<9} H={H} {prec}: fwd+bwd {ms[0]:.2f} ms (cuDNN LSTM fwd+bwd "
-                      f"{results[f'cudnn_lstm_fwdbwd_H{H}'][0]:.2f}); err vs fp64 loop out {errs['out']:.1e} "
+                    ms = _events_ms(step)
+                except Exception as exc:
+                    print(f"kernel {name} H={H} {prec}/{warps}w/{tile}: ERROR {exc!r}", flush=True)
+                    continue
+                key = f"{name}_H{H}_{prec}_w{warps}_t{tile}"
+                results[key] = {"errors": errs, "ms_median_min_max": ms}
+                print(f"kernel {name:<9} H={H} {prec:>6} {warps}w tile {tile}: fwd+bwd {ms[0]:7.2f} ms "
+                      f"({ms[0] / cud:.2f}x cuDNN LSTM fwd+bwd {cud:.2f}); vs fp64 loop: out {errs['out']:.1e} "
                       f"grads {max(errs['grads']):.1e}", flush=True)
-            torch.backends.cuda.matmul.allow_tf32 = False
-            t0 = time.time()
-
-            def loop_step():
-                yy = loop(leaves[0], leaves[1:])
-                torch.autograd.grad((yy * w).sum(), leaves)
-
-            results[f"{name}_H{H}_eager_loop"] = _events_ms(loop_step, iters=2, warmup=1)
-            print(f"kernel {name:<9} H={H} eager torch loop fwd+bwd {results[f'{name}_H{H}_eager_loop'][0]:.1f} ms", flush=True)
+            _triton.OVERRIDES.update(precision=None, num_warps=None, tile=None)
     return results
+
+
+def part_profile(families, H, device, path):
+    """Where one training iteration of each family spends its GPU time (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from cells.benchmark import _Classifier, parse_family
+    from cells.build import build_cell
+
+    x = torch.rand(128, 784, 1, device=device)
+    y = torch.randint(0, 10, (128,), device=device)
+    with open(path, "w") as f:
+        for spec in families:
+            model = _Classifier(build_cell(parse_family(spec, H), impl="auto")).to(device)
+            opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+
+            def step():
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                opt.step()
+
+            for _ in range(3):
+                step()
+            torch.cuda.synchronize()
+            with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
+                step()
+                torch.cuda.synchronize()
+            table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=18)
+            f.write(f"==== {spec} H={H}\n{table}\n")
+            print(f"profile {spec} H={H}\n" + "\n".join(table.splitlines()[:14]), flush=True)
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=".")
-    p.add_argument("--parts", default="correct,kernels,bench")
+    p.add_argument("--parts", default="correct,kernels,profile,bench")
     p.add_argument("--families", nargs="*", default=None)
     p.add_argument("--hidden", nargs="*", type=int, default=[128, 256])
     p.add_argument("--ref-iters", type=int, default=1)
@@ -192,6 +243,9 @@ def main():
     if "kernels" in parts:
         res = part_kernels(128, 784, dev)
         json.dump(res, open(os.path.join(a.out, "kernels.json"), "w"), indent=1)
+    if "profile" in parts:
+        part_profile(["plain-lstm", "momentum-lstm", "adam-lstm", "momentum-cornn"], 128, dev,
+                     os.path.join(a.out, "profile.txt"))
     if "bench" in parts:
         result = run_benchmark(families, hidden_sizes=a.hidden, iters=a.iters, ref_iters=a.ref_iters,
                                log=lambda m: print(m, flush=True))

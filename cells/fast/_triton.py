@@ -23,7 +23,7 @@ def available(device: torch.device) -> bool:
 
 
 # Tuning knobs the GPU benchmark script varies; None means the rule below.
-OVERRIDES: dict = {"precision": None, "num_warps": None}
+OVERRIDES: dict = {"precision": None, "num_warps": None, "tile": None}
 
 
 def precision() -> str:

@@ -51,7 +51,7 @@ def _fused_rnn(cell: Cell, x: Tensor):
             inp, weights = xf, [Wb, U, torch.zeros_like(b), bh]
             dyn_state = (torch.nn.functional.linear(xf[:, -1], Wb),)  # v_T (B, G)
     else:
-        a, dyn_state = hoist.hoisted(dyn, cell.project(x))  # (B, T, G)
+        a, dyn_state = hoist.adam_from_input(dyn, x, W, b)  # (B, T, G)
         eye = torch.eye(a.shape[2], dtype=a.dtype, device=a.device)
         inp, weights = a, [eye, U, torch.zeros_like(b), bh]
     h0 = x.new_zeros(1, B, H)

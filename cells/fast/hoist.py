@@ -60,3 +60,17 @@ def linear_input(dynamics: Dynamics, x: Tensor) -> tuple[Tensor, float]:
     cf = _unit_filter(dynamics, ones).expand(x.shape[0], -1, -1)
     scale = 1.0 if isinstance(dynamics, Plain) else float(dynamics.s)
     return torch.cat([xf, cf], dim=2), scale
+
+
+def adam_from_input(dynamics: Adam, x: Tensor, W: Tensor, b: Tensor) -> tuple[Tensor, tuple]:
+    """Adam / RMSProp over g = x W^T + b, as `hoisted(dynamics, g)`, with the linear half (v)
+    filtered in the commuted form: v = s [x~, c~] [W | b]^T, only r = filter(g^2) on the
+    wide (B, T, G) stream."""
+    g = torch.nn.functional.linear(x, W, b)  # (B, T, G)
+    if dynamics.mu != 0.0:
+        xf, _ = linear_input(Momentum(mu=dynamics.mu, s=1.0), x)  # (B, T, I + 1)
+        v = torch.nn.functional.linear(xf, torch.cat([W, b[:, None]], dim=1)) * dynamics.s
+    else:
+        v = dynamics.s * g
+    r = filters.decay_filter(g * g, dynamics.beta) * (1.0 - dynamics.beta)
+    return v * torch.rsqrt(r + dynamics.eps), (v[:, -1], r[:, -1])

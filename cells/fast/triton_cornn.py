@@ -156,8 +156,11 @@ RESIDENT_MAX = 128  # state widths up to this keep the state in registers (one t
 
 
 def _blocks(H: int) -> tuple[int, int]:
+    from cells.fast._triton import OVERRIDES
+
     p = max(16, triton.next_power_of_2(H))
-    return min(p, 64), min(p, 64)
+    tile = OVERRIDES["tile"] or 64
+    return min(p, tile), min(p, tile)
 
 
 @torch.library.custom_op("momnas::cornn_fwd", mutates_args=())
