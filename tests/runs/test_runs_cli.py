@@ -64,3 +64,10 @@ def test_bad_run_file_and_missing_mnist(tmp_path, monkeypatch):
                                       "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "MNIST not found" in result.output and "--data-dir" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_progress_bar_shows_steps_loss_and_metric(tmp_path):
+    args = [a for a in TINY if a != "--quiet"]
+    result = CliRunner().invoke(app, ["train", *args, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "8/8" in result.output and "loss" in result.output and "val mse" in result.output

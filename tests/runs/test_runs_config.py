@@ -94,3 +94,12 @@ def test_build_run_config_lays_overrides_over_a_file_and_fits_input_size():
     assert fresh.cell.input_size == 10 and fresh.train == TrainConfig()
     with pytest.raises(ValueError, match="no cell"):
         runs.build_run_config(task={"name": "adding"})
+
+
+def test_runs_imports_no_optuna_ray_or_plotly():
+    import subprocess
+    import sys
+
+    code = "import sys, runs; print(sorted(m for m in ('optuna', 'ray', 'plotly') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
