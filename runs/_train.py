@@ -106,10 +106,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _finite(value: float) -> bool:
-    return math.isfinite(value)
-
-
 @torch.no_grad()
 def evaluate(model: SequenceModel, split: Split, kind: str, batch_size: int, device: torch.device) -> dict[str, float]:
     """{metric: mean metric, "loss": mean loss} over a whole split."""
@@ -167,6 +163,8 @@ def train(
               checkpoint.pt; each file appears complete or not at all.
     progress: show a rich progress bar on stderr.
     task:     an already loaded task for `config.task` (saves reading it twice).
+
+    Seeds torch's global generator with `config.train.seed` (the cell's initialisation).
     """
     if task is None:
         task = load_task(config.task)
@@ -177,145 +175,161 @@ def train(
             f"cell input_size is {config.cell.input_size} but task {task.name!r} feeds {task.input_size} "
             f"feature(s) per step; set the cell's input_size to {task.input_size}"
         )
-    tc = config.train
-    device = resolve_device(tc.device)
-
-    torch.manual_seed(tc.seed)
-    model = build_model(config.cell, task.output_size, task.readout, tc.impl).to(device)
-    model.run_config = config
-    groups = cells.parameter_groups(model.cell)
-    orthogonal = list(groups.get("orthogonal", []))
-    ortho_ids = {id(p) for p in orthogonal}
-    default = [p for p in model.parameters() if id(p) not in ortho_ids]
-    param_groups = [{"params": default, "lr": tc.lr}]
-    if orthogonal:
-        param_groups.append({"params": orthogonal, "lr": tc.orthogonal_lr or tc.lr})
-    optimizer = OPTIMIZERS[tc.optimizer](param_groups, tc.lr, tc.weight_decay)
-    params = [p for group in param_groups for p in group["params"]]
-
-    n_train = len(task.train)
-    steps_per_epoch = math.ceil(n_train / tc.batch_size)
-    total_steps = tc.steps if tc.steps is not None else tc.epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, SCHEDULES[tc.schedule](total_steps, tc.decay_at))
-
-    train_x, train_y = task.train.x.to(device), task.train.y.to(device)
-    n_probe = min(PROBE_SIZE, len(task.val))
-    probe_x, probe_y = task.val.x[:n_probe].to(device), task.val.y[:n_probe].to(device)
-    order_gen = torch.Generator().manual_seed(tc.seed)
-    loss_fn = LOSSES[task.kind]
-
-    curves: dict[str, list] = {"step": [], "epoch": [], "seconds": [], "lr": [], "train_loss": [],
-                               "grad_ratio_log10": []}
-    spikes = SpikeCounter()
-    grad_norm_max = 0.0
-    status = "completed"
-    validation = None
-    profile: np.ndarray | None = None
-    ratio: float | None = None
-    step = 0
-    window_loss, window_n = 0.0, 0
-    last_lr = tc.lr
-    start = time.perf_counter()
-    bar = _ProgressBar(total_steps, task.metric, enabled=progress)
-
-    def epoch_of(s: int) -> float:
-        return round(s / steps_per_epoch, 3)
-
-    def evaluation() -> bool:
-        """Measure, record, report; True when the run must end (diverged or stopped)."""
-        nonlocal validation, profile, ratio, status, window_loss, window_n
-        val = evaluate(model, task.val, task.kind, tc.batch_size, device)
-        if not all(_finite(v) for v in val.values()):
-            status = "diverged"
-            return True
-        norms = _probe(model, task, probe_x, probe_y)
-        if norms is not None and np.isfinite(norms).all():
-            profile, ratio = norms, grad_ratio_log10(norms)
-        validation = val
-        curves["step"].append(step)
-        curves["epoch"].append(epoch_of(step))
-        curves["seconds"].append(round(time.perf_counter() - start, 3))
-        curves["lr"].append(last_lr)
-        curves["train_loss"].append(window_loss / window_n if window_n else None)
-        curves["grad_ratio_log10"].append(ratio)
-        for key, value in val.items():
-            curves.setdefault(f"val_{key}", []).append(value)
-        bar.evaluated(val[task.metric])
-        snapshot = {
-            "epoch": epoch_of(step), "step": step, "seconds": curves["seconds"][-1],
-            "train_loss": curves["train_loss"][-1], **{f"val_{k}": v for k, v in val.items()},
-            "grad_ratio_log10": ratio, "instability": None if ratio is None else abs(ratio),
-            "grad_norm_max": grad_norm_max, "loss_spikes": spikes.count, "lr": curves["lr"][-1],
-        }
-        window_loss, window_n = 0.0, 0
-        if report is not None and report(snapshot):
-            status = "stopped"
-            return True
-        return False
-
-    model.train()
-    with bar:
-        done = False
-        while not done:
-            order = torch.randperm(n_train, generator=order_gen).to(device)
-            for begin in range(0, n_train, tc.batch_size):
-                index = order[begin : begin + tc.batch_size]
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(train_x[index]), train_y[index])
-                value = loss.item()
-                if not _finite(value):
-                    status, done = "diverged", True
-                    break
-                loss.backward()
-                # The norm before clipping: what the gradients did, not what the clip allowed.
-                norm = float(torch.nn.utils.clip_grad_norm_(params, tc.clip if tc.clip is not None else math.inf))
-                if not _finite(norm):
-                    status, done = "diverged", True
-                    break
-                grad_norm_max = max(grad_norm_max, norm)
-                last_lr = optimizer.param_groups[0]["lr"]  # the lr this step used
-                optimizer.step()
-                cells.after_optimizer_step(model.cell)
-                scheduler.step()
-                step += 1
-                spikes.add(value)
-                window_loss += value
-                window_n += 1
-                bar.step(value)
-                at_epoch_end = begin + tc.batch_size >= n_train
-                due = (step % tc.eval_every == 0) if tc.eval_every else at_epoch_end
-                if due or step == total_steps:
-                    if evaluation():
-                        done = True
-                        break
-                if step >= total_steps:
-                    done = True
-                    break
-
-    diverged = status == "diverged"
-    test = None if diverged else evaluate(model, task.test, task.kind, tc.batch_size, device)
-    if test is not None and not all(_finite(v) for v in test.values()):
-        status, diverged, test = "diverged", True, None
-    stability = {
-        "grad_ratio_log10": ratio,
-        "instability": None if ratio is None else abs(ratio),
-        "grad_norm_max": grad_norm_max,
-        "loss_spikes": spikes.count,
-        "diverged": diverged,
-    }
-    if not diverged and profile is not None:
-        curves["grad_profile"] = profile.tolist()
-    result = RunResult(
-        status=status, task=task.name, metric=task.metric, direction=task.direction,
-        validation=None if diverged else validation, test=test, baseline=task.baseline,
-        stability=stability, epochs=_epochs(step, steps_per_epoch), steps=step,
-        seconds=round(time.perf_counter() - start, 3), curves=curves,
-        grad_profile=None if profile is None or diverged else profile.tolist(),
-        model=None if diverged else model, config=config,
-    )
+    run = _Run(config, task, report, progress)
+    result = run.run()
     if out_dir is not None:
         write_outputs(result, out_dir)
     return result
+
+
+class _Run:
+    """The state of one training run: model, optimizer, counters, curves."""
+
+    def __init__(self, config: RunConfig, task: Task, report, progress: bool):
+        tc = config.train
+        self.config, self.task, self.tc, self.report = config, task, tc, report
+        self.device = resolve_device(tc.device)
+        torch.manual_seed(tc.seed)
+        self.model = build_model(config.cell, task.output_size, task.readout, tc.impl).to(self.device)
+        self.model.run_config = config
+        self.optimizer, self.params = self._optimizer()
+
+        self.steps_per_epoch = math.ceil(len(task.train) / tc.batch_size)
+        self.total_steps = tc.steps if tc.steps is not None else tc.epochs * self.steps_per_epoch
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, SCHEDULES[tc.schedule](self.total_steps, tc.decay_at))
+
+        self.train_x, self.train_y = task.train.x.to(self.device), task.train.y.to(self.device)
+        n_probe = min(PROBE_SIZE, len(task.val))
+        self.probe_x, self.probe_y = task.val.x[:n_probe].to(self.device), task.val.y[:n_probe].to(self.device)
+        self.order = torch.Generator().manual_seed(tc.seed)
+        self.loss_fn = LOSSES[task.kind]
+
+        self.status = "completed"
+        self.step = 0
+        self.validation: dict[str, float] | None = None
+        self.profile: np.ndarray | None = None
+        self.ratio: float | None = None
+        self.grad_norm_max = 0.0
+        self.spikes = SpikeCounter()
+        self.window: list[float] = []  # training losses since the last evaluation
+        self.last_lr = tc.lr
+        self.curves: dict[str, list] = {k: [] for k in ("step", "epoch", "seconds", "lr", "train_loss", "grad_ratio_log10")}
+        self.bar = _ProgressBar(self.total_steps, task.metric, enabled=progress)
+        self.start = time.perf_counter()
+
+    def _optimizer(self):
+        """One group for the orthogonal parameters (their own lr), one for all the rest."""
+        tc = self.tc
+        orthogonal = list(cells.parameter_groups(self.model.cell).get("orthogonal", []))
+        ortho_ids = {id(p) for p in orthogonal}
+        groups = [{"params": [p for p in self.model.parameters() if id(p) not in ortho_ids], "lr": tc.lr}]
+        if orthogonal:
+            groups.append({"params": orthogonal, "lr": tc.orthogonal_lr or tc.lr})
+        optimizer = OPTIMIZERS[tc.optimizer](groups, tc.lr, tc.weight_decay)
+        return optimizer, [p for group in groups for p in group["params"]]
+
+    def run(self) -> RunResult:
+        self.model.train()
+        with self.bar:
+            while not self._epoch():
+                pass
+        return self._result()
+
+    def _epoch(self) -> bool:
+        """One pass over the shuffled training data; True when the run is over."""
+        n, batch = len(self.task.train), self.tc.batch_size
+        order = torch.randperm(n, generator=self.order).to(self.device)
+        for begin in range(0, n, batch):
+            if not self._step(order[begin : begin + batch]):
+                self.status = "diverged"
+                return True
+            at_epoch_end = begin + batch >= n
+            due = self.step % self.tc.eval_every == 0 if self.tc.eval_every else at_epoch_end
+            if (due or self.step == self.total_steps) and self._evaluate():
+                return True
+            if self.step >= self.total_steps:
+                return True
+        return False
+
+    def _step(self, index: torch.Tensor) -> bool:
+        """One optimizer step on a batch; False when the loss or the gradient is not finite."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(self.train_x[index]), self.train_y[index])
+        value = loss.item()
+        if not math.isfinite(value):
+            return False
+        loss.backward()
+        # The norm before clipping: what the gradients did, not what the clip allowed.
+        clip = self.tc.clip if self.tc.clip is not None else math.inf
+        norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip))
+        if not math.isfinite(norm):
+            return False  # before optimizer.step: the weights stay as they were
+        self.grad_norm_max = max(self.grad_norm_max, norm)
+        self.last_lr = self.optimizer.param_groups[0]["lr"]  # the lr this step used
+        self.optimizer.step()
+        cells.after_optimizer_step(self.model.cell)
+        self.scheduler.step()
+        self.step += 1
+        self.spikes.add(value)
+        self.window.append(value)
+        self.bar.step(value)
+        return True
+
+    def _evaluate(self) -> bool:
+        """Measure, record, report; True when the run must end (diverged or stopped)."""
+        task = self.task
+        val = evaluate(self.model, task.val, task.kind, self.tc.batch_size, self.device)
+        if not all(math.isfinite(v) for v in val.values()):
+            self.status = "diverged"
+            return True
+        norms = _probe(self.model, task, self.probe_x, self.probe_y)
+        if norms is not None and np.isfinite(norms).all():
+            self.profile, self.ratio = norms, grad_ratio_log10(norms)
+        self.validation = val
+        point = {
+            "step": self.step, "epoch": round(self.step / self.steps_per_epoch, 3),
+            "seconds": round(time.perf_counter() - self.start, 3), "lr": self.last_lr,
+            "train_loss": sum(self.window) / len(self.window) if self.window else None,
+            "grad_ratio_log10": self.ratio,
+        }
+        for key, value in point.items():
+            self.curves[key].append(value)
+        for key, value in val.items():
+            self.curves.setdefault(f"val_{key}", []).append(value)
+        self.window = []
+        self.bar.evaluated(val[task.metric])
+        snapshot = {**point, **{f"val_{k}": v for k, v in val.items()},
+                    "instability": None if self.ratio is None else abs(self.ratio),
+                    "grad_norm_max": self.grad_norm_max, "loss_spikes": self.spikes.count}
+        if self.report is not None and self.report(snapshot):
+            self.status = "stopped"
+            return True
+        return False
+
+    def _result(self) -> RunResult:
+        task, diverged = self.task, self.status == "diverged"
+        test = None if diverged else evaluate(self.model, task.test, task.kind, self.tc.batch_size, self.device)
+        if test is not None and not all(math.isfinite(v) for v in test.values()):
+            diverged, test = True, None
+            self.status = "diverged"
+        if not diverged and self.profile is not None:
+            self.curves["grad_profile"] = self.profile.tolist()
+        return RunResult(
+            status=self.status, task=task.name, metric=task.metric, direction=task.direction,
+            validation=None if diverged else self.validation, test=test, baseline=task.baseline,
+            stability={
+                "grad_ratio_log10": self.ratio,
+                "instability": None if self.ratio is None else abs(self.ratio),
+                "grad_norm_max": self.grad_norm_max,
+                "loss_spikes": self.spikes.count,
+                "diverged": diverged,
+            },
+            epochs=_epochs(self.step, self.steps_per_epoch), steps=self.step,
+            seconds=round(time.perf_counter() - self.start, 3), curves=self.curves,
+            grad_profile=None if diverged or self.profile is None else self.profile.tolist(),
+            model=None if diverged else self.model, config=self.config,
+        )
 
 
 def _epochs(step: int, steps_per_epoch: int) -> float | int:
