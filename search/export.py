@@ -187,7 +187,7 @@ def _checkpoint(study: optuna.Study, trial: FrozenTrial, dest: Path) -> Path | N
     except FileNotFoundError:
         raise FileNotFoundError(
             f"trial {trial.number}'s checkpoint (artifact {artifact_id}) is missing from {study.user_attrs.get('artifact_dir')}: "
-            "was the artifacts folder moved? export without weights needs no checkpoint, but this trial records one"
+            "restore that folder (it holds the search's checkpoints) and export again"
         ) from None
     finally:
         if tmp.exists():

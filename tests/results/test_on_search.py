@@ -28,7 +28,7 @@ def searched(tmp_path_factory):
         task="digits", n_train=200, n_val=100, n_test=100, space="momentum", trials=4, epochs=1, hidden=8,
         seed=0, out=str(out), study="tiny", max_concurrent=2,
     )
-    study = search.run_search(config)
+    search.run_search(config)
     return out, search.open_study(out, None, "tiny")
 
 
