@@ -27,19 +27,25 @@ OVERRIDES: dict = {"precision": None, "num_warps": None, "tile": None}
 
 
 def precision() -> str:
-    """tl.dot precision for float32: full float32 ("ieee") unless the user allowed tf32 for
-    matmuls. Plain tf32 is not offered silently: over 784 norm-preserving steps it moved
-    the orthogonal cells' outputs by 1e-1 (benchmarks/NOTES.md)."""
+    """tl.dot precision for float32 operands.
+
+    "tf32x3" (three tf32 products, float32-like accuracy) unless the user allowed tf32 for
+    matmuls (then "tf32"). Measured on an H200 (benchmarks/NOTES.md): full-float32 FMA dots
+    ("ieee") were 2-30x slower, and plain tf32 moved the orthogonal cells' outputs by 1e-1
+    over 784 norm-preserving steps, so it is never chosen silently."""
     if OVERRIDES["precision"]:
         return OVERRIDES["precision"]
-    return "tf32" if torch.backends.cuda.matmul.allow_tf32 else "ieee"
+    return "tf32" if torch.backends.cuda.matmul.allow_tf32 else "tf32x3"
 
 
-def launch_options(width: int) -> dict:
-    """num_warps for a kernel whose widest tile is `width` columns."""
+def launch_options(resident: bool) -> dict:
+    """num_warps / num_stages: register-resident kernels want 8 warps and no software
+    pipelining of the weight loads (two stages of two 128 x 128 fp32 weights overflow the
+    228 KB of shared memory); the tiled ones did best with 4 warps."""
+    opts = {"num_warps": 8, "num_stages": 1} if resident else {"num_warps": 4}
     if OVERRIDES["num_warps"]:
-        return {"num_warps": OVERRIDES["num_warps"]}
-    return {"num_warps": 8 if width >= 128 else 4}
+        opts["num_warps"] = OVERRIDES["num_warps"]
+    return opts
 
 
 if triton is not None:

@@ -28,10 +28,19 @@ def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
     return torch.tensor(float(value), dtype=like.dtype, device=like.device)
 
 
+def _chunk_length(T: int, chunk: int) -> int:
+    """A chunk length near `chunk` that divides T (784 -> 56), so that no padded copy of the
+    stream is made; `chunk` itself when no divisor lies within a factor of two."""
+    if T <= chunk:
+        return T
+    divisors = [d for d in range(chunk // 2, 2 * chunk + 1) if T % d == 0]
+    return min(divisors, key=lambda d: abs(d - chunk)) if divisors else chunk
+
+
 def _chunked(b: torch.Tensor, chunk: int) -> tuple[torch.Tensor, int]:
     """(B, T, F) -> (B, C, L, F), zero-padded at the end; returns it and T."""
     B, T, F = b.shape
-    L = min(chunk, T)
+    L = _chunk_length(T, chunk)
     C = math.ceil(T / L)
     if C * L != T:
         b = torch.nn.functional.pad(b, (0, 0, 0, C * L - T))
@@ -102,7 +111,7 @@ def _varying_matrices(coeffs: tuple, chunk: int) -> tuple[np.ndarray, np.ndarray
     per-step decays a_t (float64, cached); chunk = T gives the one full (T, T) matrix."""
     a = np.asarray(coeffs, dtype=np.float64)
     T = a.size
-    L = min(chunk, T)
+    L = _chunk_length(T, chunk)
     C = math.ceil(T / L)
     a = np.concatenate([a, np.ones(C * L - T)])
     M = np.zeros((C, L, L))

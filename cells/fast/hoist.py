@@ -43,6 +43,8 @@ def hoisted(dynamics: Dynamics, g: Tensor) -> tuple[Tensor, tuple]:
     if isinstance(dynamics, Plain):
         return g, ()
     if isinstance(dynamics, Adam):  # rmsprop included (mu = 0)
+        if _fused(g):
+            return _adam_kernel(dynamics, g)
         v = _unit_filter(dynamics, g) * dynamics.s if dynamics.mu != 0.0 else dynamics.s * g
         r = filters.decay_filter(g * g, dynamics.beta) * (1.0 - dynamics.beta)
         return v / torch.sqrt(r + dynamics.eps), (v[:, -1], r[:, -1])
@@ -67,6 +69,8 @@ def adam_from_input(dynamics: Adam, x: Tensor, W: Tensor, b: Tensor) -> tuple[Te
     filtered in the commuted form: v = s [x~, c~] [W | b]^T, only r = filter(g^2) on the
     wide (B, T, G) stream."""
     g = torch.nn.functional.linear(x, W, b)  # (B, T, G)
+    if _fused(g):
+        return _adam_kernel(dynamics, g)
     if dynamics.mu != 0.0:
         xf, _ = linear_input(Momentum(mu=dynamics.mu, s=1.0), x)  # (B, T, I + 1)
         v = torch.nn.functional.linear(xf, torch.cat([W, b[:, None]], dim=1)) * dynamics.s
@@ -74,3 +78,17 @@ def adam_from_input(dynamics: Adam, x: Tensor, W: Tensor, b: Tensor) -> tuple[Te
         v = dynamics.s * g
     r = filters.decay_filter(g * g, dynamics.beta) * (1.0 - dynamics.beta)
     return v * torch.rsqrt(r + dynamics.eps), (v[:, -1], r[:, -1])
+
+
+def _fused(g: Tensor) -> bool:
+    """Whether the one-pass Triton filter applies (float32 on CUDA, or TRITON_INTERPRET=1)."""
+    from ._triton import available
+
+    return g.dtype == torch.float32 and available(g.device)
+
+
+def _adam_kernel(dynamics: Adam, g: Tensor) -> tuple[Tensor, tuple]:
+    from .triton_adam import adam_filter
+
+    a, v, r = adam_filter(g, float(dynamics.mu), float(dynamics.s), float(dynamics.beta), float(dynamics.eps))
+    return a, (v[:, -1], r[:, -1])

@@ -4,7 +4,7 @@ State h = [Re, Im] (B, 2H), `h_t = cmodReLU(a_t + h_{t-1} @ M)` where M (2H, 2H)
 real form [[Wr, Wi], [-Wi, Wr]] of the complex W (built outside from the parametrized W, so
 autograd reaches its free tensors), `cmodReLU(z) = z relu(|z| + b) / (|z| + 1e-5)` per
 complex entry, and the initial state h0 is trained. One program owns BB batch rows and
-keeps Re and Im of its state in registers (H <= 128); the backward runs in reverse time
+keeps Re and Im of its state in registers (H <= 64); the backward runs in reverse time
 and writes G = dL/d(pre-activation); dM = sum_t h_{t-1}^T G_t after the loop.
 """
 
@@ -16,7 +16,7 @@ from cells.fast._triton import launch_options, precision, tl, triton
 
 BB = 16
 EPS = 1e-5  # cells.cores.orthogonal.complex_modrelu
-MAX_H = 128
+MAX_H = 64  # four (H x H) fp32 weight blocks must fit in shared memory: 4 x 64 KB at H = 128 do not
 
 
 if triton is not None:
@@ -117,7 +117,7 @@ def cmodrelu_fwd(a: torch.Tensor, M: torch.Tensor, bias: torch.Tensor,
     P = torch.empty_like(a)
     HP = max(16, triton.next_power_of_2(H))
     _cmodrelu_fwd[(triton.cdiv(B, BB),)](a, M, bias, Hs, P, B, T, H, EPS, BB=BB, HP=HP, PREC=precision(),
-                                          **launch_options(HP))
+                                          **launch_options(True))
     return Hs, P
 
 
@@ -139,7 +139,7 @@ def cmodrelu_bwd(dH: torch.Tensor, P: torch.Tensor, M: torch.Tensor,
     DB = torch.empty(B, H, device=P.device, dtype=P.dtype)
     HP = max(16, triton.next_power_of_2(H))
     _cmodrelu_bwd[(triton.cdiv(B, BB),)](dH, P, M.contiguous(), bias.contiguous(), G, GH, DB, B, T, H, EPS,
-                                          BB=BB, HP=HP, PREC=precision(), **launch_options(HP))
+                                          BB=BB, HP=HP, PREC=precision(), **launch_options(True))
     return G, DB.sum(0), GH
 
 

@@ -153,11 +153,11 @@ def modrelu_fwd(a: torch.Tensor, M: torch.Tensor, bias: torch.Tensor) -> tuple[t
     HP = max(16, triton.next_power_of_2(H))
     if HP <= RESIDENT_MAX:
         _modrelu_fwd_resident[(triton.cdiv(B, BB),)](a, M, bias, Hs, P, B, T, H,
-                                                      BB=BB, HP=HP, PREC=precision(), **launch_options(HP))
+                                                      BB=BB, HP=HP, PREC=precision(), **launch_options(True))
         return Hs, P
     BN, BK = _blocks(H)
     _modrelu_fwd_kernel[(triton.cdiv(B, BB),)](a, M, bias, Hs, P, B, T, H,
-                                                BB=BB, BN=BN, BK=BK, PREC=precision(), **launch_options(BN))
+                                                BB=BB, BN=BN, BK=BK, PREC=precision(), **launch_options(False))
     return Hs, P
 
 
@@ -181,7 +181,7 @@ def modrelu_bwd(dH: torch.Tensor, P: torch.Tensor, M: torch.Tensor,
                       (_modrelu_bwd_kernel, dict(zip(("BN", "BK"), _blocks(H)))))
     kernel[(triton.cdiv(B, BB),)](dH, P, M.contiguous(), bias.contiguous(), G, GH, DB, B, T, H,
                                   BB=BB, PREC=precision(), **blocks,
-                                  **launch_options(HP if HP <= RESIDENT_MAX else blocks["BN"]))
+                                  **launch_options(HP <= RESIDENT_MAX))
     return G, DB.sum(0)
 
 

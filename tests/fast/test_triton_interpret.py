@@ -17,7 +17,7 @@ try:
     import torch
 
     triton = pytest.importorskip("triton")
-    from cells.fast import triton_cmodrelu, triton_cornn, triton_modrelu, triton_unicornn  # noqa: F401  (decorated as interpreted)
+    from cells.fast import triton_adam, triton_cmodrelu, triton_cornn, triton_modrelu, triton_unicornn  # noqa: F401  (decorated as interpreted)
 finally:  # other test modules, collected after this one, must see the CPU paths
     if _OLD is None:
         del os.environ["TRITON_INTERPRET"]
@@ -116,4 +116,27 @@ def test_tiled_kernels_for_wide_states(core, H, monkeypatch):
     g64 = torch.autograd.grad((out64 * w).sum(), [x64] + list(ref.parameters()))
     assert rel(out, out64) < 1e-4
     for a, b in zip(g, g64):
+        assert rel(a, b) < 1e-4
+
+
+@pytest.mark.parametrize("core,dynamics", [("lstm", "adam"), ("gru", "rmsprop"), ("cornn", "adam")])
+def test_adam_filter_kernel(core, dynamics):
+    """The one-pass Adam / RMSProp filter, inside the fused-rnn and kernel paths, final filter
+    state (v_T, r_T) included in the loss so its gradient path is exercised too."""
+    torch.manual_seed(0)
+    cfg = CellConfig(core=core, dynamics=dynamics, input_size=2, hidden_size=8, beta=0.4)
+    ref = build_cell(cfg, impl="reference").double()
+    fast = build_cell(cfg, impl="auto")
+    fast.load_state_dict({k: v.float() for k, v in ref.state_dict().items()})
+    x = torch.rand(5, 11, 2, dtype=torch.float64)
+    x32, x64 = x.float().requires_grad_(), x.clone().requires_grad_()
+    outs = []
+    for cell, xx in ((fast, x32), (ref, x64)):
+        out, state = cell(xx)
+        loss = (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum() + \
+            sum(s.sum() for s in _leaves(state.dynamics))
+        outs.append((out, _leaves(state.dynamics), torch.autograd.grad(loss, [xx] + list(cell.parameters()))))
+    (o, d, g), (o64, d64, g64) = outs
+    assert rel(o, o64) < 1e-4
+    for a, b in zip(d + list(g), d64 + list(g64)):
         assert rel(a, b) < 1e-4
