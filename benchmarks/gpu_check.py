@@ -129,7 +129,9 @@ def part_kernels(B, T, device, sizes=(128, 256)):
             z = z - d * (torch.tanh(w * y + a[:, t]) + 30.65 * y); y = y + d * z; ys.append(y)
         return torch.stack(ys, 1)
 
-    variants = [("ieee", 4, 64), ("ieee", 8, 64), ("tf32x3", 8, 64), ("tf32", 8, 64), ("ieee", 8, 128)]
+    # (precision, num_warps, tile); None = the library's default choice
+    variants = [(None, None, None), ("tf32x3", 4, None), ("tf32x3", 8, None), ("tf32x3", None, 32),
+                ("tf32", None, None), ("ieee", None, None)]
     results = {}
     for H in sizes:
         torch.manual_seed(0)
@@ -167,7 +169,7 @@ def part_kernels(B, T, device, sizes=(128, 256)):
             y64 = loop(leaves64[0], leaves64[1:])
             g64 = torch.autograd.grad((y64 * w.double()).sum(), leaves64)
             for prec, warps, tile in variants:
-                if name == "unicornn" and (prec, warps, tile) != ("ieee", 4, 64):
+                if name == "unicornn" and (prec, warps, tile) != (None, None, None):
                     continue  # no dot products, no tiles
                 _triton.OVERRIDES.update(precision=prec, num_warps=warps, tile=tile)
                 try:
@@ -185,7 +187,7 @@ def part_kernels(B, T, device, sizes=(128, 256)):
                     continue
                 key = f"{name}_H{H}_{prec}_w{warps}_t{tile}"
                 results[key] = {"errors": errs, "ms_median_min_max": ms}
-                print(f"kernel {name:<9} H={H} {prec:>6} {warps}w tile {tile}: fwd+bwd {ms[0]:7.2f} ms "
+                print(f"kernel {name:<9} H={H} {str(prec):>6} {warps}w tile {tile}: fwd+bwd {ms[0]:7.2f} ms "
                       f"({ms[0] / cud:.2f}x cuDNN LSTM fwd+bwd {cud:.2f}); vs fp64 loop: out {errs['out']:.1e} "
                       f"grads {max(errs['grads']):.1e}", flush=True)
             _triton.OVERRIDES.update(precision=None, num_warps=None, tile=None)
@@ -228,7 +230,7 @@ def main():
     p.add_argument("--parts", default="correct,kernels,profile,bench")
     p.add_argument("--families", nargs="*", default=None)
     p.add_argument("--hidden", nargs="*", type=int, default=[128, 256])
-    p.add_argument("--ref-iters", type=int, default=1)
+    p.add_argument("--ref-iters", type=int, default=2)
     p.add_argument("--iters", type=int, default=10)
     a = p.parse_args()
     from cells.benchmark import DEFAULT_FAMILIES, format_table, run_benchmark
@@ -239,12 +241,14 @@ def main():
     parts = a.parts.split(",")
     if "correct" in parts:
         res = part_correct(families, 128, 784, 128, dev)
+        fused = [f for f in families if any(c in f for c in ("cornn", "orthogonal", "enrnn", "unitary", "urnn"))]
+        res["H256"] = part_correct(fused, 128, 784, 256, dev)
         json.dump(res, open(os.path.join(a.out, "correctness.json"), "w"), indent=1)
     if "kernels" in parts:
         res = part_kernels(128, 784, dev)
         json.dump(res, open(os.path.join(a.out, "kernels.json"), "w"), indent=1)
     if "profile" in parts:
-        part_profile(["plain-lstm", "momentum-lstm", "adam-lstm", "momentum-cornn"], 128, dev,
+        part_profile(["adam-lstm", "momentum-cornn", "momentum-orthogonal"], 128, dev,
                      os.path.join(a.out, "profile.txt"))
     if "bench" in parts:
         result = run_benchmark(families, hidden_sizes=a.hidden, iters=a.iters, ref_iters=a.ref_iters,
