@@ -57,3 +57,21 @@ def test_presets():
     assert quick.trials <= 16 and quick.task in ("digits", "adding")
     with pytest.raises(ValueError, match="unknown preset 'nope'; presets: quickstart"):
         preset("nope")
+
+
+@pytest.mark.parametrize("name", ["tpe", "nsga2", "nsga3", "random", "gp"])
+def test_every_sampler_name_builds_a_seeded_sampler(name):
+    import optuna
+
+    from search import SAMPLERS, make_sampler
+
+    assert name in SAMPLERS
+    assert isinstance(make_sampler(name, 3), optuna.samplers.BaseSampler)
+
+
+def test_reading_studies_does_not_import_ray():
+    import subprocess
+    import sys
+
+    code = "import sys, search; search.open_study; assert 'ray' not in sys.modules, 'ray imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
