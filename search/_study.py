@@ -109,7 +109,7 @@ def open_study(
     """
     url = storage_url(out_dir, storage)
     backend = make_storage(url, create=False)
-    names = sorted(s.study_name for s in optuna.get_all_studies(storage=backend))
+    names = sorted(optuna.get_all_study_names(storage=backend))
     if study is None:
         if len(names) == 1:
             study = names[0]
