@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
-class _ProgressBar:
+class ProgressBar:
     """Context manager; does nothing when disabled (the default inside searches)."""
 
     def __init__(self, total: int, metric: str, *, enabled: bool):

@@ -24,7 +24,7 @@ import cells
 from runs._config import RunConfig
 from runs._model import SequenceModel, build_model
 from runs._optim import OPTIMIZERS, SCHEDULES
-from runs._progress import _ProgressBar
+from runs._progress import ProgressBar
 from runs._stability import ProbeUnavailable, SpikeCounter, grad_ratio_log10, hidden_gradients
 from runs._tasks import KINDS, Split, Task, load_task
 
@@ -215,7 +215,7 @@ class _Run:
         self.window: list[float] = []  # training losses since the last evaluation
         self.last_lr = tc.lr
         self.curves: dict[str, list] = {k: [] for k in ("step", "epoch", "seconds", "lr", "train_loss", "grad_ratio_log10")}
-        self.bar = _ProgressBar(self.total_steps, task.metric, enabled=progress)
+        self.bar = ProgressBar(self.total_steps, task.metric, enabled=progress)
         self.start = time.perf_counter()
 
     def _optimizer(self):
