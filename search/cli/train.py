@@ -84,6 +84,9 @@ def train_command(
     import runs
 
     with user_errors():
+        if run_file is None and core is None and task is None:
+            raise ValueError("nothing to train: give a run file (momnas train RUN.json) or flags "
+                             "(momnas train --core lstm --task adding)")
         base = runs.read_run_file(run_file) if run_file is not None else None
         config = runs.build_run_config(
             base,

@@ -71,3 +71,8 @@ def test_progress_bar_shows_steps_loss_and_metric(tmp_path):
     result = CliRunner().invoke(app, ["train", *args, "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert "8/8" in result.output and "loss" in result.output and "val mse" in result.output
+
+
+def test_nothing_to_train_says_what_to_give():
+    result = CliRunner().invoke(app, ["train"])
+    assert result.exit_code == 2 and "nothing to train: give a run file" in result.output
