@@ -103,3 +103,14 @@ def test_runs_imports_no_optuna_ray_or_plotly():
     code = "import sys, runs; print(sorted(m for m in ('optuna', 'ray', 'plotly') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_schedules_scale_the_lr_as_documented():
+    from runs._optim import SCHEDULES
+
+    cosine = SCHEDULES["cosine"](100, 0.8)
+    assert (cosine(0), cosine(50), cosine(100)) == pytest.approx((1.0, 0.5, 0.0))
+    step = SCHEDULES["step"](100, 0.8)
+    assert (step(79), step(80)) == (1.0, 0.1)
+    assert SCHEDULES["constant"](100, 0.8)(99) == 1.0
+    assert runs.optimizers() == ("adam", "rmsprop", "sgd") and set(runs.schedules()) == {"constant", "cosine", "step"}
