@@ -26,16 +26,23 @@ def available(device: torch.device) -> bool:
 OVERRIDES: dict = {"precision": None, "num_warps": None, "tile": None}
 
 
-def precision() -> str:
-    """tl.dot precision for float32 operands.
+def precision(dissipative: bool = False) -> str:
+    """tl.dot precision for float32 operands of a recurrence kernel.
 
-    "tf32x3" (three tf32 products, float32-like accuracy) unless the user allowed tf32 for
-    matmuls (then "tf32"). Measured on an H200 (benchmarks/NOTES.md): full-float32 FMA dots
-    ("ieee") were 2-30x slower, and plain tf32 moved the orthogonal cells' outputs by 1e-1
-    over 784 norm-preserving steps, so it is never chosen silently."""
+    The kernels follow the precision class of the cuDNN paths that `auto` uses beside them
+    (PyTorch lets cuDNN use tf32 unless torch.backends.cudnn.allow_tf32 is False), where
+    that is safe. Measured on an H200 at T=784 (benchmarks/NOTES.md), error against a
+    float64 loop: coRNN (damped, `dissipative`) with tf32 dots 1.5e-4 (outputs) and
+    2.4e-4 (gradients), the class of cuDNN's own tf32 RNNs; the norm-preserving modReLU
+    cores with tf32 1.9e-1, so they use "tf32x3" (three tf32 products: float32-class
+    error, 2x slower than tf32, 10-30x faster than full-fp32 FMA dots)."""
     if OVERRIDES["precision"]:
         return OVERRIDES["precision"]
-    return "tf32" if torch.backends.cuda.matmul.allow_tf32 else "tf32x3"
+    if torch.backends.cuda.matmul.allow_tf32:
+        return "tf32"
+    if dissipative and torch.backends.cudnn.allow_tf32:
+        return "tf32"
+    return "tf32x3"
 
 
 def launch_options(resident: bool) -> dict:

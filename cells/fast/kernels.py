@@ -47,10 +47,8 @@ def _enrnn(cell: Cell, x: Tensor):
 
 
 def _complex(cell: Cell, x: Tensor):
-    from .triton_cmodrelu import MAX_H, cmodrelu_sequence
+    from .triton_cmodrelu import cmodrelu_sequence
 
-    if cell.hidden_size > MAX_H:
-        return None  # the kernel keeps Re, Im and M on chip: H <= 64 only; auto loops instead
     a, dyn_state = hoist.hoisted(cell.dynamics, cell.project(x))  # (B, T, 2H)
     h0 = cell.initial_state(x.shape[0], x)  # (B, 2H), trained
     h = cmodrelu_sequence(a, cell.weight_hh, cell.modrelu_bias, h0)

@@ -175,11 +175,11 @@ def cornn_fwd(a: torch.Tensor, Wy: torch.Tensor, Wz: torch.Tensor, dt: float, ga
     HP = max(16, triton.next_power_of_2(H))
     if HP <= RESIDENT_MAX:
         _cornn_fwd_resident[(triton.cdiv(B, BB),)](a, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
-                                                    BB=BB, HP=HP, PREC=precision(), **launch_options(True))
+                                                    BB=BB, HP=HP, PREC=precision(dissipative=True), **launch_options(True))
         return Y, Z, S
     BN, BK = _blocks(H)
     _cornn_fwd_kernel[(triton.cdiv(B, BB),)](a, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
-                                              BB=BB, BN=BN, BK=BK, PREC=precision(), **launch_options(False))
+                                              BB=BB, BN=BN, BK=BK, PREC=precision(dissipative=True), **launch_options(False))
     return Y, Z, S
 
 
@@ -202,7 +202,7 @@ def cornn_bwd(dY: torch.Tensor, dZ: torch.Tensor, S: torch.Tensor, Wy: torch.Ten
     kernel, blocks = ((_cornn_bwd_resident, {"HP": HP}) if HP <= RESIDENT_MAX else
                       (_cornn_bwd_kernel, dict(zip(("BN", "BK"), _blocks(H)))))
     kernel[(triton.cdiv(B, BB),)](dY, dZ, S, Wy.contiguous(), Wz.contiguous(), G, GY, GZ,
-                                  B, T, H, dt, gamma, eps, BB=BB, PREC=precision(),
+                                  B, T, H, dt, gamma, eps, BB=BB, PREC=precision(dissipative=True),
                                   **blocks, **launch_options(HP <= RESIDENT_MAX))
     return G
 

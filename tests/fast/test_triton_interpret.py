@@ -93,12 +93,13 @@ def test_custom_ops_are_registered_and_opaque():
                           test_utils=("test_schema", "test_faketensor"))
 
 
-@pytest.mark.parametrize("core,H", [("cornn", 70), ("orthogonal", 70), ("enrnn", 20)])
+@pytest.mark.parametrize("core,H", [("cornn", 70), ("orthogonal", 70), ("enrnn", 20), ("unitary", 40), ("urnn", 20)])
 def test_tiled_kernels_for_wide_states(core, H, monkeypatch):
     """States wider than 128 stream the weights in (BB x 64) tiles: forced here at small H
     (70: two tiles, the second one masked)."""
     monkeypatch.setattr(triton_cornn, "RESIDENT_MAX", 0)
     monkeypatch.setattr(triton_modrelu, "RESIDENT_MAX", 0)
+    monkeypatch.setattr(triton_cmodrelu, "MAX_H", 0)
     # Seed 0: with seed 1 one enrnn pre-activation sits within float32 rounding of modReLU's
     # kink |z| + b = 0, and the float32 *reference* is then 2e-2 off the float64 one too.
     torch.manual_seed(0)
