@@ -255,6 +255,12 @@ def main():
                                log=lambda m: print(m, flush=True))
         json.dump(result, open(os.path.join(a.out, "bench.json"), "w"), indent=1)
         print(format_table(result))
+    if "repeat" in parts:  # the same versions timed again: the spread between two runs
+        again = run_benchmark(["momentum-lstm", "adam-lstm", "rmsprop-lstm", "nag_restart-lstm", "momentum-gru",
+                               "momentum-cornn", "momentum-unitary"], hidden_sizes=a.hidden, iters=a.iters,
+                              reference=False)
+        json.dump(again, open(os.path.join(a.out, "repeat.json"), "w"), indent=1)
+        print(format_table(again))
 
 
 if __name__ == "__main__":
