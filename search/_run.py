@@ -202,6 +202,11 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
     console.print(f"storage:   {url}  (study {name})")
     console.print(f"artifacts: {(out / ARTIFACT_DIR).resolve()}")
     console.print(f"trials:    {trials_dir.resolve()}")
+    if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        from search.plots import write_plots  # plotly only once there is something to draw
+
+        plots = write_plots(study, out / name / "plots")
+        console.print(f"plots:     {plots[0].parent.resolve()}  (also attached to the study for the dashboard)")
     if left:
         console.print(
             f"[yellow]interrupted: {left} trial(s) left running; run the same command with --resume to "

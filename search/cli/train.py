@@ -157,5 +157,5 @@ def _curves_figure(curves: dict, metric: str):
 def _write_html(result, out: Path) -> None:
     path = out / "curves.html"
     tmp = out / f".curves.html.tmp-{os.getpid()}"
-    _curves_figure(result.curves, result.metric).write_html(tmp, include_plotlyjs="cdn")
+    _curves_figure(result.curves, result.metric).write_html(tmp, include_plotlyjs="directory")
     os.replace(tmp, path)

@@ -55,8 +55,13 @@ def test_plots_of_a_real_search(searched):
     assert hv.numbers == sorted(t.number for t in complete)
     assert all(a <= b for a, b in zip(hv.hypervolumes, hv.hypervolumes[1:]))
 
-    paths = plots.write_plots(study, out / "tiny" / "plots")
-    assert all(p.stat().st_size > 1_000_000 for p in paths)  # plotly.js inside: opens offline
+    # The search wrote the figures at its end, each referring to one plotly.js beside them (offline).
+    folder = out / "tiny" / "plots"
+    written = {p.name for p in folder.glob("*.html")}
+    assert written == {"pareto_front.html", "hypervolume.html", "grad_profiles.html", "importances.html", "momentum.html"}
+    assert (folder / "plotly.min.js").stat().st_size > 1_000_000
+    paths = plots.write_plots(study, folder)
+    assert all('src="plotly.min.js"' in p.read_text() for p in paths)
 
 
 def test_export_of_a_real_search(searched, tmp_path):
