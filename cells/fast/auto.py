@@ -114,8 +114,11 @@ class FastCell(Cell):
     fast_path: str = "unused"
 
     def __reduce_ex__(self, protocol):
-        # The fast class is made at run time: pickle (torch.save, deepcopy) the reference
-        # class and the instance dict, and accelerate again on load.
+        # The fast class is made at run time: pickle (torch.save, deepcopy) what the
+        # reference cell pickles (its class and dict, or for parametrized cells its config
+        # and weights, see Cell.__reduce_ex__), and accelerate again on load.
+        if parametrize.is_parametrized(self):
+            return (_accelerated, super().__reduce_ex__(protocol))
         return (_restore, (type(self).__mro__[2], self.__dict__.copy()))
 
     def forward(self, x: Tensor, state: CellState | None = None) -> tuple[Tensor, CellState]:
@@ -148,6 +151,10 @@ def fast_class(cls: type) -> type:
                                                              "__doc__": cls.__doc__,
                                                              "__qualname__": cls.__qualname__})
     return _CLASSES[cls]
+
+
+def _accelerated(rebuild: Callable, args: tuple) -> nn.Module:
+    return accelerate(rebuild(*args))
 
 
 def _restore(cls: type, attributes: dict) -> nn.Module:
