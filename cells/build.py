@@ -43,7 +43,7 @@ def _load_plugins() -> None:
                 raise
 
 
-def build_cell(config: CellConfig, impl: str = "reference") -> nn.Module:
+def build_cell(config: CellConfig, impl: str = "auto") -> nn.Module:
     """Build the cell `config` describes.
 
     Example:

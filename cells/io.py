@@ -41,7 +41,7 @@ def save(cell: nn.Module, path: str | os.PathLike) -> None:
                Path(path))
 
 
-def load(path: str | os.PathLike, impl: str = "reference") -> nn.Module:
+def load(path: str | os.PathLike, impl: str = "auto") -> nn.Module:
     """Rebuild the cell stored at `path`: a checkpoint (cells or runs) or a JSON file with "cell".
 
     A JSON file without "weights" gives a freshly initialised cell. Errors are one line naming
