@@ -31,6 +31,7 @@ from . import hoist
 
 # core name -> fn(cell, x) -> (out, CellState) | None (None: not applicable, fall through)
 FUSED: dict[str, Callable] = {}
+FUSED_PAPER: dict[str, Callable] = {}  # the same for the paper-form NAG (no hoistable filter)
 
 _RNN_OPS = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
 
@@ -91,8 +92,8 @@ def _hoisted_loop(cell: Cell, x: Tensor):
 def choose(cell: Cell, x: Tensor) -> str:
     """The path `auto` takes for this cell and input: "fused-rnn", "triton", "hoisted" or "reference"."""
     core = cell.config.core
-    if not hoist.hoistable(cell.dynamics):
-        return "reference"
+    if not hoist.hoistable(cell.dynamics):  # paper-form NAG: only a whole-loop kernel helps
+        return "triton" if core in FUSED_PAPER and _fused_ready(x) else "reference"
     if core in _RNN_OPS:
         return "fused-rnn"
     if core in FUSED and _fused_ready(x):
@@ -134,7 +135,8 @@ class FastCell(Cell):
             if path == "fused-rnn":
                 return _fused_rnn(self, x)
             if path == "triton":
-                result = FUSED[self.config.core](self, x)
+                table = FUSED if hoist.hoistable(self.dynamics) else FUSED_PAPER
+                result = table[self.config.core](self, x)
                 if result is not None:
                     return result
                 self.fast_path = "hoisted"

@@ -14,7 +14,7 @@ from torch import Tensor
 from cells.cell import Cell, CellState
 
 from . import hoist
-from .auto import FUSED
+from .auto import FUSED, FUSED_PAPER
 
 
 def _cornn(cell: Cell, x: Tensor):
@@ -71,5 +71,17 @@ def _unicornn(cell: Cell, x: Tensor):
     return inp, CellState(tuple(cores), tuple(dyns), x.shape[1])
 
 
+def _nag_paper_lstm(cell: Cell, x: Tensor):
+    from . import filters
+    from .triton_nag_lstm import nag_lstm_fwd
+
+    dyn, T = cell.dynamics, x.shape[1]
+    sg = dyn.s * cell.project(x)  # (B, T, 4H): the only part that leaves the loop
+    coeffs = torch.as_tensor(filters.nag_coefficients(T, dyn.restart), dtype=x.dtype, device=x.device)
+    Hs, Cs, Us, _ = nag_lstm_fwd(sg, cell.weight_hh_l0, cell.bias_hh_l0, coeffs)
+    return Hs[:, 1:], CellState((Hs[:, -1], Cs[:, -1]), (Us[:, -1],), T)
+
+
+FUSED_PAPER.update({"lstm": _nag_paper_lstm})
 FUSED.update({"cornn": _cornn, "orthogonal": _orthogonal, "enrnn": _enrnn, "unicornn": _unicornn,
               "unitary": _complex, "urnn": _complex})

@@ -17,7 +17,9 @@ try:
     import torch
 
     triton = pytest.importorskip("triton")
-    from cells.fast import triton_adam, triton_cmodrelu, triton_cornn, triton_modrelu, triton_unicornn  # noqa: F401  (decorated as interpreted)
+    # imported here so that their kernels are decorated as interpreted
+    from cells.fast import (triton_adam, triton_cmodrelu, triton_cornn, triton_modrelu,  # noqa: F401
+                            triton_nag_lstm, triton_unicornn)
 finally:  # other test modules, collected after this one, must see the CPU paths
     if _OLD is None:
         del os.environ["TRITON_INTERPRET"]
@@ -55,6 +57,8 @@ def _leaves(state):
     ("unicornn", "rmsprop", {"layers": 2}),
     ("unitary", "momentum", {}),
     ("urnn", "plain", {}),
+    ("lstm", "nag_restart", {"nag_form": "paper", "restart": 4}),
+    ("lstm", "nag_restart", {"nag_form": "paper", "restart": 0, "s": 0.7}),
 ])
 def test_auto_triton_path_matches_float64_reference(core, dynamics, kwargs):
     torch.manual_seed(0)
@@ -138,6 +142,29 @@ def test_adam_filter_kernel(core, dynamics):
             sum(s.sum() for s in _leaves(state.dynamics))
         outs.append((out, _leaves(state.dynamics), torch.autograd.grad(loss, [xx] + list(cell.parameters()))))
     (o, d, g), (o64, d64, g64) = outs
+    assert rel(o, o64) < 1e-4
+    for a, b in zip(d + list(g), d64 + list(g64)):
+        assert rel(a, b) < 1e-4
+
+
+def test_paper_nag_lstm_kernel_over_several_tiles():
+    """H = 70: two (16 x 64) tiles of h, five of the 4H gate rows in the backward; the final
+    u (the dynamics' state) is in the loss, so dL/du_T enters the kernel too."""
+    torch.manual_seed(2)
+    cfg = CellConfig(core="lstm", dynamics="nag_restart", input_size=1, hidden_size=70, nag_form="paper",
+                     restart=3, s=0.8)
+    ref = build_cell(cfg, impl="reference").double()
+    fast = build_cell(cfg, impl="auto")
+    fast.load_state_dict({k: v.float() for k, v in ref.state_dict().items()})
+    x = torch.rand(17, 7, 1, dtype=torch.float64)
+    res = []
+    for cell, xx in ((fast, x.float().requires_grad_()), (ref, x.clone().requires_grad_())):
+        out, state = cell(xx)
+        w = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
+        loss = (out * w).sum() + sum(s.sum() for s in _leaves(state.core) + _leaves(state.dynamics))
+        res.append((out, _leaves(state.dynamics), torch.autograd.grad(loss, [xx] + list(cell.parameters()))))
+    assert fast.fast_path == "triton"
+    (o, d, g), (o64, d64, g64) = res
     assert rel(o, o64) < 1e-4
     for a, b in zip(d + list(g), d64 + list(g64)):
         assert rel(a, b) < 1e-4
