@@ -156,7 +156,7 @@ def nag_lstm_fwd(sg: torch.Tensor, W: torch.Tensor, bias: torch.Tensor,
     Cs = torch.zeros_like(Hs)
     Us = torch.zeros(B, T + 1, G4, device=sg.device, dtype=sg.dtype)
     P = torch.empty_like(sg)
-    _nag_lstm_fwd[(triton.cdiv(B, BB),)](sg, W, bias, coeffs, Hs, Cs, Us, P, B, T, H, BB=BB, PREC=precision(),
+    _nag_lstm_fwd[(triton.cdiv(B, BB),)](sg, W, bias, coeffs, Hs, Cs, Us, P, B, T, H, BB=BB, PREC=precision(dissipative=True),
                                           **_tiles(H), **launch_options(False))
     return Hs, Cs, Us, P
 
@@ -180,7 +180,7 @@ def nag_lstm_bwd(dHs: torch.Tensor, dCs: torch.Tensor, dUs: torch.Tensor, P: tor
     DPN = torch.zeros(B, G4, device=P.device, dtype=P.dtype)
     _nag_lstm_bwd[(triton.cdiv(B, BB),)](dHs.contiguous(), dCs.contiguous(), dUs.contiguous(), P, Cs,
                                           W.contiguous(), coeffs.contiguous(), G, DH, DC, DPN, B, T, H,
-                                          BB=BB, PREC=precision(), **_tiles(H), **launch_options(False))
+                                          BB=BB, PREC=precision(dissipative=True), **_tiles(H), **launch_options(False))
     return G
 
 
