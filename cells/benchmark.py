@@ -142,6 +142,8 @@ def run_benchmark(families: Sequence[str] | None = None, *, hidden_sizes: Sequen
     after_optimizer_step = _after_step_hook()
 
     families = list(DEFAULT_FAMILIES if not families else families)
+    for spec in families:  # a typo fails now, not after minutes of timing
+        parse_family(spec, hidden_sizes[0], input_size)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(batch, steps, input_size, generator=gen).to(dev)  # pixels in [0, 1]

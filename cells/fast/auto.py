@@ -10,15 +10,17 @@ the per-step methods are unchanged. The forward picks, per core and device:
   adam / rmsprop, nonlinear in g, feed the filtered g through an identity input weight.
 - cores with a fused Triton kernel (on CUDA, or TRITON_INTERPRET=1): the hoisted filter,
   then the whole time loop in one kernel (`FUSED` registry, filled by the kernel modules).
+- the paper-form NAG (its filter depends on h): on CUDA a whole-loop Triton kernel for
+  the LSTM (`FUSED_PAPER`), the reference loop otherwise.
 - everything else: the hoisted filter, then the core's own step in a Python loop (exact,
-  the dynamics' work out of the loop); the paper-form NAG and calls that pass a state run
-  the reference loop.
+  the dynamics' work out of the loop); calls that pass a state run the reference loop.
 
 The path taken is recorded in `cell.fast_path` (the benchmark prints it).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import torch
@@ -34,6 +36,11 @@ FUSED: dict[str, Callable] = {}
 FUSED_PAPER: dict[str, Callable] = {}  # the same for the paper-form NAG (no hoistable filter)
 
 _RNN_OPS = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
+
+# The fused RNN op is given weights assembled for this call ([s W | s b], an identity), not a
+# module's flattened buffer, so cuDNN copies them into one chunk every call (a few hundred KB,
+# measured in the benchmark) and says so; the advice it gives (flatten_parameters) does not apply.
+warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
 
 
 def _fused_rnn(cell: Cell, x: Tensor):

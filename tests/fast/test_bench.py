@@ -1,0 +1,46 @@
+"""The benchmark's data and `momnas bench` (tiny sizes on the CPU: shape of the result, not speed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cells.benchmark import DEFAULT_FAMILIES, format_table, parse_family, run_benchmark
+
+
+def test_run_benchmark_rows():
+    result = run_benchmark(["momentum-lstm", "nag_restart-lstm:nag_form=paper"], hidden_sizes=(8,), batch=4,
+                           steps=6, iters=2, warmup=1, ref_iters=1, device="cpu")
+    rows = result["rows"]
+    assert [(r["family"], r["hidden_size"]) for r in rows] == [("momentum-lstm", 8),
+                                                              ("nag_restart-lstm:nag_form=paper", 8)]
+    for r in rows:
+        assert r["auto_ms"] > 0 and r["reference_ms"] > 0 and r["cudnn_lstm_ms"] > 0
+        assert r["auto_vs_cudnn"] == pytest.approx(r["auto_ms"] / r["cudnn_lstm_ms"])
+    assert rows[0]["auto_impl"] == "fused-rnn" and rows[1]["auto_impl"] == "reference"
+    assert "momentum-lstm" in format_table(result)
+
+
+def test_every_default_family_parses():
+    for spec in DEFAULT_FAMILIES:
+        assert parse_family(spec, 16).hidden_size == 16
+    assert parse_family("nag_restart-lstm:nag_form=paper,restart=40,s=0.9", 8).restart == 40
+    with pytest.raises(ValueError, match="dynamics-core"):
+        parse_family("lstm", 8)
+
+
+def test_bench_command_writes_json(tmp_path):
+    from typer.testing import CliRunner
+
+    from search.cli import app
+
+    out = tmp_path / "bench.json"
+    res = CliRunner().invoke(app, ["bench", "-f", "momentum-gru", "-H", "8", "--batch", "3", "--steps", "5",
+                                   "--iters", "1", "--warmup", "0", "--no-reference", "--device", "cpu",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(out.read_text())["rows"]
+    assert rows[0]["family"] == "momentum-gru" and rows[0]["reference_ms"] is None
+    bad = CliRunner().invoke(app, ["bench", "-f", "nonsense", "--device", "cpu"])
+    assert bad.exit_code == 2
