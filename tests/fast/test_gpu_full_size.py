@@ -1,0 +1,50 @@
+"""auto on the GPU at full size (B=128, T=784), every default family: skipped without CUDA.
+
+Tolerances (float32 on the GPU, against the float64 reference run on the GPU): the fast
+path may use tf32 where PyTorch lets cuDNN use it (the default), so its error is allowed up
+to max(4 x the float32 reference's own error, 3e-4 for outputs, 5e-4 for gradients).
+The first term covers the cells whose float32 gradients are ill-conditioned whoever
+computes them (modReLU's kink, ENRNN's spectral radius: 1e-2..1e-1, benchmarks/NOTES.md);
+the floor is the tf32 class of cuDNN's own RNNs and of the coRNN / paper-NAG kernels.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cells import build_cell
+from cells.benchmark import DEFAULT_FAMILIES, parse_family
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def rel(a, b):
+    return float((a.double() - b.double()).detach().norm() / b.double().detach().norm().clamp_min(1e-30))
+
+
+def _run(cell, x, w):
+    out, _ = cell(x)
+    return out, torch.autograd.grad((out * w.to(out.dtype)).sum(), [x] + list(cell.parameters()))
+
+
+@pytest.mark.parametrize("spec,H", [(f, 128) for f in DEFAULT_FAMILIES] +
+                         [("momentum-cornn", 256), ("momentum-orthogonal", 256), ("momentum-unitary", 256)])
+def test_auto_at_full_size_on_the_gpu(spec, H):
+    dev = torch.device("cuda")
+    torch.manual_seed(0)
+    cfg = parse_family(spec, H)
+    truth = build_cell(cfg, impl="reference").to(dev).double()
+    weights = {k: v.float() if v.is_floating_point() else v for k, v in truth.state_dict().items()}
+    ref32, fast = build_cell(cfg, impl="reference").to(dev), build_cell(cfg, impl="auto").to(dev)
+    ref32.load_state_dict(weights)
+    fast.load_state_dict(weights)
+    x = torch.rand(128, 784, 1, device=dev, dtype=torch.float64)
+    w = torch.randn(128, 784, truth.output_size, device=dev, dtype=torch.float64)
+    o64, g64 = _run(truth, x.clone().requires_grad_(), w)
+    o32, g32 = _run(ref32, x.float().requires_grad_(), w)
+    of, gf = _run(fast, x.float().requires_grad_(), w)
+    assert torch.isfinite(of).all()
+    assert rel(of, o64) <= max(4 * rel(o32, o64), 3e-4)
+    ref_err = max(rel(a, b) for a, b in zip(g32, g64))
+    assert max(rel(a, b) for a, b in zip(gf, g64)) <= max(4 * ref_err, 5e-4)
