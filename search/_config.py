@@ -97,9 +97,13 @@ class SearchConfig:
         return f"{space}-{task}" + (f"-T{self.T}" if self.T else "")
 
     def task_dict(self) -> dict[str, Any]:
-        """The runs TaskConfig dict of this search."""
+        """The runs TaskConfig dict of this search, its paths (data_dir, npz:PATH) made absolute:
+        Ray runs each trial in a folder of its own, where a relative path points to nothing."""
+        from runs import TaskConfig  # torch: only once a task is needed, so the CLI starts fast
+
         keys = ("T", "n_train", "n_val", "n_test", "data_dir")
-        return {"name": self.task, **{k: getattr(self, k) for k in keys if getattr(self, k) is not None}}
+        task = {"name": self.task, **{k: getattr(self, k) for k in keys if getattr(self, k) is not None}}
+        return TaskConfig.from_dict(task).to_dict()
 
     def replace(self, **changes: Any) -> "SearchConfig":
         """A copy with `changes`; None values are ignored (an unset flag keeps the YAML's value)."""

@@ -39,7 +39,8 @@ class Progress:
         self.running[number] = family
         self._refresh()
 
-    def trial_finished(self, number: int, family: str, status: str, values: list[float] | None, seconds: float | None) -> None:
+    def trial_finished(self, number: int, family: str, status: str, values: list[float] | None, seconds: float | None,
+                       error: str | None = None) -> None:
         self.running.pop(number, None)
         self.done += 1
         if values is not None:
@@ -54,7 +55,8 @@ class Progress:
             shown = "stopped early"
         else:
             self.failed += 1
-            shown = status
+            # The error's first line, so a search whose trials all fail says why at once.
+            shown = status if not error else f"{status}: {error.splitlines()[0][:160]}"
         took = f"  ({seconds:.1f} s)" if seconds else ""
         self.console.print(f"  trial {number:>3}  {family:<22} {shown}{took}", highlight=False)
         self._refresh()

@@ -111,7 +111,7 @@ class StudySearch(OptunaSearch):
         if self._progress is not None:
             self._progress.trial_finished(
                 ot_trial.number, ot_trial.user_attrs.get("family", "?"), outcome.attrs.get("status", "failed"),
-                outcome.values, seconds,
+                outcome.values, seconds, outcome.attrs.get("error"),
             )
 
 

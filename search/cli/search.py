@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from search.cli._common import console, err_console, user_errors
+from search.cli._common import console, err_console, fail, user_errors
 
 _TASK = "task and training budget"
 _WHERE = "where it runs"
@@ -42,6 +42,8 @@ def search_command(
     preset: Annotated[str | None, typer.Option("--preset", help="A ready-made search: quickstart (a few minutes on a laptop CPU).")] = None,
 ) -> None:
     """Search cells with Optuna, trials run by Ray; ends with the Pareto set and what to open next."""
+    from optuna.trial import TrialState
+
     from search import SearchConfig, run_search
 
     flags = dict(
@@ -52,7 +54,11 @@ def search_command(
         storage=storage, study=study, resume=resume,
     )
     with user_errors():
-        run_search(SearchConfig.resolve(preset=preset, file=config, overrides=flags), console=err_console)
+        study = run_search(SearchConfig.resolve(preset=preset, file=config, overrides=flags), console=err_console)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")]
+    if failed and not any(t.state == TrialState.COMPLETE for t in study.trials):
+        first = failed[0].user_attrs.get("error", "no error recorded").splitlines()[0]
+        raise fail(f"no trial completed ({len(failed)} failed); trial {failed[0].number}: {first}", code=1)
 
 
 def status_command(

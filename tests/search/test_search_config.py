@@ -47,9 +47,17 @@ def test_bad_yaml_file_names_itself(tmp_path):
 def test_study_name_and_task_dict():
     cfg = SearchConfig(task="adding", T=200, space="momentum")
     assert cfg.study_name == "momentum-adding-T200"
-    assert cfg.task_dict() == {"name": "adding", "T": 200}
+    assert cfg.task_dict() == {"name": "adding", "T": 200, "seed": 0}  # the full runs TaskConfig
     assert SearchConfig(space="spaces/mine.yaml", task="digits").study_name == "mine-digits"
     assert SearchConfig(study="x").study_name == "x"
+
+
+def test_task_paths_reach_the_workers_absolute(tmp_path, monkeypatch):
+    # Ray runs each trial in a folder of its own: a relative data path must not get there as is.
+    monkeypatch.chdir(tmp_path)
+    task = SearchConfig(task="npz:data/mine.npz", data_dir="mnist").task_dict()
+    assert task["name"] == f"npz:{tmp_path / 'data' / 'mine.npz'}"
+    assert task["data_dir"] == str(tmp_path / "mnist")
 
 
 def test_presets():

@@ -35,7 +35,7 @@ def test_search_leaves_trials_objectives_and_attributes(ray_session, tmp_path):
     assert study.metric_names == ["val_mse", "instability"]
     assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
     attrs = study.user_attrs
-    assert attrs["task"] == {"name": "adding", "T": 20, "n_train": 256, "n_val": 64, "n_test": 64}
+    assert attrs["task"] == {"name": "adding", "T": 20, "n_train": 256, "n_val": 64, "n_test": 64, "seed": 0}
     assert (attrs["metric"], attrs["direction"], attrs["space"]) == ("mse", "minimize", "small")
     assert attrs["artifact_dir"] == str((tmp_path / "artifacts").resolve())
 
@@ -110,8 +110,12 @@ def test_cli_search_with_a_failing_space_records_the_failure(ray_session, tmp_pa
     config = tmp_path / "search.yaml"
     SearchConfig(**{**TINY, "space": str(space)}, trials=1, out=str(tmp_path / "runs")).to_yaml(config)
     result = CliRunner().invoke(app, ["search", "--config", str(config), "--study", "bad"])
-    assert result.exit_code == 0, result.output
-    assert "1 failed" in " ".join(result.output.split())
+    # The trial's failure is recorded, shown with its reason, and a search with no completed
+    # trial ends with exit code 1 and one error line naming the first failure.
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "1 failed" in output and "failed: ValueError: CellConfig: n_neg=100" in output
+    assert "error: no trial completed (1 failed); trial 0: ValueError: CellConfig: n_neg=100" in output
     (trial,) = open_study(out_dir=tmp_path / "runs").trials
     assert trial.state == TrialState.FAIL and trial.user_attrs["status"] == "failed"
     assert "n_neg" in trial.user_attrs["error"]
