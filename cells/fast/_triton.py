@@ -46,6 +46,17 @@ def precision(dissipative: bool = False) -> str:
     return "tf32x3"
 
 
+RESIDENT_MAX = 128  # state widths up to this keep the state in registers (one tile)
+
+
+def tile_blocks(H: int) -> tuple[int, int]:
+    """(BN, BK) of the tiled kernels for a state of width H: one tile of up to 64 (or the
+    benchmark's override) along the output and the reduction dimension."""
+    p = max(16, triton.next_power_of_2(H))
+    tile = OVERRIDES["tile"] or 64
+    return min(p, tile), min(p, tile)
+
+
 def launch_options(resident: bool) -> dict:
     """num_warps / num_stages: register-resident kernels want 8 warps and no software
     pipelining of the weight loads (two stages of two 128 x 128 fp32 weights overflow the

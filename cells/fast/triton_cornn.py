@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import launch_options, precision, tanh, tl, triton
+from cells.fast._triton import RESIDENT_MAX, launch_options, precision, tanh, tile_blocks, tl, triton
 
 BB = 16  # batch rows per program: the smallest tile tl.dot accepts
 
@@ -152,17 +152,6 @@ if triton is not None:
         tl.store(GZ + rb[:, None] * H + rn[None, :], gz, mask=m2)
 
 
-RESIDENT_MAX = 128  # state widths up to this keep the state in registers (one tile)
-
-
-def _blocks(H: int) -> tuple[int, int]:
-    from cells.fast._triton import OVERRIDES
-
-    p = max(16, triton.next_power_of_2(H))
-    tile = OVERRIDES["tile"] or 64
-    return min(p, tile), min(p, tile)
-
-
 @torch.library.custom_op("momnas::cornn_fwd", mutates_args=())
 def cornn_fwd(a: torch.Tensor, Wy: torch.Tensor, Wz: torch.Tensor, dt: float, gamma: float,
               eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -177,7 +166,7 @@ def cornn_fwd(a: torch.Tensor, Wy: torch.Tensor, Wz: torch.Tensor, dt: float, ga
         _cornn_fwd_resident[(triton.cdiv(B, BB),)](a, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
                                                     BB=BB, HP=HP, PREC=precision(dissipative=True), **launch_options(True))
         return Y, Z, S
-    BN, BK = _blocks(H)
+    BN, BK = tile_blocks(H)
     _cornn_fwd_kernel[(triton.cdiv(B, BB),)](a, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
                                               BB=BB, BN=BN, BK=BK, PREC=precision(dissipative=True), **launch_options(False))
     return Y, Z, S
@@ -200,7 +189,7 @@ def cornn_bwd(dY: torch.Tensor, dZ: torch.Tensor, S: torch.Tensor, Wy: torch.Ten
     GZ = torch.zeros_like(GY)
     HP = max(16, triton.next_power_of_2(H))
     kernel, blocks = ((_cornn_bwd_resident, {"HP": HP}) if HP <= RESIDENT_MAX else
-                      (_cornn_bwd_kernel, dict(zip(("BN", "BK"), _blocks(H)))))
+                      (_cornn_bwd_kernel, dict(zip(("BN", "BK"), tile_blocks(H)))))
     kernel[(triton.cdiv(B, BB),)](dY, dZ, S, Wy.contiguous(), Wz.contiguous(), G, GY, GZ,
                                   B, T, H, dt, gamma, eps, BB=BB, PREC=precision(dissipative=True),
                                   **blocks, **launch_options(HP <= RESIDENT_MAX))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import launch_options, precision, tl, triton
+from cells.fast._triton import RESIDENT_MAX, launch_options, precision, tile_blocks, tl, triton
 
 BB = 16
 
@@ -132,17 +132,6 @@ if triton is not None:
         tl.store(DB + rb[:, None] * H + rn[None, :], db, mask=m2)
 
 
-RESIDENT_MAX = 128  # state widths up to this keep the state in registers (one tile)
-
-
-def _blocks(H: int) -> tuple[int, int]:
-    from cells.fast._triton import OVERRIDES
-
-    p = max(16, triton.next_power_of_2(H))
-    tile = OVERRIDES["tile"] or 64
-    return min(p, tile), min(p, tile)
-
-
 @torch.library.custom_op("momnas::modrelu_fwd", mutates_args=())
 def modrelu_fwd(a: torch.Tensor, M: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """a (B, T, H) -> Hs (B, T+1, H) with the zero initial state in row 0, P the pre-activations."""
@@ -155,7 +144,7 @@ def modrelu_fwd(a: torch.Tensor, M: torch.Tensor, bias: torch.Tensor) -> tuple[t
         _modrelu_fwd_resident[(triton.cdiv(B, BB),)](a, M, bias, Hs, P, B, T, H,
                                                       BB=BB, HP=HP, PREC=precision(), **launch_options(True))
         return Hs, P
-    BN, BK = _blocks(H)
+    BN, BK = tile_blocks(H)
     _modrelu_fwd_kernel[(triton.cdiv(B, BB),)](a, M, bias, Hs, P, B, T, H,
                                                 BB=BB, BN=BN, BK=BK, PREC=precision(), **launch_options(False))
     return Hs, P
@@ -178,7 +167,7 @@ def modrelu_bwd(dH: torch.Tensor, P: torch.Tensor, M: torch.Tensor,
     DB = torch.zeros_like(GH)
     HP = max(16, triton.next_power_of_2(H))
     kernel, blocks = ((_modrelu_bwd_resident, {"HP": HP}) if HP <= RESIDENT_MAX else
-                      (_modrelu_bwd_kernel, dict(zip(("BN", "BK"), _blocks(H)))))
+                      (_modrelu_bwd_kernel, dict(zip(("BN", "BK"), tile_blocks(H)))))
     kernel[(triton.cdiv(B, BB),)](dH, P, M.contiguous(), bias.contiguous(), G, GH, DB, B, T, H,
                                   BB=BB, PREC=precision(), **blocks,
                                   **launch_options(HP <= RESIDENT_MAX))
