@@ -120,7 +120,7 @@ PARAMS: tuple[Param, ...] = (
     # orthogonal core
     Param("param", str, "exp", "how B is kept orthogonal: exp (expRNN/DTRIV), cayley (scoRNN), svd (margin m)",
           _ORTHO, choices=("exp", "cayley", "svd")),
-    Param("K", int, 1, "DTRIV re-basing period in optimizer steps for exp / svd (0: once, at the first step)",
+    Param("K", int, 1, "DTRIV re-basing period in optimizer steps for exp / svd (0: infinity, re-based once, before the first step)",
           _ORTHO, 0),
     Param("n_neg", int, 0, "number of -1 entries of the Cayley scaling D (cayley; W1 of enrnn)",
           ("orthogonal", "enrnn"), 0),

@@ -85,8 +85,10 @@ def _rotate(base: Tensor, A: Tensor) -> Tensor:
 
 
 def _due(steps: int, K: int) -> bool:
-    """DTRIV schedule: every K optimizer steps; K = 0 stands for K = infinity (once, at the first step)."""
-    return steps == 1 if K == 0 else steps % K == 0
+    """DTRIV schedule after the first re-base (made at initialisation, before any gradient, as the
+    reference code does on its first forward): again after optimizer steps K, 2K, ...;
+    K = 0 stands for K = infinity (the first re-base only)."""
+    return K > 0 and steps % K == 0
 
 
 class Exp(nn.Module):
@@ -94,6 +96,9 @@ class Exp(nn.Module):
 
     Re-basing sets base <- B (projected back onto the orthogonal group in float64, so rounding
     errors do not accumulate) and A <- 0: B is unchanged, the next steps move around the new base.
+    The first re-base comes before the first gradient (DTRIV's reference code re-bases on its first
+    forward): `initialize_` leaves base = expm(A_init), A = 0; then after steps K, 2K, ...
+    (K = 0: K = infinity, no further re-base).
     """
 
     manifold = True
@@ -114,9 +119,9 @@ class Exp(nn.Module):
 
     @torch.no_grad()
     def initialize_(self, originals: list[Tensor], A: Tensor):
-        """Start from B = expm(A) with base = I (the reference init)."""
-        self.base.copy_(torch.eye(A.shape[0]))
-        originals[0].copy_(A)
+        """Start from B = expm(A), already re-based: base = expm(A), generator 0 (DTRIV's first re-base)."""
+        self.base.copy_(_polar(_rotate(torch.eye(A.shape[0], dtype=A.dtype, device=A.device), A)))
+        originals[0].zero_()
 
     @torch.no_grad()
     def after_optimizer_step(self, originals: list[Tensor]):
@@ -208,10 +213,10 @@ class SVD(nn.Module):
 
     @torch.no_grad()
     def initialize_(self, originals: list[Tensor], A: Tensor):
-        """W = expm(A): P = expm(A), Q = I, sigma = 1."""
-        self.base_p.copy_(torch.eye(A.shape[0]))
+        """W = expm(A): P = expm(A), Q = I, sigma = 1, already re-based as `Exp` (base_p = expm(A), A_p = 0)."""
+        self.base_p.copy_(_polar(_rotate(torch.eye(A.shape[0], dtype=A.dtype, device=A.device), A)))
         self.base_q.copy_(torch.eye(A.shape[0]))
-        originals[0].copy_(A)
+        originals[0].zero_()
         originals[1].zero_()
         originals[2].zero_()
 

@@ -152,16 +152,46 @@ def test_dtriv_rebases_every_K_steps_without_moving_B():
         assert (A.abs().max() == 0) == (step == 2)
 
 
-def test_dtriv_K0_rebases_once():
-    cell = build_cell(CellConfig(core="orthogonal", param="exp", K=0, input_size=2, hidden_size=4))
-    (A,) = [p for n, p in cell.named_parameters() if n.endswith("original")]
+def _generator(cell):
+    return [p for n, p in cell.named_parameters() if n.startswith("parametrizations.weight_hh.original")]
+
+
+def test_dtriv_first_rebase_comes_before_the_first_gradient():
+    """DTRIV's reference code re-bases on its first forward: base = expm(A_init), A = 0, so the
+    first gradient is dB/dA at A = 0 around that base, dB = base @ skew(dA). By hand on 4 units:
+    grad A_ij = (base^T G)_ij - (base^T G)_ji for i < j (the chart at A_init gives another one)."""
+    cell = build_cell(CellConfig(core="orthogonal", param="exp", K=0, input_size=1, hidden_size=4),
+                      impl="reference").double()
+    A0 = torch.zeros(4, 4, dtype=torch.float64)
+    A0[0, 1], A0[2, 3] = 0.7, -1.9
+    P.initialize_(cell, "weight_hh", A0 - A0.T)
+    (A,) = _generator(cell)
     base = cell.parametrizations.weight_hh[0].base
-    for step in (1, 2, 3):
+    c, s, c2, s2 = math.cos(0.7), math.sin(0.7), math.cos(-1.9), math.sin(-1.9)
+    by_hand = torch.tensor([[c, s, 0, 0], [-s, c, 0, 0], [0, 0, c2, s2], [0, 0, -s2, c2]], dtype=torch.float64)
+    torch.testing.assert_close(base, by_hand)
+    assert torch.count_nonzero(A) == 0
+    torch.testing.assert_close(cell.weight_hh, by_hand)  # B = expm(A_init), unchanged by the re-base
+    G = torch.randn(4, 4, dtype=torch.float64)
+    (cell.weight_hh * G).sum().backward()
+    M = by_hand.T @ G
+    torch.testing.assert_close(A.grad, (M - M.T).triu(1))
+
+
+@pytest.mark.parametrize("param", ["exp", "svd"])
+@pytest.mark.parametrize("K,rebased_after", [(0, ()), (1, (1, 2, 3, 4, 5, 6)), (3, (3, 6))])
+def test_dtriv_rebases_after_steps_K_2K_and_never_again_for_K0(param, K, rebased_after):
+    cell = build_cell(CellConfig(core="orthogonal", param=param, K=K, input_size=2, hidden_size=4))
+    generators = _generator(cell)[:2]  # exp: A; svd: A_p, A_q (not p)
+    assert all(torch.count_nonzero(A) == 0 for A in generators)  # the re-base at initialisation
+    for step in range(1, 7):
         with torch.no_grad():
-            A.add_(0.01)
-        saved = base.clone()
+            for A in generators:
+                A.add_(0.01)
+        B_before = cell.weight_hh.detach().clone()
         after_optimizer_step(cell)
-        assert torch.equal(base, saved) == (step != 1)
+        assert all((torch.count_nonzero(A) == 0) == (step in rebased_after) for A in generators)
+        torch.testing.assert_close(cell.weight_hh.detach(), B_before, atol=1e-6, rtol=0)
 
 
 def test_enrnn_latches_normalisation():
