@@ -69,8 +69,9 @@ class UnICORNNCell(Cell):
 
     `weight_hh_l{k}` = w (H,) is a diagonal recurrence. Each layer's input projection
     (`weight_ih_l{k}`, `bias_ih_l{k}`, over x for k = 0, over the y sequence of layer k - 1
-    after) goes through the dynamics. Init: w ~ U(0, 1), c ~ U(-0.1, 0.1), weight_ih
-    kaiming-normal, bias_ih 0. State: a tuple with one (y, z) per layer.
+    after) goes through the dynamics. Init as the reference code (tk-rusch/unicornn, IndRNN's
+    init_weights): w ~ U(0, 1), c ~ U(-0.1, 0.1), weight_ih `kaiming_uniform_(a=8, mode="fan_in")`,
+    i.e. U(+-sqrt(6 / (65 fan_in))), bias_ih 0. State: a tuple with one (y, z) per layer.
     """
 
     def __init__(self, config):
@@ -86,7 +87,7 @@ class UnICORNNCell(Cell):
 
     def reset_parameters(self):
         for k in range(self.config.layers):
-            nn.init.kaiming_normal_(getattr(self, f"weight_ih_l{k}"))
+            nn.init.kaiming_uniform_(getattr(self, f"weight_ih_l{k}"), a=8, mode="fan_in")
             nn.init.zeros_(getattr(self, f"bias_ih_l{k}"))
             nn.init.uniform_(getattr(self, f"weight_hh_l{k}"), 0.0, 1.0)
             nn.init.uniform_(getattr(self, f"c_l{k}"), -0.1, 0.1)

@@ -60,3 +60,26 @@ def test_unicornn_stacks_layers():
     seq1, _, _ = scan(cell.layer(1), cell.dynamics, cell.layer(1).project(seq0), (zero, zero), (), 0)
     torch.testing.assert_close(out, seq1)
     assert len(state.core) == 2 and cell.weight_ih_l1.shape == (3, 3)
+
+
+def test_unicornn_init_is_the_reference_code():
+    """tk-rusch/unicornn: weight_ih kaiming_uniform_(a=8, fan_in) = U(+-sqrt(6 / (65 fan_in))), bias_ih 0,
+    w ~ U(0, 1), c ~ U(-0.1, 0.1) (a kaiming-normal weight_ih is about 8 times wider)."""
+    cell = build_cell(CellConfig(core="unicornn", input_size=16, hidden_size=32, layers=2), impl="reference")
+    for k, fan_in in ((0, 16), (1, 32)):
+        W = getattr(cell, f"weight_ih_l{k}")
+        bound = math.sqrt(6.0 / (65 * fan_in))
+        assert W.abs().max() <= bound and W.abs().max() > 0.9 * bound
+        assert torch.count_nonzero(getattr(cell, f"bias_ih_l{k}")) == 0
+        w, c = getattr(cell, f"weight_hh_l{k}"), getattr(cell, f"c_l{k}")
+        assert w.min() >= 0 and w.max() <= 1 and w.max() > 0.9
+        assert c.abs().max() <= 0.1 and c.abs().max() > 0.09
+
+
+def test_cornn_init_is_one_linear_over_x_z_y():
+    """coRNN's reference: one nn.Linear(I + 2H, H) over cat(x, z, y), torch's default init:
+    every weight and the bias ~ U(+-1 / sqrt(I + 2H))."""
+    cell = build_cell(CellConfig(core="cornn", input_size=4, hidden_size=30), impl="reference")
+    bound = 1.0 / math.sqrt(4 + 2 * 30)
+    for p in cell.parameters():
+        assert p.abs().max() <= bound and p.abs().max() > 0.8 * bound
