@@ -29,6 +29,12 @@ def test_adam_by_hand():
     assert (v.item(), r.item()) == (1.0, 1.0)
 
 
+def test_adam_eps_is_inside_the_square_root():
+    # g = 1e-8, beta = 0: r = 1e-16, a = 1e-8 / sqrt(1e-16 + 1e-16) = 1 / sqrt(2) (eps outside: ~1); g = 0: a = 0
+    a, _ = Adam(mu=0.0, s=1.0, beta=0.0).filter(seq(1e-8, 0.0))
+    assert a.flatten().tolist() == pytest.approx([1 / math.sqrt(2.0), 0.0], rel=1e-12, abs=1e-12)
+
+
 def test_rmsprop_is_adam_without_momentum():
     a, _ = RMSProp(s=1.0, beta=0.5).filter(seq(2.0, 1.0))
     assert a.flatten().tolist() == pytest.approx([math.sqrt(2.0), 1.0 / math.sqrt(1.5)], abs=1e-12)
