@@ -21,8 +21,10 @@ class CoRNNCell(Cell):
 
         z_t = z + dt (tanh(y W_hy^T + z W_hz^T + a_t) - gamma y - eps z),  y_t = y + dt z_t
 
-    with a_t the dynamics' term over g = x W_ih^T + b_ih. Init as the reference's single
-    Linear over cat(x, z, y): every weight and the bias ~ U(+-1 / sqrt(I + 2H)).
+    with a_t the dynamics' term over g = x W_ih^T + b_ih. The bias b of the paper's
+    tanh(W y + W_z z + V x + b) is `bias_ih`, inside g, so the dynamics filter it too (REFERENCE §1:
+    the whole input projection, bias included); with plain dynamics this is the reference's one
+    Linear over cat(x, z, y). Init as that Linear: every weight and the bias ~ U(+-1 / sqrt(I + 2H)).
     """
 
     def __init__(self, config):
