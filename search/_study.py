@@ -7,6 +7,7 @@ helpers, so that every command finds a study the same way.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import optuna
@@ -41,22 +42,61 @@ def make_storage(url: str, *, create: bool = True) -> BaseStorage:
     if journal_path is not None:
         if not create and not journal_path.exists():
             raise FileNotFoundError(f"no journal storage at {journal_path}")
-        journal_path.parent.mkdir(parents=True, exist_ok=True)
+        if journal_path.is_dir():
+            raise ValueError(f"storage {url!r}: {journal_path} is a folder; name the journal file, e.g. journal:{journal_path / 'journal.log'}")
+        _make_parent(journal_path, url)
         return JournalStorage(JournalFileBackend(str(journal_path)))
     if "://" not in url:
         raise ValueError(
             f"storage {url!r} is not a URL: give e.g. sqlite:///path/optuna.db, "
             "postgresql+psycopg://user:pass@host/db, or journal:path/journal.log"
         )
+    if url.startswith("sqlite:") and url.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite://", "sqlite:///") or url.startswith("sqlite:///:memory:"):
+        # An in-memory SQLite database vanishes with the process, and the study with it.
+        raise ValueError(f"storage {url!r} names no file (SQLite would keep the study in memory and lose it); "
+                         "give sqlite:///path/optuna.db, or leave out --storage to use OUT/optuna.db")
     if url.startswith("sqlite:///"):
         db = Path(url[len("sqlite:///"):])
         if not create and not db.exists():
             raise FileNotFoundError(f"no study storage at {db}: run `momnas search --out {db.parent}` first")
-        db.parent.mkdir(parents=True, exist_ok=True)
+        if db.is_dir():
+            raise ValueError(f"storage {url!r}: {db} is a folder; name the database file, e.g. sqlite:///{db / DB_NAME}")
+        _make_parent(db, url)
         # Several processes (the search, a dashboard, a plot) may use the file at once:
         # wait for the lock rather than fail with "database is locked".
-        return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        return _rdb(url, {"connect_args": {"timeout": 60}})
+    return _rdb(url, {"pool_pre_ping": True})
+
+
+def _hide_password(url: str) -> str:
+    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
+
+
+def _make_parent(path: Path, url: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"storage {_hide_password(url)!r}: cannot create its folder {path.parent} "
+                         f"({exc.strerror or exc}); choose another path") from None
+
+
+def _rdb(url: str, engine_kwargs: dict) -> RDBStorage:
+    """RDBStorage(url); a URL it cannot use (unknown dialect, missing driver, no server, not a
+    database) is a one-line ValueError naming the URL, not SQLAlchemy's traceback."""
+    import sqlalchemy.exc
+
+    try:
+        return RDBStorage(url, engine_kwargs=engine_kwargs)
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        if isinstance(exc, sqlalchemy.exc.NoSuchModuleError):
+            reason = f"unknown database kind {url.split(':', 1)[0]!r}"
+        elif isinstance(exc, ImportError):
+            reason = f"its database driver is not installed ({reason})"
+        raise ValueError(
+            f"cannot open storage {_hide_password(url)!r}: {reason}; give e.g. sqlite:///path/optuna.db, "
+            "postgresql+psycopg://user:pass@host/db, or journal:path/journal.log"
+        ) from None
 
 
 def _journal_path(url: str) -> Path | None:

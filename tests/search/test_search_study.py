@@ -46,3 +46,28 @@ def test_journal_storage(tmp_path):
 def test_not_a_url():
     with pytest.raises(ValueError, match="is not a URL"):
         make_storage("localhost:5432/db")
+
+
+@pytest.mark.parametrize("url, message", [
+    ("foo://x", r"cannot open storage 'foo://x': unknown database kind 'foo'"),
+    ("postgresql+psycopg://u:secret@127.0.0.1:1/db", r"cannot open storage 'postgresql\+psycopg://u:\*\*\*@127.0.0.1:1/db': connection"),
+    ("sqlite:///", "names no file"),
+    ("sqlite://", "names no file"),
+])
+def test_unusable_storage_urls_are_one_line_value_errors(url, message):
+    with pytest.raises(ValueError, match=message) as info:
+        make_storage(url)
+    assert "\n" not in str(info.value) and "secret" not in str(info.value)
+
+
+def test_storage_that_is_not_a_database_or_is_a_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match="file is not a database"):
+        open_study(storage=f"sqlite:///{tmp_path / 'notes.txt'}")
+    assert (tmp_path / "notes.txt").read_text() == "hello"
+    with pytest.raises(ValueError, match="is a folder; name the database file"):
+        make_storage(f"sqlite:///{tmp_path}")
+    with pytest.raises(ValueError, match="is a folder; name the journal file"):
+        make_storage(f"journal:{tmp_path}")
+    with pytest.raises(ValueError, match="cannot create its folder"):
+        make_storage(f"sqlite:///{tmp_path / 'notes.txt' / 'optuna.db'}")
