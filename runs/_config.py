@@ -208,6 +208,10 @@ class RunConfig:
 def read_run_file(path: str | Path) -> dict[str, Any]:
     """The raw dict of a run file, its top-level keys checked (sections are checked by RunConfig)."""
     path = Path(path)
+    if path.is_dir():
+        found = path / "run.json"
+        hint = f": give {found}" if found.is_file() else ""
+        raise FileNotFoundError(f"run file {path} is a folder, not a run file{hint}")
     if not path.is_file():
         raise FileNotFoundError(f"run file {path} not found")
     text = path.read_text()

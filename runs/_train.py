@@ -367,6 +367,10 @@ def write_outputs(result: RunResult, out_dir: str | Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if result.model is not None:
         _atomic_write(out / "checkpoint.pt", lambda p: save(result.model, p, result.config))
+    else:
+        # A diverged run has no weights: a checkpoint from an earlier run in this folder must
+        # not pass for this run's.
+        (out / "checkpoint.pt").unlink(missing_ok=True)
     _atomic_write(out / "run.json", _json(result.config.to_dict()))
     _atomic_write(out / "curves.json", _json(result.curves))
     _atomic_write(out / "metrics.json", _json(result.to_dict()))

@@ -79,6 +79,7 @@ def train_command(
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N", rich_help_panel=_TRAIN)] = None,
     impl: Annotated[Optional[str], typer.Option(help="cell implementation: auto or reference", rich_help_panel=_TRAIN)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the run already in --out (else it is refused)")] = False,
 ):
     """Train one cell configuration on one task; write metrics.json, curves and checkpoint.pt."""
     import runs
@@ -90,21 +91,25 @@ def train_command(
         base = runs.read_run_file(run_file) if run_file is not None else None
         config = runs.build_run_config(
             base,
-            cell=_set(core=core, dynamics=dynamics, hidden_size=hidden_size, mu=mu, s=s, beta=beta,
-                      **_pairs(cell_params, "--cell")),
+            cell=_merge(_set(core=core, dynamics=dynamics, hidden_size=hidden_size, mu=mu, s=s, beta=beta),
+                        _pairs(cell_params, "--cell")),
             task=_set(name=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, seed=data_seed),
             train=_set(optimizer=optimizer, lr=lr, orthogonal_lr=orthogonal_lr, batch_size=batch_size, epochs=epochs,
                        steps=steps, clip=clip, schedule=schedule, decay_at=decay_at, eval_every=eval_every,
                        seed=seed, device=device, impl=impl),
         )
         out = out if out is not None else _default_out(config)
-        if out.exists() and not out.is_dir():
-            raise FileExistsError(f"--out {out} is a file; name a folder")
+        _check_out(out, overwrite)
         loaded = runs.load_task(config.task)  # bad data fails here, before anything is written
         console.print(f"[bold]{config.cell.family}[/] on [bold]{loaded.name}[/]: {len(loaded.train)} train, "
                       f"{len(loaded.val)} validation, {len(loaded.test)} test sequences of length {loaded.length}",
                       highlight=False)
-        result = runs.train(config, out_dir=out, progress=not quiet, task=loaded)
+        created = _make_out(out)
+        try:
+            result = runs.train(config, out_dir=out, progress=not quiet, task=loaded)
+        except BaseException:
+            _remove_if_empty(created)  # a run that ends in an error leaves no empty folder behind
+            raise
     _write_html(result, out)
     _summary(result, out)
     if result.status == "diverged":
@@ -112,10 +117,71 @@ def train_command(
         raise typer.Exit(1)
 
 
+def _merge(flags: dict[str, Any], pairs: dict[str, Any]) -> dict[str, Any]:
+    """The cell flags and the --cell KEY=VALUE pairs; one key given both ways is refused."""
+    both = sorted(set(flags) & set(pairs))
+    if both:
+        key = both[0]
+        raise ValueError(f"{key} is given twice (--{key.replace('_', '-')} {flags[key]} and --cell {key}={pairs[key]}); "
+                         f"give it once")
+    return {**flags, **pairs}
+
+
+# What `momnas train` writes into --out: a folder holding any of these holds a run.
+RUN_OUTPUTS = ("run.json", "metrics.json", "curves.json", "curves.html", "checkpoint.pt")
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an --out that is a file, or that holds a run (unless --overwrite), before training."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file; name a folder")
+    if out.is_dir():
+        found = [name for name in RUN_OUTPUTS if (out / name).exists()]
+        if found and not overwrite:
+            raise FileExistsError(f"--out {out} already holds a run ({', '.join(found)}); give another --out, "
+                                  f"or add --overwrite to replace it")
+        return
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise FileExistsError(f"--out {out}: {parent} is a file, so the folder cannot be made; name another --out")
+
+
+def _make_out(out: Path) -> Path | None:
+    """Create --out (and missing parents) now, so an unwritable place fails before training;
+    returns the topmost folder this created (None if --out existed)."""
+    top = None
+    for folder in (out, *out.parents):
+        if folder.exists():
+            break
+        top = folder
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot create the folder ({exc.strerror or exc}); name another --out") from None
+    return top
+
+
+def _remove_if_empty(top: Path | None) -> None:
+    if top is None:
+        return
+    for folder in sorted((p for p in [top, *top.rglob("*")] if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
 def _default_out(config) -> Path:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     name = config.task.name.partition(":")[0]
-    return Path("momnas-runs") / f"{config.cell.family}-{name}-{stamp}"
+    base = Path("momnas-runs") / f"{config.cell.family}-{name}-{stamp}"
+    out, n = base, 1
+    while out.exists():  # two runs started in the same second each get a folder of their own
+        n += 1
+        out = base.with_name(f"{base.name}-{n}")
+    return out
 
 
 def _summary(result, out: Path) -> None:

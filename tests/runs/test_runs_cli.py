@@ -76,3 +76,53 @@ def test_progress_bar_shows_steps_loss_and_metric(tmp_path):
 def test_nothing_to_train_says_what_to_give():
     result = CliRunner().invoke(app, ["train"])
     assert result.exit_code == 2 and "nothing to train: give a run file" in result.output
+
+
+def test_cell_pairs_set_parameters_and_a_key_given_twice_is_refused(tmp_path):
+    i = TINY.index("--mu")
+    args = TINY[:i] + TINY[i + 2:] + ["--cell", "mu=0.7", "--epochs", "1"]
+    result = CliRunner().invoke(app, ["train", *args, "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert runs.RunConfig.from_file(tmp_path / "a" / "run.json").cell.mu == 0.7
+    result = CliRunner().invoke(app, ["train", *TINY, "--cell", "mu=0.7", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "mu is given twice (--mu 0.6 and --cell mu=0.7)" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "b").exists()
+
+
+def test_out_holding_a_run_is_refused_unless_overwrite(tmp_path):
+    out = tmp_path / "run"
+    assert CliRunner().invoke(app, ["train", *TINY, "--epochs", "1", "--out", str(out)]).exit_code == 0
+    before = (out / "metrics.json").read_bytes()
+    result = CliRunner().invoke(app, ["train", *TINY, "--epochs", "1", "--seed", "3", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "already holds a run" in result.output and "--overwrite" in result.output
+    assert (out / "metrics.json").read_bytes() == before  # nothing replaced
+    result = CliRunner().invoke(app, ["train", *TINY, "--epochs", "1", "--seed", "3", "--out", str(out), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert runs.RunConfig.from_file(out / "run.json").train.seed == 3
+    # A folder with other files only (notes, say) is fine: nothing of a run is there to lose.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert CliRunner().invoke(app, ["train", *TINY, "--epochs", "1", "--out", str(other)]).exit_code == 0
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_out_that_cannot_be_made_fails_before_training(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    result = CliRunner().invoke(app, ["train", *TINY, "--out", str(tmp_path / "afile" / "sub")])
+    assert result.exit_code == 2 and "is a file, so the folder cannot be made" in result.output
+    assert "Traceback" not in result.output and "8/8" not in result.output
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_an_error_in_training_leaves_no_empty_out_folder(tmp_path):
+    result = CliRunner().invoke(app, ["train", *TINY, "--impl", "nope", "--out", str(tmp_path / "new" / "run")])
+    assert result.exit_code == 2 and "impl='nope'" in result.output
+    assert not (tmp_path / "new").exists()
+
+
+def test_run_file_that_is_a_folder_names_its_run_json(tmp_path):
+    (tmp_path / "run.json").write_text("{}")
+    result = CliRunner().invoke(app, ["train", str(tmp_path)])
+    assert result.exit_code == 2 and f"is a folder, not a run file: give {tmp_path / 'run.json'}" in " ".join(result.output.split())
