@@ -37,14 +37,25 @@ def load_space(path: str | Path, named: dict[str, Space], known: dict[str, dict[
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"space file {path} does not exist")
+    if path.is_dir():
+        raise ValueError(f"space file {path} is a folder; give a YAML file (momnas spaces show momentum --yaml > mine.yaml)")
     try:
         data = yaml.safe_load(path.read_text())
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file; a space is a YAML file (momnas spaces show momentum --yaml > mine.yaml)") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+        raise ValueError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     try:
         return space_from_data(data if data is not None else {}, named, known, default_name=path.stem)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error in one line: the problem and where ("expected ',' or ']' at line 2, column 1")."""
+    problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
 
 
 def space_from_data(

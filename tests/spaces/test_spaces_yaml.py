@@ -99,6 +99,20 @@ def test_yaml_errors_name_the_file_and_the_entry(tmp_path, text, message):
     assert message in str(info.value)
 
 
+def test_bad_yaml_folder_and_binary_file_are_one_line_errors(tmp_path):
+    path = _write(tmp_path, "families: [1\n")
+    with pytest.raises(ValueError, match=r"not valid YAML: expected ',' or '\]', but got '<stream end>' at line 2, column 1") as info:
+        spaces.load_space(path)
+    assert "\n" not in str(info.value)
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00")
+    (tmp_path / "folder.yaml").mkdir()
+    runner = CliRunner()
+    for name, message in (("binary.yaml", "not a text file"), ("folder.yaml", "is a folder; give a YAML file")):
+        result = runner.invoke(app, ["spaces", "show", str(tmp_path / name)])
+        assert result.exit_code == 2 and result.output.startswith("error:") and message in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
+
+
 def test_missing_file_and_unknown_name():
     with pytest.raises(FileNotFoundError):
         spaces.load_space("/nonexistent/space.yaml")
