@@ -125,7 +125,9 @@ class SearchConfig:
         try:
             return cls(**data)
         except ValueError as exc:
-            raise ValueError(f"{what}: {exc}") from None
+            message = str(exc)
+            # The fields' own messages start with "search: "; a file adds its name in front.
+            raise ValueError(message if what == "search" else f"{what}: {message}") from None
 
     @classmethod
     def resolve(

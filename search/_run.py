@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -109,6 +110,42 @@ def _check_same_search(study: optuna.Study, config: SearchConfig, directions: li
         raise ValueError(f"study {study.study_name!r} optimises {study.directions}, not {directions}; pick another --study")
 
 
+def _check_train(config: SearchConfig, space: spaces.Space, input_size: int) -> None:
+    """Each trial's training options (optimizer, lr, `train:` ...) are checked once, here, rather
+    than failing every trial the same way."""
+    import runs
+
+    defaults = TrialSpace(config, space, input_size, "", []).train_defaults()
+    try:
+        runs.TrainConfig.from_dict(defaults)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"search: {exc}") from None
+
+
+def _check_resources(config: SearchConfig) -> None:
+    """A local Ray with fewer CPUs or GPUs than one trial asks for would wait forever: refuse now.
+    (On a cluster, --address, the resources are known only once Ray has joined it.)"""
+    if config.address is not None:
+        return
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if config.cpus_per_trial > cpus:
+        raise ValueError(
+            f"--cpus-per-trial {config.cpus_per_trial:g} is more than the {cpus} CPU(s) of this machine, so no trial "
+            f"could ever start; ask for at most {cpus}, or join a cluster with --address"
+        )
+    if config.gpus_per_trial > 0:
+        import torch
+
+        gpus = torch.cuda.device_count()
+        if config.gpus_per_trial > gpus:
+            have = "no GPU" if gpus == 0 else f"{gpus} GPU(s)"
+            raise ValueError(
+                f"--gpus-per-trial {config.gpus_per_trial:g} but this machine has {have} that torch can use, so no trial "
+                f"could ever start; " + ("leave out --gpus-per-trial to train on the CPU" if gpus == 0 else f"ask for at most {gpus}")
+                + ", or join a GPU cluster with --address"
+            )
+
+
 def run_search(config: SearchConfig, *, console: Console | None = None) -> optuna.Study:
     """Run a search and return its study.
 
@@ -129,6 +166,8 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
     # Check everything the user gave before starting Ray: task, space, storage.
     task = runs.load_task(runs.TaskConfig.from_dict(config.task_dict()))
     space = spaces.get_space(config.space)
+    _check_train(config, space, task.input_size)
+    _check_resources(config)
     out = Path(config.out)
     url = storage_url(out, config.storage)
     storage = make_storage(url)

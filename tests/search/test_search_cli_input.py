@@ -1,0 +1,52 @@
+"""`momnas search` with bad input: one `error:` line, exit code 2, and no storage, study or Ray
+started (every case here fails before Ray, so these tests take no Ray time)."""
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from search.cli import app
+from tests_search_helpers import TINY
+
+FLAGS = ["--task", "adding", "--T", "20", "--n-train", "64", "--n-val", "32", "--n-test", "32",
+         "--space", TINY["space"], "--trials", "2", "--epochs", "1", "--hidden", "8"]
+
+
+def _refused(tmp_path, *args):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["search", *FLAGS, *args, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    assert not out.exists()  # no storage, no study, no Ray folder
+    return " ".join(result.output.split())
+
+
+def test_a_gpu_per_trial_on_a_machine_without_gpu_fails_at_once(tmp_path, monkeypatch):
+    # A local Ray without a GPU would keep such trials pending forever.
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    message = _refused(tmp_path, "--gpus-per-trial", "1")
+    assert "this machine has no GPU" in message and "leave out --gpus-per-trial" in message
+    assert "no GPU" in _refused(tmp_path, "--gpus-per-trial", "0.25")
+
+
+def test_more_cpus_per_trial_than_the_machine_has_fails_at_once(tmp_path):
+    assert "is more than the" in _refused(tmp_path, "--cpus-per-trial", "100000")
+
+
+def test_bad_training_options_are_refused_before_any_trial(tmp_path):
+    # Before: every trial failed with the same error and the study stayed behind.
+    assert "unknown optimizer 'nope'; choose one of adam, rmsprop, sgd" in _refused(tmp_path, "--optimizer", "nope")
+
+
+def test_flag_errors_name_the_search_once(tmp_path):
+    message = _refused(tmp_path, "--sampler", "nope")
+    assert message.startswith("error: search: unknown sampler 'nope'") and "search: search:" not in message
+
+
+@pytest.mark.parametrize("storage, message", [
+    ("foo://bar", "unknown database kind 'foo'"),
+    ("sqlite:///", "names no file"),
+])
+def test_unusable_storage_is_one_line(tmp_path, storage, message):
+    assert message in _refused(tmp_path, "--storage", storage)
