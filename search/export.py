@@ -215,6 +215,23 @@ def _write_program(weights: Path, program: Path) -> float:
     return diff
 
 
+def _check_target(path: Path, fmt: str, overwrite: bool) -> None:
+    """Refuse, before writing anything, a target that is a folder, lies under a file, or exists
+    (unless `overwrite`): an export never silently replaces a file."""
+    if path.is_dir():
+        raise ValueError(f"--to {path} is a folder; name the JSON file to write, e.g. --to {path / 'best.json'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--to {path}: {parent} is a file, so the folder cannot be made; give another --to")
+            break
+    targets = [path, path.with_suffix(".pt")] + ([path.with_suffix(".pt2")] if fmt == "torch-export" else [])
+    found = [str(p) for p in targets if p.exists()]
+    if found and not overwrite:
+        raise FileExistsError(f"{', '.join(found)} already exist{'s' if len(found) == 1 else ''}: add --overwrite to "
+                              f"replace {'it' if len(found) == 1 else 'them'}, or give another --to")
+
+
 def export_trial(
     study: optuna.Study,
     to: str | os.PathLike,
@@ -222,6 +239,7 @@ def export_trial(
     pick: str = "knee",
     fmt: str = "json",
     storage: str | None = None,
+    overwrite: bool = False,
 ) -> Exported:
     """Write the trial `pick` chooses as a cell file at `to` (docs/architecture.md, "Exported cell").
 
@@ -237,6 +255,7 @@ def export_trial(
         fmt: `json`, or `torch-export` to also write a `torch.export` program of the trained
             model (needs the trial's checkpoint), checked against the model on validation inputs.
         storage: The storage URL to record as the source (its password is left out).
+        overwrite: Replace files an earlier export left at `to` (else they are refused).
 
     Returns:
         An `Exported` naming the trial and the files written.
@@ -245,6 +264,7 @@ def export_trial(
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     trial = pick_trial(study, pick)
     path = Path(to)
+    _check_target(path, fmt, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     run = trial.user_attrs["run_config"]
 

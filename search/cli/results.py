@@ -38,7 +38,7 @@ def dashboard_command(
     out: Out = DEFAULT_OUT,
     storage: Storage = None,
     study: Study = None,
-    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free one).")] = 8080,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free one).")] = 8080,
     host: Annotated[str, typer.Option("--host", help="Address to listen on; the dashboard can delete studies, so keep it local.")] = "127.0.0.1",
 ) -> None:
     """Serve optuna-dashboard over the study's storage and artifacts; prints its URL, stops on Ctrl-C."""
@@ -64,6 +64,7 @@ def export_command(
     pick: Annotated[str, typer.Option("--pick", help="knee | best:OBJECTIVE (e.g. best:instability) | trial:N.")] = "knee",
     to: Annotated[Path | None, typer.Option("--to", help="The JSON file to write (default: OUT/STUDY/best.json).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json, or torch-export to also write a torch.export program (.pt2).")] = "json",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier export at --to (else it is refused).")] = False,
 ) -> None:
     """Export one trial's cell, training configuration, metrics and weights as a run file (best.json)."""
     from search import open_study, storage_url
@@ -71,7 +72,8 @@ def export_command(
 
     with user_errors():
         found = open_study(out, storage, study)
-        done = export_trial(found, to or out / found.study_name / "best.json", pick=pick, fmt=fmt, storage=storage_url(out, storage))
+        done = export_trial(found, to or out / found.study_name / "best.json", pick=pick, fmt=fmt, storage=storage_url(out, storage),
+                            overwrite=overwrite)
     console.print(f"trial {done.trial} ({done.pick}) -> {done.path}", highlight=False, soft_wrap=True)
     if done.weights is not None:
         console.print(f"weights: {done.weights}", highlight=False, soft_wrap=True)

@@ -114,3 +114,13 @@ def test_dashboard_renders_study_trials_and_pareto_front(dashboard, tmp_path):
             browser.close()
     assert shot.stat().st_size > 50_000
     print(f"\ndashboard screenshot: {shot}")
+
+
+@pytest.mark.parametrize("port", ["99999", "-5"])
+def test_dashboard_port_out_of_range_is_a_usage_error(port, tmp_path):
+    from typer.testing import CliRunner
+
+    from search.cli import app
+
+    result = CliRunner().invoke(app, ["dashboard", "--out", str(tmp_path), "--port", port])
+    assert result.exit_code == 2 and "Invalid value for '--port'" in result.output  # before: OverflowError traceback

@@ -112,6 +112,32 @@ def test_export_json_without_checkpoint(picks_study, tmp_path):
     assert cells.load(path).config == config.cell
 
 
+def test_export_never_replaces_a_file_without_overwrite(picks_study, tmp_path):
+    runner = CliRunner()
+    target = tmp_path / "mine.json"
+    target.write_text("my notes")
+    result = runner.invoke(app, ["export", "--out", str(tmp_path), "--to", str(target)])
+    assert result.exit_code == 2 and "already exists: add --overwrite" in " ".join(result.output.split())
+    assert target.read_text() == "my notes"
+    result = runner.invoke(app, ["export", "--out", str(tmp_path), "--to", str(target), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(target.read_text())["source"]["trial"] == 1
+
+
+def test_export_to_a_folder_or_under_a_file_writes_nothing(picks_study, tmp_path):
+    runner = CliRunner()
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    result = runner.invoke(app, ["export", "--out", str(tmp_path), "--to", str(folder)])
+    # Before: success was printed and a stray temporary file was left in the folder.
+    assert result.exit_code == 2 and "is a folder; name the JSON file" in " ".join(result.output.split())
+    assert list(folder.iterdir()) == []
+    (tmp_path / "afile").write_text("x")
+    result = runner.invoke(app, ["export", "--out", str(tmp_path), "--to", str(tmp_path / "afile" / "best.json")])
+    assert result.exit_code == 2 and "is a file, so the folder cannot be made" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
 def test_export_hides_the_storage_password():
     assert ex._public_url("postgresql+psycopg://momnas:s3cret@db.example/momnas") == "postgresql+psycopg://momnas:***@db.example/momnas"
     assert ex._public_url("sqlite:////tmp/x/optuna.db") == "sqlite:////tmp/x/optuna.db"
