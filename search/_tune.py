@@ -14,6 +14,7 @@ import math
 import logging
 import os
 import pickle
+import socket
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -116,23 +117,64 @@ class StudySearch(OptunaSearch):
 
 
 def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
-    """Join `address` ("auto", "ray://HOST:PORT") or start a quiet local Ray; True if we started it."""
+    """Join `address` ("auto", "HOST:PORT", "ray://HOST:PORT") or start a quiet local Ray; True
+    if this call connected (ray.shutdown() then only disconnects from a joined cluster)."""
     if ray.is_initialized():
         return False
+    if address and "RAY_AUTH_MODE" not in os.environ:
+        # A head started where a Ray token exists (~/.ray/auth_token, RAY_AUTH_TOKEN[_PATH])
+        # demands it, and a driver sends it only in token mode (token-less clusters accept it too).
+        _token_mode_if_token()
     # A local, private Ray needs no token.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address:
+        no_cluster = (f"no Ray cluster to join at {address!r} ({{}}); start one with `ray start --head` "
+                      "or leave out --address for a local Ray")
+        if address.startswith("ray://"):
+            try:
+                import grpc  # noqa: F401  (Ray Client's transport, only in ray[client])
+            except ImportError:
+                raise ValueError(
+                    f"--address {address} needs Ray Client, which this Python lacks: pip install grpcio "
+                    f"here (all that Ray's client extra adds); the cluster must run the same Ray ({ray.__version__}) "
+                    "and Python, and its head the client server (`ray start --head` starts it on port 10001 "
+                    "where grpcio is installed). Or run momnas search on a cluster node with --address auto"
+                ) from None
+        elif address != "auto" and address.rpartition(":")[2].isdigit():
+            # ray.init retries an unreachable GCS for minutes, logging every try: refuse at once.
+            host, _, port = address.rpartition(":")
+            try:
+                socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=5).close()
+            except OSError as exc:
+                raise ValueError(no_cluster.format(f"{type(exc).__name__}: {exc}")) from None
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError) as exc:
-            raise ValueError(
-                f"no Ray cluster to join at {address!r} ({str(exc).splitlines()[0]}); start one with "
-                "`ray start --head` or leave out --address for a local Ray"
-            ) from None
+            if "InvalidAuthToken" in repr(exc.__cause__) + repr(exc.__cause__ and exc.__cause__.__cause__):
+                raise ValueError(
+                    f"the Ray cluster at {address!r} uses token authentication and this machine lacks its "
+                    "token: copy it to ~/.ray/auth_token or RAY_AUTH_TOKEN, and unset RAY_AUTH_MODE (or set it to token)"
+                ) from None
+            raise ValueError(no_cluster.format(str(exc).splitlines()[0])) from None
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
     return True
+
+
+def _token_mode_if_token() -> None:
+    """Ray's own rule for a new head: token mode when RAY_AUTH_MODE is unset and a token exists."""
+    try:
+        from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+    except ImportError:  # a Ray without token authentication
+        return
+    quiet = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    finally:
+        quiet.setLevel(level)
 
 
 def run_trials(
