@@ -52,7 +52,23 @@ def parse_family(spec: str, hidden_size: int, input_size: int = 1):
         if not eq:
             raise ValueError(f"bench: {item!r} in family {spec!r} is not key=value")
         kwargs[key] = _number(value)
-    return CellConfig(core=core, dynamics=dynamics, input_size=input_size, hidden_size=hidden_size, **kwargs)
+    return CellConfig.from_dict({"core": core, "dynamics": dynamics, "input_size": input_size,
+                                 "hidden_size": hidden_size, **kwargs})
+
+
+def _device(device: str | None) -> torch.device:
+    """`device` (default: cuda when available), checked: a bad name or a missing GPU is a ValueError."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"bench: unknown device {device!r}; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise ValueError(f"bench: device {device!r} asked for but there is no such CUDA device here; use --device cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"bench: unknown device {device!r}; use cpu, cuda or cuda:N")
+    return dev
 
 
 def _after_step_hook():
@@ -141,10 +157,17 @@ def run_benchmark(families: Sequence[str] | None = None, *, hidden_sizes: Sequen
 
     after_optimizer_step = _after_step_hook()
 
+    for name, value, low in (("batch", batch, 1), ("steps", steps, 1), ("iters", iters, 1), ("warmup", warmup, 0),
+                             ("ref_iters", ref_iters, 1), ("ref_warmup", ref_warmup, 0),
+                             *(("hidden size", h, 1) for h in hidden_sizes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"bench: {name} must be an integer >= {low}, got {value!r}")
+    if not hidden_sizes:
+        raise ValueError("bench: give at least one hidden size")
     families = list(DEFAULT_FAMILIES if not families else families)
     for spec in families:  # a typo fails now, not after minutes of timing
         parse_family(spec, hidden_sizes[0], input_size)
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = _device(device)
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(batch, steps, input_size, generator=gen).to(dev)  # pixels in [0, 1]
     y = torch.randint(0, 10, (batch,), generator=gen).to(dev)

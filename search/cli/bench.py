@@ -25,16 +25,32 @@ def bench_command(
     no_reference: Annotated[bool, typer.Option("--no-reference", help="skip timing the reference")] = False,
     device: Annotated[Optional[str], typer.Option(help="cuda or cpu (default: cuda if available)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="write the table as JSON here")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing --out file")] = False,
 ):
     """Time one training iteration (forward, backward, RMSprop step) of every family."""
     from cells.benchmark import format_table, run_benchmark
 
     with user_errors():
+        if out is not None:  # checked before minutes of timing, not after
+            _check_out(out, overwrite)
         result = run_benchmark(families, hidden_sizes=hidden or (128, 256), batch=batch, steps=steps,
                                input_size=input_size, iters=iters, warmup=warmup, ref_iters=ref_iters,
                                reference=not no_reference, device=device,
                                log=lambda m: console.print(m, highlight=False))
         console.print(format_table(result), highlight=False, soft_wrap=True)
         if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(result, indent=1))
             console.print(f"wrote {out}")
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; name the JSON file, e.g. --out {out / 'bench.json'}")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"--out {out} already exists: add --overwrite to replace it, or give another --out")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--out {out}: {parent} is a file, so the folder cannot be made; give another --out")
+            break

@@ -44,3 +44,41 @@ def test_bench_command_writes_json(tmp_path):
     assert rows[0]["family"] == "momentum-gru" and rows[0]["reference_ms"] is None
     bad = CliRunner().invoke(app, ["bench", "-f", "nonsense", "--device", "cpu"])
     assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch", "0"], "bench: batch must be an integer >= 1, got 0"),  # before: exit 0 with a table of nothing
+    (["--steps", "0"], "bench: steps must be an integer >= 1, got 0"),  # before: RuntimeError traceback
+    (["--iters", "0"], "bench: iters must be an integer >= 1, got 0"),
+    (["-H", "0"], "bench: hidden size must be an integer >= 1, got 0"),
+    (["--device", "nope"], "bench: unknown device 'nope'"),  # before: RuntimeError traceback
+    (["-f", "momentum-lstm:bogus=1"], "unknown key 'bogus'"),
+])
+def test_bench_bad_input_is_one_line(args, message):
+    from typer.testing import CliRunner
+
+    from search.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "-f", "momentum-lstm", "--device", "cpu", "--batch", "2", "--steps", "3",
+                                      "--iters", "1", "--warmup", "0", "-H", "4", *args])
+    assert result.exit_code == 2 and result.output.startswith("error:") and message in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_bench_out_is_checked_before_timing_and_never_replaced_silently(tmp_path):
+    from typer.testing import CliRunner
+
+    from search.cli import app
+
+    args = ["bench", "-f", "momentum-lstm", "--device", "cpu", "--batch", "2", "--steps", "3", "--iters", "1",
+            "--warmup", "0", "--no-reference", "-H", "4"]
+    (tmp_path / "afile").write_text("mine")
+    for out, message in ((tmp_path, "is a folder; name the JSON file"),
+                         (tmp_path / "afile" / "b.json", "is a file, so the folder cannot be made"),
+                         (tmp_path / "afile", "already exists: add --overwrite")):
+        result = CliRunner().invoke(app, [*args, "--out", str(out)])
+        assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+        assert "cudnn" not in result.output  # nothing was timed
+    assert (tmp_path / "afile").read_text() == "mine"
+    assert CliRunner().invoke(app, [*args, "--out", str(tmp_path / "afile"), "--overwrite"]).exit_code == 0
+    assert json.loads((tmp_path / "afile").read_text())["rows"]
