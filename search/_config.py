@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,19 @@ class SearchConfig:
 
         if not isinstance(self.task, str) or not self.task:
             raise ValueError("search: `task` must be a task name such as adding or digits")
+        # YAML gives any type: a wrong one is named here, not met later as a traceback.
+        for key in ("space", "out", "data_dir"):  # paths from Python may be Path objects
+            if isinstance(getattr(self, key), os.PathLike):
+                object.__setattr__(self, key, os.fspath(getattr(self, key)))
+        for key in ("space", "optimizer", "out"):
+            if not isinstance(getattr(self, key), str) or not getattr(self, key):
+                raise ValueError(f"search: `{key}` must be a non-empty string, got {getattr(self, key)!r}")
+        for key in ("storage", "data_dir", "address"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"search: `{key}` must be a non-empty string, got {value!r}")
+        if not isinstance(self.resume, bool):
+            raise ValueError(f"search: `resume` must be true or false, got {self.resume!r}")
         for key in ("T", "n_train", "n_val", "n_test", "max_concurrent"):
             positive_int(key, allow_none=True)
         for key in ("trials", "epochs", "hidden", "batch_size"):

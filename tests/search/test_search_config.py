@@ -29,6 +29,12 @@ def test_resolve_order_defaults_preset_file_flags(tmp_path):
     ({"gpus_per_trial": -1}, "`gpus_per_trial` must be >= 0"),
     ({"gpus_per_trial": 1.5}, "above 1 must be whole"),
     ({"address": "nowhere"}, "`address` must be auto"),
+    # Wrong YAML types: before, `resume: maybe` resumed, and `storage: 5` / `address: 5` were tracebacks.
+    ({"resume": "maybe"}, "`resume` must be true or false, got 'maybe'"),
+    ({"storage": 5}, "`storage` must be a non-empty string, got 5"),
+    ({"address": 5}, "`address` must be a non-empty string, got 5"),
+    ({"out": 5}, "`out` must be a non-empty string"),
+    ({"space": ["small"]}, "`space` must be a non-empty string"),
 ])
 def test_bad_values_are_named(data, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -83,3 +89,8 @@ def test_reading_studies_does_not_import_ray():
 
     code = "import sys, search; search.open_study; assert 'ray' not in sys.modules, 'ray imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_paths_may_be_path_objects(tmp_path):
+    cfg = SearchConfig(out=tmp_path, space=tmp_path / "mine.yaml")
+    assert cfg.out == str(tmp_path) and cfg.space == str(tmp_path / "mine.yaml")
