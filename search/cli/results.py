@@ -29,9 +29,21 @@ def plot_command(
 
     with user_errors():
         found = open_study(out, storage, study)
-        paths = write_plots(found, to or out / found.study_name / "plots", attach=attach)
+        folder = to or out / found.study_name / "plots"
+        _check_folder(folder, "--to" if to else "--out")
+        paths = write_plots(found, folder, attach=attach)
     for path in paths:
         console.print(str(path), highlight=False, soft_wrap=True)
+
+
+def _check_folder(folder: Path, flag: str) -> None:
+    """A folder to write into: refused (before anything is drawn) when it, or a parent, is a file."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = "is a file" if path == folder else f"lies under {path}, a file"
+                raise ValueError(f"{flag} {folder} {what}; name a folder for the plots")
+            return
 
 
 def dashboard_command(

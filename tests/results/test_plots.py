@@ -173,3 +173,17 @@ def test_plot_command_writes_where_the_study_lives(known_study, tmp_path):
     result = CliRunner().invoke(app, ["plot", "--out", str(tmp_path), "--study", "nope"])
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "no study 'nope'" in result.stderr and "study" in result.stderr
+
+
+def test_plot_to_a_file_is_one_line_and_draws_nothing(known_study, tmp_path):
+    from typer.testing import CliRunner
+
+    from search.cli import app
+
+    (tmp_path / "afile").write_text("mine")
+    for to, words in ((tmp_path / "afile", "is a file"), (tmp_path / "afile" / "sub", "lies under")):
+        result = CliRunner().invoke(app, ["plot", "--out", str(tmp_path), "--to", str(to)])
+        # Before: "[Errno 17] File exists" for a file, a NotADirectoryError traceback under one.
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+        assert words in result.stderr and "name a folder for the plots" in result.stderr
+    assert (tmp_path / "afile").read_text() == "mine"
