@@ -117,9 +117,9 @@ class TrainConfig:
     def __post_init__(self):
         from runs._optim import OPTIMIZERS, SCHEDULES
 
-        if self.optimizer not in OPTIMIZERS:
+        if not isinstance(self.optimizer, str) or self.optimizer not in OPTIMIZERS:
             raise ValueError(f"train: unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
+        if not isinstance(self.schedule, str) or self.schedule not in SCHEDULES:
             raise ValueError(f"train: unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         for key in ("lr", "orthogonal_lr", "clip"):
             value = getattr(self, key)

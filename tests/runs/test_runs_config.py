@@ -70,6 +70,9 @@ def test_bad_files_say_what_is_wrong(tmp_path):
     ({"steps": 0}, "`steps` must be a positive integer"),
     ({"decay_at": 1.0}, "`decay_at` must be a fraction"),
     ({"device": "gpu"}, "unknown device 'gpu'; use auto, cpu, cuda, cuda:N or mps"),
+    # A run file's `optimizer: [adam]` was "unhashable type: 'list'".
+    ({"optimizer": ["adam"]}, r"unknown optimizer \['adam'\]; choose one of adam"),
+    ({"schedule": {"kind": "step"}}, "unknown schedule"),
 ])
 def test_train_config_is_validated_on_construction(kwargs, message):
     with pytest.raises(ValueError, match=message):
