@@ -141,7 +141,7 @@ class SearchConfig:
         except ValueError as exc:
             message = str(exc)
             # The fields' own messages start with "search: "; a file adds its name in front.
-            raise ValueError(message if what == "search" else f"{what}: {message}") from None
+            raise ValueError(message if what in ("search", "search config") else f"{what}: {message}") from None
 
     @classmethod
     def resolve(

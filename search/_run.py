@@ -169,6 +169,12 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
     _check_train(config, space, task.input_size)
     _check_resources(config)
     out = Path(config.out)
+    for folder in (out, *out.parents):  # trials, artifacts and plots go here: a file in the way fails now
+        if folder.exists():
+            if not folder.is_dir():
+                where = "is a file" if folder == out else f"lies under {folder}, a file"
+                raise ValueError(f"search: --out {out} {where}; name a folder for the study's files")
+            break
     url = storage_url(out, config.storage)
     storage = make_storage(url)
     name = config.study_name

@@ -50,3 +50,13 @@ def test_flag_errors_name_the_search_once(tmp_path):
 ])
 def test_unusable_storage_is_one_line(tmp_path, storage, message):
     assert message in _refused(tmp_path, "--storage", storage)
+
+
+def test_out_that_is_a_file_is_refused_before_any_storage(tmp_path):
+    (tmp_path / "afile").write_text("mine")
+    journal = tmp_path / "journal.log"
+    for out, words in (("afile", "is a file"), ("afile/sub", "lies under")):
+        # With --storage elsewhere the study used to be created before the artifact folder failed.
+        result = CliRunner().invoke(app, ["search", *FLAGS, "--out", str(tmp_path / out), "--storage", f"journal:{journal}"])
+        assert result.exit_code == 2 and words in result.output and "name a folder" in result.output, result.output
+    assert not journal.exists() and (tmp_path / "afile").read_text() == "mine"
