@@ -145,7 +145,8 @@ def open_study(
 
     Raises:
         FileNotFoundError: No storage file where one was expected.
-        ValueError: No such study, or several and none named (the message lists them).
+        ValueError: No such study, or several and none named (the message lists them), or a
+            study with other than two objectives (not written by `momnas search`).
     """
     url = storage_url(out_dir, storage)
     backend = make_storage(url, create=False)
@@ -160,4 +161,11 @@ def open_study(
     elif study not in names:
         listed = ", ".join(names) if names else "none"
         raise ValueError(f"no study {study!r} in {url} (studies there: {listed})")
-    return optuna.load_study(study_name=study, storage=backend)
+    loaded = optuna.load_study(study_name=study, storage=backend)
+    if len(loaded.directions) != 2:
+        # Every reader (status, plot, export) expects the two objectives a search records.
+        raise ValueError(
+            f"study {study!r} in {url} has {len(loaded.directions)} objective(s), not the two of a momnas search "
+            "(validation metric, instability): it was not written by `momnas search`; name another --study"
+        )
+    return loaded

@@ -71,3 +71,10 @@ def test_storage_that_is_not_a_database_or_is_a_folder(tmp_path):
         make_storage(f"journal:{tmp_path}")
     with pytest.raises(ValueError, match="cannot create its folder"):
         make_storage(f"sqlite:///{tmp_path / 'notes.txt' / 'optuna.db'}")
+
+
+def test_a_single_objective_study_is_refused_by_name(tmp_path):
+    # Before: `momnas status` / `plot` on such a study ended in an IndexError traceback.
+    optuna.create_study(storage=make_storage(storage_url(tmp_path)), study_name="single")
+    with pytest.raises(ValueError, match="study 'single' .* has 1 objective\\(s\\), not the two of a momnas search"):
+        open_study(out_dir=tmp_path)
