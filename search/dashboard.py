@@ -77,6 +77,13 @@ def open_dashboard(
     try:
         server = make_server(host, port, app, handler_class=_QuietHandler)
     except OSError as exc:
+        import errno
+        import socket
+
+        if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+            # The address, not the port, is wrong: a name that does not resolve, or not this machine's.
+            raise OSError(f"cannot listen on {host}:{port} ({exc.strerror}): give one of this machine's addresses "
+                          "with --host, e.g. 127.0.0.1 (the default)") from None
         raise OSError(f"cannot listen on {host}:{port} ({exc.strerror}): choose another with --port, or --port 0 for any free one") from None
     return Dashboard(server, host, backend.get_study_id_from_name(found.study_name), found.study_name)
 

@@ -124,3 +124,15 @@ def test_dashboard_port_out_of_range_is_a_usage_error(port, tmp_path):
 
     result = CliRunner().invoke(app, ["dashboard", "--out", str(tmp_path), "--port", port])
     assert result.exit_code == 2 and "Invalid value for '--port'" in result.output  # before: OverflowError traceback
+
+
+def test_dashboard_bad_host_names_the_host_not_the_port(tmp_path, make_study, trial_spec):
+    from typer.testing import CliRunner
+
+    from search.cli import app
+
+    make_study(tmp_path, [trial_spec("plain-lstm", (0.8, 0.2))], name="s")
+    result = CliRunner().invoke(app, ["dashboard", "--out", str(tmp_path), "--host", "nohost.invalid", "--port", "0"])
+    # Before: "choose another with --port", which cannot help.
+    assert result.exit_code == 2 and "cannot listen on nohost.invalid:0" in result.stderr
+    assert "--host" in result.stderr and "--port" not in result.stderr
