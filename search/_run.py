@@ -99,7 +99,18 @@ class TrialSpace:
         }
 
 
-def _check_same_search(study: optuna.Study, config: SearchConfig, directions: list[str]) -> None:
+def _check_same_search(study: optuna.Study, config: SearchConfig, directions: list[str], space: spaces.Space | None = None) -> None:
+    stored_space = study.user_attrs.get("space_spec")
+    if space is not None and stored_space is not None:
+        def canonical(data: Any) -> str:
+            return json.dumps(json.loads(json.dumps(data)), sort_keys=True)
+        if canonical(stored_space) != canonical(space.to_data()):
+            # Optuna cannot sample a parameter whose choices changed ("CategoricalDistribution does
+            # not support dynamic value space"), and every new trial would fail after Ray started.
+            raise ValueError(
+                f"study {study.study_name!r} was made with space {study.user_attrs.get('space', '?')!r}, and this search "
+                f"asks for {space.name!r} with other families or ranges; resume with the study's --space, or pick another --study"
+            )
     stored = study.user_attrs.get("task")
     if stored is not None and stored != config.task_dict():
         raise ValueError(
@@ -197,7 +208,7 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
     )
     store = artifact_store(out)
     if name in existing:
-        _check_same_search(study, config, directions)
+        _check_same_search(study, config, directions, space)
         requeued = recover_interrupted(study)
         if requeued:
             console.print(

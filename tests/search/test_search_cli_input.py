@@ -60,3 +60,23 @@ def test_out_that_is_a_file_is_refused_before_any_storage(tmp_path):
         result = CliRunner().invoke(app, ["search", *FLAGS, "--out", str(tmp_path / out), "--storage", f"journal:{journal}"])
         assert result.exit_code == 2 and words in result.output and "name a folder" in result.output, result.output
     assert not journal.exists() and (tmp_path / "afile").read_text() == "mine"
+
+
+def test_resume_with_another_space_is_refused_before_any_trial(tmp_path):
+    import optuna
+
+    import spaces
+    from search import make_storage, storage_url
+
+    out = tmp_path / "out"
+    storage = make_storage(storage_url(out))
+    study = optuna.create_study(storage=storage, study_name="s", directions=["minimize", "minimize"])
+    study.set_user_attr("space", "small")
+    study.set_user_attr("space_spec", spaces.get_space("small").to_data())
+    result = CliRunner().invoke(app, ["search", *FLAGS, "--space", "momentum", "--resume", "--study", "s", "--out", str(out)])
+    # Before: Ray started, the new trial failed with "CategoricalDistribution does not support
+    # dynamic value space" and was left RUNNING in the study.
+    assert result.exit_code == 2, result.output
+    assert "was made with space 'small'" in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert optuna.load_study(study_name="s", storage=storage).trials == []
+    assert not (out / "ray").exists()
