@@ -135,7 +135,8 @@ def _check_train(config: SearchConfig, space: spaces.Space, input_size: int) -> 
 
 def _check_resources(config: SearchConfig) -> None:
     """A local Ray with fewer CPUs or GPUs than one trial asks for would wait forever: refuse now.
-    (On a cluster, --address, the resources are known only once Ray has joined it.)"""
+    (On a cluster, --address, the resources are known only once Ray has joined it: see
+    search._tune.check_fits.)"""
     if config.address is not None:
         return
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

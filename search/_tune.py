@@ -177,6 +177,20 @@ def _token_mode_if_token() -> None:
         quiet.setLevel(level)
 
 
+def check_fits(cpus_per_trial: float, gpus_per_trial: float) -> None:
+    """Refuse trials that no node of the joined Ray cluster could host: Tune would wait for
+    them forever. (A trial runs on one node, so the largest node counts, not the total.)"""
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    if any(r.get("CPU", 0) >= cpus_per_trial and r.get("GPU", 0) >= gpus_per_trial for r in nodes):
+        return
+    largest = max(nodes, key=lambda r: (r.get("GPU", 0), r.get("CPU", 0)), default={})
+    raise ValueError(
+        f"no node of the Ray cluster has {cpus_per_trial:g} CPU(s) and {gpus_per_trial:g} GPU(s) for one trial "
+        f"(largest node: {largest.get('CPU', 0):g} CPUs, {largest.get('GPU', 0):g} GPUs), so no trial could ever "
+        "start; ask for less with --cpus-per-trial / --gpus-per-trial"
+    )
+
+
 def run_trials(
     *,
     space: Callable[[optuna.Trial], dict],
@@ -203,6 +217,7 @@ def run_trials(
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     started_ray = start_ray(address)
     try:
+        check_fits(cpus_per_trial, gpus_per_trial)
         searcher = StudySearch(
             space=space,
             metric=_record.objective_names(metric),

@@ -149,6 +149,16 @@ def test_ray_client_address_says_what_it_needs(ray_head, tmp_path):
     assert not open_study_names(tmp_path)
 
 
+def test_a_trial_no_node_can_host_is_refused_not_waited_for(ray_head, tmp_path):
+    # The head has 2 CPUs and no GPU: Tune would queue such trials forever.
+    for flags, asked in ((["--cpus-per-trial", "4"], "4 CPU(s) and 0 GPU(s)"), (["--gpus-per-trial", "1"], "1 CPU(s) and 1 GPU(s)")):
+        done, seconds = _search("--trials", "1", "--out", str(tmp_path), "--study", "big", "--address", ray_head, *flags, timeout=90)
+        said = " ".join(done.stderr.split())
+        assert done.returncode == 2, said
+        assert f"error: no node of the Ray cluster has {asked} for one trial (largest node: 2 CPUs, 0 GPUs)" in said
+        assert not open_study_names(tmp_path)  # no empty study left behind
+
+
 def test_an_address_with_nothing_listening_fails_fast(tmp_path):
     port = _free_port()
     done, seconds = _search("--trials", "1", "--out", str(tmp_path), "--study", "x", "--address", f"127.0.0.1:{port}", timeout=60)
