@@ -138,6 +138,9 @@ PARAMS: tuple[Param, ...] = (
     Param("eps", float, 4.7, "damping epsilon", ("cornn",), 0.0),
     Param("alpha", float, 30.65, "restoring force alpha", ("unicornn",), 0.0),
     Param("layers", int, 3, "stacked layers", ("unicornn",), 1),
+    Param("dropout", float, 0.0, "dropout on each layer's y sequence before the next layer: mask drawn once per "
+          "sequence, shared over time, between stacked layers (training only)", ("unicornn",), 0.0, 1.0,
+          high_open=True),
     # lstm
     Param("fg_init", float, 1.0, "forget-gate bias, set in both biases (+1 MNIST, -4 TIMIT)", ("lstm",)),
 )
@@ -209,6 +212,7 @@ class CellConfig:
     eps: float | None = None
     alpha: float | None = None
     layers: int | None = None
+    dropout: float | None = None
     fg_init: float | None = None
 
     def __post_init__(self):

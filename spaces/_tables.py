@@ -66,7 +66,9 @@ WIDE_CORES = {
     },
     "unitary": {"init": Choice("henaff", "cayley")},
     "cornn": {"dt": Float(0.005, 0.5, log=True), "gamma": Float(0.1, 100.0, log=True), "eps": Float(0.1, 30.0, log=True)},
-    "unicornn": {"dt": Float(0.01, 1.0, log=True), "alpha": Float(1.0, 100.0, log=True), "layers": Int(1, 3)},
+    # dropout between stacked layers (one mask per sequence, shared over time): a no-op with one layer
+    "unicornn": {"dt": Float(0.01, 1.0, log=True), "alpha": Float(1.0, 100.0, log=True), "layers": Int(1, 3),
+                 "dropout": Float(0.0, 0.3, when=("layers", (2, 3)))},
 }
 
 # The paper form of NAG replaces the whole pre-activation a_t + U h + b_h, so it is drawn only

@@ -13,7 +13,20 @@ from torch import Tensor, nn
 
 from ..cell import Cell, CellState, scan
 
-__all__ = ["CoRNNCell", "UnICORNNCell"]
+__all__ = ["CoRNNCell", "UnICORNNCell", "time_shared_dropout_mask"]
+
+
+def time_shared_dropout_mask(y: Tensor, p: float) -> Tensor:
+    """A dropout mask for the sequence y (B, T, H), drawn once and shared over its T steps: (B, 1, H).
+
+    Each entry is 0 with probability p and 1 / (1 - p) otherwise (tk-rusch/unicornn's
+    `Dropout_overtime`: `noise.bernoulli_(1 - p).div_(1 - p)` over (batch, hidden)). Drawn with
+    torch's RNG on y's device, always as float32 then cast, so the same seed gives the same mask
+    to a float32 and a float64 cell, and to the reference and the fast path (both call this).
+    """
+    B, H = y.shape[0], y.shape[2]
+    keep = torch.empty(B, H, dtype=torch.float32, device=y.device).bernoulli_(1.0 - p)
+    return (keep.to(y.dtype) / (1.0 - p)).unsqueeze(1)
 
 
 class CoRNNCell(Cell):
@@ -74,6 +87,14 @@ class UnICORNNCell(Cell):
     after) goes through the dynamics. Init as the reference code (tk-rusch/unicornn, IndRNN's
     init_weights): w ~ U(0, 1), c ~ U(-0.1, 0.1), weight_ih `kaiming_uniform_(a=8, mode="fan_in")`,
     i.e. U(+-sqrt(6 / (65 fan_in))), bias_ih 0. State: a tuple with one (y, z) per layer.
+
+    Dropout (`config.dropout` = p, training mode only): the y sequence of layer k < layers - 1 is
+    multiplied by a mask drawn once per forward call (B, H) and shared over all time steps
+    (`between_layers`) before layer k + 1 projects it. The reference code also drops the last
+    layer's y before its classifier; that belongs to the readout: the cell's output is the last
+    layer's y sequence as it is (a model wanting the reference's head applies
+    `time_shared_dropout_mask` to it). The layers' final states are not masked. A call that
+    carries a state in draws a new mask (the mask is not part of the CellState).
     """
 
     def __init__(self, config):
@@ -98,6 +119,16 @@ class UnICORNNCell(Cell):
         """Layer k's step functions (a view on this cell's parameters)."""
         return UnICORNNLayer(self, k)
 
+    def between_layers(self, k: int, y: Tensor) -> Tensor:
+        """Layer k's y sequence (B, T, H) as layer k + 1 receives it: in training mode with
+        dropout > 0, times one time-shared mask (`time_shared_dropout_mask`); else y itself
+        (and the last layer's y is always returned as is). Every impl calls this, in layer order,
+        so the same torch seed draws the same masks."""
+        p = self.config.dropout
+        if not self.training or not p or k == self.config.layers - 1:
+            return y
+        return y * time_shared_dropout_mask(y, p)
+
     def zero_state(self, x):
         B, L, H = x.shape[0], self.config.layers, self.hidden_size
         zeros = x.new_zeros(B, H)
@@ -109,6 +140,7 @@ class UnICORNNCell(Cell):
         for k in range(self.config.layers):
             layer = self.layer(k)
             inp, core, dyn = scan(layer, self.dynamics, layer.project(inp), state.core[k], state.dynamics[k], state.t)
+            inp = self.between_layers(k, inp)
             cores.append(core)
             dyns.append(dyn)
         return inp, CellState(tuple(cores), tuple(dyns), state.t + x.shape[1])

@@ -76,19 +76,22 @@ def _fused_rnn(cell: Cell, x: Tensor):
 def _hoisted_loop(cell: Cell, x: Tensor):
     """Any core with a hoistable dynamics: filter for all steps at once, then the core's step.
 
-    Stacked cores (unicornn) expose `layer(k)`; each layer is filtered and looped in turn."""
+    Stacked cores (unicornn) expose `layer(k)` and `between_layers(k, y)`; each layer is
+    filtered and looped in turn, its y sequence passed through `between_layers` (dropout)."""
     zero = cell.zero_state(x)
     stacked = type(cell).recur is not Cell.recur
     layers = [cell.layer(k) for k in range(cell.config.layers)] if stacked else [cell]
     states = zero.core if stacked else (zero.core,)
     inp, cores, dyns = x, [], []
-    for layer, state in zip(layers, states):
+    for k, (layer, state) in enumerate(zip(layers, states)):
         a, dyn_state = hoist.hoisted(cell.dynamics, layer.project(inp))  # (B, T, G)
         outputs = []
         for t in range(a.shape[1]):
             state = layer.step(a[:, t], state)
             outputs.append(layer.output(state))
         inp = torch.stack(outputs, dim=1)
+        if stacked:  # unicornn's time-shared dropout between layers (training mode)
+            inp = cell.between_layers(k, inp)
         cores.append(state)
         dyns.append(dyn_state)
     if stacked:

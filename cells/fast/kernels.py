@@ -67,7 +67,7 @@ def _unicornn(cell: Cell, x: Tensor):
         y, z = unicornn_sequence(a, layer.w, delta, cfg.alpha)
         cores.append((y[:, -1], z[:, -1]))
         dyns.append(dyn_state)
-        inp = y
+        inp = cell.between_layers(k, y)  # the time-shared dropout mask, outside the kernel
     return inp, CellState(tuple(cores), tuple(dyns), x.shape[1])
 
 

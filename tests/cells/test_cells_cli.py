@@ -18,6 +18,12 @@ def test_lists_every_family_with_params_and_defaults():
     assert "[0, 1)" in result.output and "0.042" in result.output and "30.65" in result.output
 
 
+def test_unicornn_lists_its_dropout():
+    result = runner.invoke(app, ["cells", "unicornn"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "dropout" in result.output and "shared over time" in result.output
+
+
 def test_one_family():
     result = runner.invoke(app, ["cells", "momentum"], env={"COLUMNS": "200"})
     assert result.exit_code == 0

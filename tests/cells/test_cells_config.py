@@ -21,7 +21,7 @@ def test_paper_defaults():
     cornn = CellConfig(core="cornn")
     assert (cornn.dt, cornn.gamma, cornn.eps) == (0.042, 2.7, 4.7)
     uni = CellConfig(core="unicornn")
-    assert (uni.dt, uni.alpha, uni.layers) == (0.19, 30.65, 3)
+    assert (uni.dt, uni.alpha, uni.layers, uni.dropout) == (0.19, 30.65, 3, 0.0)
     orth = CellConfig(core="orthogonal")
     assert (orth.param, orth.K, orth.n_neg, orth.init) == ("exp", 1, 0, "henaff")
 
@@ -47,6 +47,22 @@ def test_round_trip_every_family(core, dynamics, extra):
     cfg = CellConfig(core=core, dynamics=dynamics, input_size=2, hidden_size=6, **extra)
     assert CellConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.family == f"{dynamics}-{core}"
+
+
+def test_unicornn_dropout_row():
+    """dropout: unicornn only, default 0.0 (no dropout), [0, 1), through to_dict / from_dict and families()."""
+    cfg = CellConfig(core="unicornn", dynamics="momentum", dropout=0.25)
+    assert cfg.dropout == 0.25 and cfg.to_dict()["dropout"] == 0.25
+    assert CellConfig.from_dict(cfg.to_dict()) == cfg
+    assert CellConfig(core="unicornn", dropout=0).dropout == 0.0 and isinstance(CellConfig(core="unicornn", dropout=0).dropout, float)
+    assert "dropout" not in CellConfig(core="cornn").to_dict()
+    with pytest.raises(ValueError, match="dropout does not apply to core='cornn'"):
+        CellConfig.from_dict({"core": "cornn", "dropout": 0.1})
+    by_name = {f.name: {p.name: p for p in f.params} for f in families()}
+    row = by_name["unicornn"]["dropout"]
+    assert (row.default, row.range, row.type) == (0.0, "[0, 1)", float)
+    assert "shared over time" in row.help and "training only" in row.help
+    assert [name for name, params in by_name.items() if "dropout" in params] == ["unicornn"]
 
 
 def test_enrnn_sizes():
@@ -87,6 +103,11 @@ BAD = [
     (dict(core="cornn", eps=-1.0), "eps=-1.0 is out of range"),
     (dict(core="unicornn", alpha=-2.0), "alpha=-2.0 is out of range"),
     (dict(core="unicornn", layers=0), "layers=0 is out of range; layers must be integer >= 1"),
+    (dict(core="unicornn", dropout=1.0), "dropout=1.0 is out of range; dropout must be in [0, 1)"),
+    (dict(core="unicornn", dropout=-0.1), "dropout=-0.1 is out of range; dropout must be in [0, 1)"),
+    (dict(core="unicornn", dropout="half"), "dropout='half' is not a number"),
+    (dict(core="cornn", dropout=0.1), "dropout=0.1 does not apply to core='cornn' with dynamics='plain'; dropout belongs to unicornn"),
+    (dict(core="lstm", dynamics="momentum", dropout=0.0), "dropout=0.0 does not apply to core='lstm'"),
     (dict(core="enrnn", hidden_size=4, n1=0), "n1=0 is out of range"),
     (dict(core="lstm", fg_init=float("inf")), "fg_init=inf is not finite"),
     (dict(core="lstm", dynamics="plain", mu=0.6), "mu=0.6 does not apply to core='lstm' with dynamics='plain'; mu belongs to momentum, adam"),

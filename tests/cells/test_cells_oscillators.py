@@ -83,3 +83,82 @@ def test_cornn_init_is_one_linear_over_x_z_y():
     bound = 1.0 / math.sqrt(4 + 2 * 30)
     for p in cell.parameters():
         assert p.abs().max() <= bound and p.abs().max() > 0.8 * bound
+
+
+# ---- UnICORNN dropout between layers (tk-rusch/unicornn's Dropout_overtime) ----------------
+
+def _stack_by_hand(cell, x, masks):
+    """The layers run one by one through `scan`, layer k's y sequence times masks[k] (B, H) or as is (None)."""
+    zero = x.new_zeros(x.shape[0], cell.hidden_size)
+    inp, seqs = x, []
+    for k in range(cell.config.layers):
+        layer = cell.layer(k)
+        seq, _, _ = scan(layer, cell.dynamics, layer.project(inp), (zero, zero), (), 0)
+        seqs.append(seq)
+        inp = seq if masks[k] is None else seq * masks[k][:, None, :]
+    return inp, seqs
+
+
+def test_unicornn_dropout_is_one_bernoulli_mask_per_sequence_between_layers():
+    p, B, H = 0.5, 3, 16
+    cell = build_cell(CellConfig(core="unicornn", input_size=2, hidden_size=H, layers=3, dropout=p)).double()
+    assert cell.training
+    x = torch.randn(B, 6, 2, dtype=torch.float64)
+    seen = []
+    between = cell.between_layers
+    cell.between_layers = lambda k, y: seen.append((k, y, between(k, y))) or seen[-1][2]
+    torch.manual_seed(7)
+    out, state = cell(x)
+    # the masks of tk-rusch/unicornn, drawn in layer order from the same seed: (B, H), 0 or 1 / (1 - p)
+    torch.manual_seed(7)
+    m0 = torch.empty(B, H).bernoulli_(1 - p).double() / (1 - p)
+    m1 = torch.empty(B, H).bernoulli_(1 - p).double() / (1 - p)
+    assert 0 < int((m0 == 0).sum()) < B * H and 0 < int((m1 == 0).sum()) < B * H
+    expected, seqs = _stack_by_hand(cell, x, [m0, m1, None])
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-14)  # the last layer's y is not masked
+    # layer 0's output as layer 1 receives it: zero on the same units at every step, the others scaled
+    k, y, dropped = seen[0]
+    assert k == 0 and [s[0] for s in seen] == [0, 1, 2]
+    zero_units = (dropped == 0).all(dim=1)  # (B, H): zero over all T steps
+    assert torch.equal(zero_units, m0 == 0)
+    assert (y != 0).all() and torch.equal(dropped == 0, (m0 == 0)[:, None, :].expand_as(y))
+    torch.testing.assert_close(dropped[~(dropped == 0)], (y * 2.0)[~(dropped == 0)], rtol=0, atol=0)
+    assert seen[2][2] is seen[2][1]
+    # the layers' final states are the unmasked ones
+    torch.testing.assert_close(state.core[0][0], seqs[0][:, -1], rtol=0, atol=1e-14)
+
+
+def test_unicornn_dropout_draws_a_new_mask_each_call_in_training():
+    cell = build_cell(CellConfig(core="unicornn", input_size=2, hidden_size=16, layers=2, dropout=0.3)).double()
+    x = torch.randn(2, 5, 2, dtype=torch.float64)
+    first, second = cell(x)[0], cell(x)[0]
+    assert not torch.allclose(first, second)
+    assert not torch.allclose(first, cell.eval()(x)[0])
+
+
+def test_unicornn_eval_mode_has_no_dropout():
+    cfg = CellConfig(core="unicornn", dynamics="momentum", input_size=2, hidden_size=8, layers=3, dropout=0.5)
+    cell = build_cell(cfg).double().eval()
+    plain = build_cell(CellConfig(**{**cfg.to_dict(), "dropout": 0.0})).double()
+    plain.load_state_dict(cell.state_dict())
+    x = torch.randn(2, 5, 2, dtype=torch.float64)
+    rng = torch.get_rng_state()
+    out, state = cell(x)
+    assert torch.equal(torch.get_rng_state(), rng)  # nothing drawn
+    out0, state0 = plain(x)
+    assert torch.equal(out, out0) and torch.equal(state.core[0][0], state0.core[0][0])
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_unicornn_p0_and_one_layer_are_the_undropped_stack(layers):
+    """p = 0 (the default) in training mode, or a single layer with p > 0 (no layer follows it):
+    exactly the stack without masks, and torch's RNG untouched."""
+    p = 0.0 if layers == 3 else 0.9
+    cell = build_cell(CellConfig(core="unicornn", input_size=2, hidden_size=5, layers=layers, dropout=p)).double()
+    assert cell.training
+    x = torch.randn(2, 6, 2, dtype=torch.float64)
+    rng = torch.get_rng_state()
+    out, _ = cell(x)
+    assert torch.equal(torch.get_rng_state(), rng)
+    expected, _ = _stack_by_hand(cell, x, [None] * layers)
+    assert torch.equal(out, expected)

@@ -105,3 +105,50 @@ def test_auto_without_grad_and_in_eval_mode():
     with torch.no_grad():
         out, _ = cell(torch.rand(2, 10, 1))
     assert out.shape == (2, 10, 4) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("dynamics,kwargs", [("plain", {}), ("momentum", {"mu": 0.7, "s": 0.8}),
+                                             ("adam", {"mu": 0.6, "s": 0.9, "beta": 0.3}),
+                                             ("nag_restart", {"restart": 5})])
+def test_auto_matches_reference_with_unicornn_dropout_in_training(dynamics, kwargs, dtype):
+    """The time-shared masks come from one place (`between_layers`), drawn in layer order: the
+    same torch seed gives auto and reference the same masks, so the same outputs and gradients."""
+    torch.manual_seed(0)
+    cfg = CellConfig(core="unicornn", dynamics=dynamics, input_size=3, hidden_size=6, layers=3, dropout=0.5,
+                     **kwargs)
+    ref = build_cell(cfg, impl="reference").to(dtype)
+    fast = build_cell(cfg, impl="auto").to(dtype)
+    fast.load_state_dict(ref.state_dict())
+    assert ref.training and fast.training
+    x = torch.rand(4, 70, 3, dtype=dtype, requires_grad=True)
+    w = torch.randn(4, 70, ref.output_size, dtype=dtype)
+    torch.manual_seed(11)
+    o1, s1, g1 = _run(ref, x, w)
+    torch.manual_seed(11)
+    o2, s2, g2 = _run(fast, x, w)
+    assert fast.fast_path == "hoisted"
+    with torch.no_grad():
+        undropped = ref.eval()(x)[0]
+    assert rel(o1, undropped) > 1e-2  # the masks did act
+    tol = TOL[dtype]
+    assert rel(o2, o1) < tol
+    for a, b in zip(_leaves(s2.core) + _leaves(s2.dynamics), _leaves(s1.core) + _leaves(s1.dynamics)):
+        assert rel(a, b) < tol
+    names = ["x"] + [n for n, _ in fast.named_parameters()]
+    for name, a, b in zip(names, g2, g1):
+        assert (a is None) == (b is None), name
+        if b is not None and b.norm() > 0:
+            assert rel(a, b) < tol, name
+
+
+def test_auto_unicornn_dropout_is_off_in_eval_mode():
+    cfg = CellConfig(core="unicornn", dynamics="momentum", input_size=2, hidden_size=6, layers=2, dropout=0.5)
+    fast = build_cell(cfg, impl="auto").double().eval()
+    plain = build_cell(CellConfig(**{**cfg.to_dict(), "dropout": 0.0}), impl="auto").double()
+    plain.load_state_dict(fast.state_dict())
+    x = torch.rand(3, 9, 2, dtype=torch.float64)
+    rng = torch.get_rng_state()
+    out = fast(x)[0]
+    assert torch.equal(torch.get_rng_state(), rng) and fast.fast_path == "hoisted"
+    assert torch.equal(out, plain(x)[0])

@@ -90,6 +90,20 @@ def test_fixed_trial_orthogonal_branches_draw_only_their_parameters():
     assert svd["cell"]["m"] == 0.1 and svd["cell"]["K"] == 0
 
 
+@pytest.mark.parametrize("name", ["momentum", "full"])
+def test_unicornn_dropout_is_drawn_only_with_stacked_layers(name):
+    space = spaces.get_space(name)
+    base = {"family": "plain-unicornn", "unicornn.dt": 0.19, "unicornn.alpha": 30.0, "lr": 1e-3,
+            "hidden_size": 32, "batch_size": 32}
+    one = space(optuna.trial.FixedTrial({**base, "unicornn.layers": 1}))
+    assert "dropout" not in one["cell"]  # a single layer has nothing to drop between
+    three = space(optuna.trial.FixedTrial({**base, "unicornn.layers": 3, "unicornn.dropout": 0.2}))
+    assert three["cell"]["dropout"] == 0.2 and three["cell"]["layers"] == 3
+    _valid(one)
+    _valid(three)
+    assert cells.CellConfig.from_dict({"input_size": 1, **three["cell"]}).dropout == 0.2
+
+
 def test_fixed_trial_missing_parameter_of_the_branch_is_an_error():
     # FixedTrial refuses a suggestion it has no value for: the momentum branch needs mu and s.
     with pytest.raises(ValueError):
