@@ -71,9 +71,13 @@ if triton is not None:
 
     @triton.jit
     def tanh(x):
-        # libdevice is missing in the interpreter; exp(-2|x|) never overflows.
+        # libdevice is missing in the interpreter; exp(-2|x|) never overflows. Below |x| = 0.1
+        # 1 - exp(-2|x|) cancels (relative error 1e-2 at 1e-6, 1 at 1e-9), so the Taylor series
+        # x - x^3/3 + 2x^5/15 takes over (error < 6e-8 there); float32 error <= 2.3e-7 overall.
         e = tl.exp(-2.0 * tl.abs(x))
         r = (1.0 - e) / (1.0 + e)
-        return tl.where(x >= 0, r, -r)
+        x2 = x * x
+        series = x * (1.0 - x2 * (0.3333333333333333 - x2 * 0.13333333333333333))
+        return tl.where(tl.abs(x) < 0.1, series, tl.where(x >= 0, r, -r))
 else:
     tanh = None
