@@ -207,7 +207,7 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
     study = optuna.create_study(
         storage=storage, study_name=name, directions=directions, sampler=sampler, load_if_exists=True
     )
-    store = artifact_store(out)
+    store = artifact_store(out.resolve())  # absolute: through Ray Client the searcher writes it from the head
     if name in existing:
         _check_same_search(study, config, directions, space)
         requeued = recover_interrupted(study)

@@ -4,7 +4,10 @@ Optuna searcher that records what each trial leaves in the study, and the Tuner 
 The searcher (OptunaSearch) lives in the driver and owns the study's ask/tell; the trials
 run in Ray workers, each reporting every evaluation through runs' report hook. Everything
 the study stores is written by the driver, so one process writes the storage (SQLite stays
-happy) while any number of workers train.
+happy) while any number of workers train. Through Ray Client (--address ray://...) Tune
+runs that driver on the head: the searcher, its storage and artifact store are pickled there
+(so paths must be absolute and reachable from the head), and StudyWatcher shows the progress
+here from the storage.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import os
 import pickle
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -116,6 +120,51 @@ class StudySearch(OptunaSearch):
             )
 
 
+class StudyWatcher(threading.Thread):
+    """The live progress of a search joined through Ray Client (ray://): Tune then runs its
+    driver, and the searcher with it, on the head, away from this terminal. Follows the study
+    in its storage instead (the storage the search itself reads here), every `every` seconds
+    and once more at the end."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, study_name: str, progress, every: float = 2.0):
+        super().__init__(name="momnas-study-watcher", daemon=True)
+        self._study = optuna.load_study(study_name=study_name, storage=storage)
+        self._progress, self._every = progress, every
+        self._halt = threading.Event()
+        self._seen = {t.number for t in self._study.get_trials(deepcopy=False) if t.state.is_finished()}
+        self._running: set[int] = set()
+
+    def poll(self) -> None:
+        for t in self._study.get_trials(deepcopy=False):
+            family = t.user_attrs.get("family")
+            if t.number in self._seen or family is None:  # family: set once the searcher has drawn the trial
+                continue
+            if t.state == optuna.trial.TrialState.RUNNING and t.number not in self._running:
+                self._running.add(t.number)
+                self._progress.trial_started(t.number, family)
+            elif t.state.is_finished():
+                self._seen.add(t.number)
+                self._running.discard(t.number)
+                seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
+                values = t.values if t.state == optuna.trial.TrialState.COMPLETE else None
+                self._progress.trial_finished(t.number, family, t.user_attrs.get("status", "failed"), values, seconds, t.user_attrs.get("error"))
+
+    def run(self) -> None:
+        while not self._halt.wait(self._every):
+            try:
+                self.poll()
+            except Exception:  # e.g. SQLite busy while the head writes: the next poll catches up
+                pass
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+        try:
+            self.poll()
+        except Exception:  # the summary that follows reads the storage again
+            pass
+
+
 def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
     """Join `address` ("auto", "HOST:PORT", "ray://HOST:PORT") or start a quiet local Ray; True
     if this call connected (ray.shutdown() then only disconnects from a joined cluster)."""
@@ -131,35 +180,77 @@ def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
     if address:
         no_cluster = (f"no Ray cluster to join at {address!r} ({{}}); start one with `ray start --head` "
                       "or leave out --address for a local Ray")
+        target = address
         if address.startswith("ray://"):
             try:
-                import grpc  # noqa: F401  (Ray Client's transport, only in ray[client])
+                import grpc  # noqa: F401  (Ray Client's transport: ray[client], a momnas dependency)
             except ImportError:
                 raise ValueError(
                     f"--address {address} needs Ray Client, which this Python lacks: pip install grpcio "
-                    f"here (all that Ray's client extra adds); the cluster must run the same Ray ({ray.__version__}) "
-                    "and Python, and its head the client server (`ray start --head` starts it on port 10001 "
-                    "where grpcio is installed). Or run momnas search on a cluster node with --address auto"
+                    f"(all that Ray's client extra adds, and a momnas dependency), or run momnas search on a cluster "
+                    "node with --address auto"
                 ) from None
-        elif address != "auto" and address.rpartition(":")[2].isdigit():
-            # ray.init retries an unreachable GCS for minutes, logging every try: refuse at once.
-            host, _, port = address.rpartition(":")
+            logging.getLogger("ray.util.client.logsclient").addFilter(_no_client_server_noise)
+            target = address.removeprefix("ray://").split("/")[0]
+            if not target.rpartition(":")[2].isdigit():
+                target += ":10001"  # Ray Client's default port
+        if target != "auto" and target.rpartition(":")[2].isdigit():
+            # ray.init retries an unreachable GCS for minutes, logging every try, and Ray Client
+            # for 30 s with a warning: refuse at once.
+            host, _, port = target.rpartition(":")
             try:
                 socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=5).close()
             except OSError as exc:
                 raise ValueError(no_cluster.format(f"{type(exc).__name__}: {exc}")) from None
+        no_token = (f"the Ray cluster at {address!r} uses token authentication and this machine lacks its "
+                    "token: copy it to ~/.ray/auth_token or RAY_AUTH_TOKEN, and unset RAY_AUTH_MODE (or set it to token)")
+        if address.startswith("ray://"):
+            # Ray Client retries for 30 s whatever the server said, then says "connection timeout".
+            refused = _ping_client_server(target)
+            if refused == "UNAUTHENTICATED":
+                raise ValueError(no_token)
+            if refused == "UNIMPLEMENTED":
+                raise ValueError(no_cluster.format(
+                    "something listens there, but not a Ray Client server: give the head's client server port, "
+                    "10001 unless `ray start --head --ray-client-server-port` said otherwise"))
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError) as exc:
             if "InvalidAuthToken" in repr(exc.__cause__) + repr(exc.__cause__ and exc.__cause__.__cause__):
-                raise ValueError(
-                    f"the Ray cluster at {address!r} uses token authentication and this machine lacks its "
-                    "token: copy it to ~/.ray/auth_token or RAY_AUTH_TOKEN, and unset RAY_AUTH_MODE (or set it to token)"
-                ) from None
+                raise ValueError(no_token) from None
             raise ValueError(no_cluster.format(str(exc).splitlines()[0])) from None
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
     return True
+
+
+def _ping_client_server(target: str) -> str | None:
+    """The gRPC status name with which the Ray Client server at `target` refuses a ping (with
+    this process's token, if any), or None if it answers or cannot be asked."""
+    try:
+        import grpc
+        from ray._private.grpc_utils import init_grpc_channel
+        from ray.core.generated import ray_client_pb2, ray_client_pb2_grpc
+    except ImportError:  # another Ray: its ray.init says what is wrong, if slowly
+        return None
+    try:
+        channel = init_grpc_channel(target, options=[], asynchronous=False)
+    except Exception:  # another Ray's signature: leave it to ray.init
+        return None
+    try:
+        ping = ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING)
+        ray_client_pb2_grpc.RayletDriverStub(channel).ClusterInfo(ping, timeout=10)
+    except grpc.RpcError as exc:
+        return exc.code().name
+    finally:
+        channel.close()
+    return None
+
+
+def _no_client_server_noise(record: logging.LogRecord) -> bool:
+    # Ray Client streams the head's client server log here, which starts with its ray.init
+    # in a thread saying that it sets no SIGTERM handler: nothing for the user.
+    return "SIGTERM handler is not set" not in record.getMessage()
 
 
 def _token_mode_if_token() -> None:
@@ -245,7 +336,16 @@ def run_trials(
                 failure_config=tune.FailureConfig(max_failures=0),
             ),
         )
-        tuner.fit()
+        # Through Ray Client, Tune runs the searcher on the head (it drops the progress when
+        # pickled there): the study in the storage says what the trials did.
+        watcher = StudyWatcher(storage, study_name, progress) if progress is not None and address and address.startswith("ray://") else None
+        if watcher is not None:
+            watcher.start()
+        try:
+            tuner.fit()
+        finally:
+            if watcher is not None:
+                watcher.stop()
     finally:
         if started_ray:
             ray.shutdown()

@@ -50,14 +50,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _search(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
+def _search(*args: str, timeout: float = 120, cwd: Path = ROOT, python: list[str] = ["-m", "search.cli"],
+            env: dict[str, str] = {}) -> tuple[subprocess.CompletedProcess, float]:
     flags = []
     for key, value in TINY.items():
         flags += ["--T" if key == "T" else f"--{key.replace('_', '-')}", str(value)]
     start = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "search.cli", "search", *flags, *args],
-        env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, *python, "search", *flags, *args],
+        env=_env(**env), cwd=cwd, capture_output=True, text=True, timeout=timeout,
     )
     return done, time.monotonic() - start
 
@@ -75,30 +76,78 @@ def _cluster_cpus(address: str) -> tuple[float, float]:
 
 
 @pytest.fixture(scope="module")
-def ray_head():
-    """A Ray head with 2 CPUs on a free port, token authentication on; yields its address,
-    killed (its process group only) after."""
-    port = _free_port()
+def head_ports():
+    """A Ray head with 2 CPUs on a free port and its Ray Client server on another, token
+    authentication on; yields (GCS port, client port), killed (its process group only) after."""
+    port, client_port = _free_port(), _free_port()
     # A short path: Ray's unix sockets live under it, and sun_path holds 107 bytes.
     temp_dir = tempfile.mkdtemp(prefix="momnas-ray-")
     head = subprocess.Popen(
-        [RAY, "start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
-         "--disable-usage-stats", "--temp-dir", temp_dir],
+        [RAY, "start", "--head", "--port", str(port), "--ray-client-server-port", str(client_port), "--num-cpus", "2",
+         "--include-dashboard=false", "--disable-usage-stats", "--temp-dir", temp_dir],
         env=_env(RAY_AUTH_MODE="token"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )
     try:
         out, _ = head.communicate(timeout=90)  # `ray start` returns once the head is up; its daemons stay
         assert head.returncode == 0, out
-        yield f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:  # the client server listens a moment after `ray start` returns
+            try:
+                socket.create_connection(("127.0.0.1", client_port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"no Ray Client server on port {client_port}:\n{out}"
+                time.sleep(0.5)
+        yield port, client_port
     finally:
-        # Every process the head started (GCS, raylet, workers, agents) is in the group `ray
-        # start` led: kill that group, nothing else.
+        # Every process the head started (GCS, raylet, client server, workers, agents) is in the
+        # group `ray start` led: kill that group, nothing else.
         try:
             os.killpg(head.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_head(head_ports):
+    return f"127.0.0.1:{head_ports[0]}"
+
+
+@pytest.fixture(scope="module")
+def ray_client(head_ports):
+    return f"ray://127.0.0.1:{head_ports[1]}"
+
+
+def _check_study(out: Path, name: str, n: int) -> None:
+    """What a user relies on after a search: its trials, finished, with objectives, user
+    attributes and artifacts in the study, files under --out, and the plots."""
+    study = open_study(out_dir=out, study=name)
+    store = study_artifact_store(study)
+    assert len(study.trials) == n
+    for trial in study.trials:
+        ua = trial.user_attrs
+        assert trial.state.is_finished() and ua["status"] == ua["metrics"]["status"]
+        assert ua["run_config"]["cell"]["hidden_size"] == 8
+        if ua["status"] == "completed":
+            assert trial.state == TrialState.COMPLETE
+            assert trial.values == [ua["metrics"]["validation"]["mse"], ua["metrics"]["stability"]["instability"]]
+            assert {"run.json", "metrics.json", "curves.json", "checkpoint.pt"} <= set(ua["artifacts"])
+        path = out / f"m{trial.number}.json"
+        download_artifact(artifact_store=store, artifact_id=ua["artifacts"]["metrics.json"], file_path=str(path))
+        assert json.loads(path.read_text()) == ua["metrics"]
+        assert (out / "trials" / name / f"{trial.number:05d}" / "metrics.json").is_file()
+    assert any(t.state == TrialState.COMPLETE for t in study.trials)
+    assert (out / name / "plots" / "pareto_front.html").is_file()
+
+
+def _check_idle(address: str) -> None:
+    """The search disconnected without stopping the cluster, and gave back its CPUs."""
+    deadline = time.monotonic() + 20
+    while _cluster_cpus(address)[0] != 0.0 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert _cluster_cpus(address) == (0.0, 2.0)
 
 
 def test_search_joins_a_running_cluster_and_leaves_it_idle(ray_head, tmp_path):
@@ -110,42 +159,49 @@ def test_search_joins_a_running_cluster_and_leaves_it_idle(ray_head, tmp_path):
     assert "trials 3/3 done" in said and len(re.findall(r"trial \d+ \S+ val_mse", said)) == 3, said
     print(f"search joining {ray_head}: {seconds:.1f} s")
 
-    study = open_study(out_dir=tmp_path, study="cl")
-    store = study_artifact_store(study)
-    assert len(study.trials) == 3
-    for trial in study.trials:
-        ua = trial.user_attrs
-        assert trial.state.is_finished() and ua["status"] == ua["metrics"]["status"]
-        assert ua["run_config"]["cell"]["hidden_size"] == 8
-        if ua["status"] == "completed":
-            assert trial.state == TrialState.COMPLETE
-            assert trial.values == [ua["metrics"]["validation"]["mse"], ua["metrics"]["stability"]["instability"]]
-            assert {"run.json", "metrics.json", "curves.json", "checkpoint.pt"} <= set(ua["artifacts"])
-        path = tmp_path / f"m{trial.number}.json"
-        download_artifact(artifact_store=store, artifact_id=ua["artifacts"]["metrics.json"], file_path=str(path))
-        assert json.loads(path.read_text()) == ua["metrics"]
-        assert (tmp_path / "trials" / "cl" / f"{trial.number:05d}" / "metrics.json").is_file()
-    assert any(t.state == TrialState.COMPLETE for t in study.trials)
-    assert (tmp_path / "cl" / "plots" / "pareto_front.html").is_file()
-
-    # The search disconnected without stopping the cluster, and gave back its CPUs.
-    deadline = time.monotonic() + 20
-    while _cluster_cpus(ray_head)[0] != 0.0 and time.monotonic() < deadline:
-        time.sleep(1)
-    assert _cluster_cpus(ray_head) == (0.0, 2.0)
+    _check_study(tmp_path, "cl", 3)
+    _check_idle(ray_head)
 
 
-def test_ray_client_address_says_what_it_needs(ray_head, tmp_path):
-    try:
-        import grpc  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("grpcio is installed: the Ray Client path can be run, and is not yet tested here")
-    done, seconds = _search("--trials", "1", "--out", str(tmp_path), "--address", "ray://127.0.0.1:10001")
+def test_search_through_ray_client(ray_client, ray_head, tmp_path):
+    # Ray Client runs Tune's driver (the searcher, which writes the study and its artifacts) on
+    # the head, in the head's working directory: a relative --out from another one must still
+    # land here (the search makes its paths absolute; on several machines they must be shared).
+    _check_idle(ray_head)
+    done, seconds = _search("--trials", "3", "--out", "out", "--study", "rc", "--address", ray_client, cwd=tmp_path)
+    said = " ".join(done.stdout.split() + done.stderr.split())
+    assert done.returncode == 0, said
+    # The progress here follows the study in the storage, one line per finished trial.
+    assert "trials 3/3 done" in said and len(re.findall(r"trial \d+ \S+ val_mse", said)) == 3, said
+    assert "SIGTERM" not in said and "Warning" not in said, said
+    print(f"search through Ray Client {ray_client}: {seconds:.1f} s")
+    _check_study(tmp_path / "out", "rc", 3)
+    _check_idle(ray_head)
+
+
+def test_ray_client_refusals_take_seconds_not_ray_clients_30(head_ports, tmp_path):
+    gcs_port, client_port = head_ports
+    wrong_token = {"RAY_AUTH_TOKEN": "0" * 64}
+    for address, env, says in (
+        (f"ray://127.0.0.1:{client_port}", wrong_token, "uses token authentication and this machine lacks its token"),
+        (f"ray://127.0.0.1:{gcs_port}", {}, "something listens there, but not a Ray Client server"),
+    ):
+        done, seconds = _search("--trials", "1", "--out", str(tmp_path), "--address", address, env=env, timeout=60)
+        print(f"{address} refused in {seconds:.1f} s")
+        errors = [line for line in done.stderr.splitlines() if "error:" in line]
+        assert done.returncode == 2 and len(errors) == 1 and says in errors[0], done.stderr
+        assert "Warning" not in done.stderr and seconds < 20
+        assert not open_study_names(tmp_path)
+
+
+def test_ray_client_without_grpcio_says_what_it_needs(tmp_path):
+    # grpcio comes with momnas (ray[client]); a Python that lost it gets one line, not a traceback.
+    blocked = ["-c", "import sys; sys.modules['grpc'] = None; from search.cli import app; app()"]
+    done, seconds = _search("--trials", "1", "--out", str(tmp_path), "--address", "ray://127.0.0.1:10001", python=blocked)
     said = " ".join(done.stderr.split())
     assert done.returncode == 2, said
     assert "error: --address ray://127.0.0.1:10001 needs Ray Client" in said and "pip install grpcio" in said
+    assert "Traceback" not in done.stderr
     assert not open_study_names(tmp_path)
 
 
@@ -159,15 +215,17 @@ def test_a_trial_no_node_can_host_is_refused_not_waited_for(ray_head, tmp_path):
         assert not open_study_names(tmp_path)  # no empty study left behind
 
 
-def test_an_address_with_nothing_listening_fails_fast(tmp_path):
-    port = _free_port()
-    done, seconds = _search("--trials", "1", "--out", str(tmp_path), "--study", "x", "--address", f"127.0.0.1:{port}", timeout=60)
-    print(f"unreachable address refused in {seconds:.1f} s")
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_address_with_nothing_listening_fails_fast(scheme, tmp_path):
+    address = f"{scheme}127.0.0.1:{_free_port()}"
+    done, seconds = _search("--trials", "1", "--out", str(tmp_path), "--study", "x", "--address", address, timeout=60)
+    print(f"unreachable address {address} refused in {seconds:.1f} s")
     said = " ".join(done.stderr.split())
     assert done.returncode == 2, said
     errors = [line for line in done.stderr.splitlines() if "error:" in line]
-    assert errors == [f"error: no Ray cluster to join at '127.0.0.1:{port}' (ConnectionRefusedError: [Errno 111] Connection refused); "
+    assert errors == [f"error: no Ray cluster to join at '{address}' (ConnectionRefusedError: [Errno 111] Connection refused); "
                       "start one with `ray start --head` or leave out --address for a local Ray"], done.stderr
+    assert "Warning" not in done.stderr
     assert seconds < 30
     assert not open_study_names(tmp_path)  # no empty study left to block the next try
 
