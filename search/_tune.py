@@ -213,12 +213,19 @@ def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
                 raise ValueError(no_cluster.format(
                     "something listens there, but not a Ray Client server: give the head's client server port, "
                     "10001 unless `ray start --head --ray-client-server-port` said otherwise"))
-        try:
-            ray.init(address=address, **kwargs)
-        except (ConnectionError, RuntimeError) as exc:
-            if "InvalidAuthToken" in repr(exc.__cause__) + repr(exc.__cause__ and exc.__cause__.__cause__):
-                raise ValueError(no_token) from None
-            raise ValueError(no_cluster.format(str(exc).splitlines()[0])) from None
+        for attempt in (1, 2):
+            try:
+                ray.init(address=address, **kwargs)
+                break
+            except (ConnectionError, RuntimeError) as exc:
+                if "InvalidAuthToken" in repr(exc.__cause__) + repr(exc.__cause__ and exc.__cause__.__cause__):
+                    raise ValueError(no_token) from None
+                # Ray Client starts a server per driver on the head, and that start has been seen
+                # to fail at random ("Initialization failure from server", once in ~13 connections,
+                # the next one fine): try once more before giving up.
+                if attempt == 1 and address.startswith("ray://") and "Initialization failure from server" in str(exc):
+                    continue
+                raise ValueError(no_cluster.format(str(exc).splitlines()[0])) from None
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
     return True
