@@ -21,6 +21,8 @@ from typing import NamedTuple
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search._paths import file_in_the_way
+
 __all__ = ["FORMATS", "Exported", "export_trial", "pick_trial"]
 
 FORMATS = ("json", "torch-export")
@@ -220,11 +222,9 @@ def _check_target(path: Path, fmt: str, overwrite: bool) -> None:
     (unless `overwrite`): an export never silently replaces a file."""
     if path.is_dir():
         raise ValueError(f"--to {path} is a folder; name the JSON file to write, e.g. --to {path / 'best.json'}")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"--to {path}: {parent} is a file, so the folder cannot be made; give another --to")
-            break
+    blocker = file_in_the_way(path)
+    if blocker is not None:
+        raise ValueError(f"--to {path}: {blocker} is a file, so the folder cannot be made; give another --to")
     targets = [path, path.with_suffix(".pt")] + ([path.with_suffix(".pt2")] if fmt == "torch-export" else [])
     found = [str(p) for p in targets if p.exists()]
     if found and not overwrite:

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from search._paths import file_in_the_way
 from search.cli._common import console, user_errors
 
 
@@ -49,8 +50,6 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise ValueError(f"--out {out} is a folder; name the JSON file, e.g. --out {out / 'bench.json'}")
     if out.exists() and not overwrite:
         raise FileExistsError(f"--out {out} already exists: add --overwrite to replace it, or give another --out")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ValueError(f"--out {out}: {parent} is a file, so the folder cannot be made; give another --out")
-            break
+    blocker = file_in_the_way(out)
+    if blocker is not None:
+        raise ValueError(f"--out {out}: {blocker} is a file, so the folder cannot be made; give another --out")

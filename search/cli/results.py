@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from search._paths import file_in_the_way
 from search.cli._common import console, err_console, fail, user_errors
 
 # The same three options as `momnas search`, so a study is found the way it was stored.
@@ -38,12 +39,11 @@ def plot_command(
 
 def _check_folder(folder: Path, flag: str) -> None:
     """A folder to write into: refused (before anything is drawn) when it, or a parent, is a file."""
-    for path in (folder, *folder.parents):
-        if path.exists():
-            if not path.is_dir():
-                what = "is a file" if path == folder else f"lies under {path}, a file"
-                raise ValueError(f"{flag} {folder} {what}; name a folder for the plots")
-            return
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{flag} {folder} is a file; name a folder for the plots")
+    blocker = None if folder.exists() else file_in_the_way(folder)
+    if blocker is not None:
+        raise ValueError(f"{flag} {folder} lies under {blocker}, a file; name a folder for the plots")
 
 
 def dashboard_command(

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 import yaml
 
+from search._paths import file_in_the_way
 from search.cli._common import console, err_console, user_errors
 
 _CELL = "Cell"
@@ -141,11 +142,9 @@ def _check_out(out: Path, overwrite: bool) -> None:
             raise FileExistsError(f"--out {out} already holds a run ({', '.join(found)}); give another --out, "
                                   f"or add --overwrite to replace it")
         return
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise FileExistsError(f"--out {out}: {parent} is a file, so the folder cannot be made; name another --out")
+    blocker = file_in_the_way(out)
+    if blocker is not None:
+        raise FileExistsError(f"--out {out}: {blocker} is a file, so the folder cannot be made; name another --out")
 
 
 def _make_out(out: Path) -> Path | None:
