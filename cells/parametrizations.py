@@ -3,6 +3,9 @@
 Each class maps free tensors (the "originals", what the optimizer updates) onto a manifold;
 cores attach one with a one-line helper (`orthogonal_`, `unitary_`, ...) and stay plain
 PyTorch. The time loop runs under `parametrize.cached()`, so the map runs once per forward.
+On a GPU the maps and the re-bases never wait for the device (`matrix_exp_on_device`,
+`solve_ex`, a host-side step count), so they do not serialise a training step; ENRNN's
+`eigvals` is the exception (PyTorch computes it on the host).
 
 - `Exp`      B = base @ expm(skew(A))                   expRNN; DTRIV re-bases every K steps
 - `Cayley`   B = (I + skew(A))^-1 (I - skew(A)) D       scoRNN, D = diag(+-1) fixed
@@ -37,7 +40,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 __all__ = ["Exp", "Cayley", "SVD", "UnitaryCayley", "URNN", "SpectralNormalize", "TRIVIALIZATIONS",
-           "orthogonal_", "unitary_", "spectral_normalize_", "skew", "skew_init", "signs", "initialize_",
+           "orthogonal_", "unitary_", "spectral_normalize_", "matrix_exp", "matrix_exp_on_device", "skew", "skew_init", "signs", "initialize_",
            "parameter_groups", "after_optimizer_step"]
 
 
@@ -71,17 +74,78 @@ def signs(n: int, n_neg: int = 0) -> Tensor:
 
 
 def _polar(M: Tensor) -> Tensor:
-    """The orthogonal (unitary) matrix nearest to M, computed in double precision."""
+    """The orthogonal (unitary) matrix nearest to M, computed in double precision (an SVD: for
+    one-off starts such as `right_inverse`; the per-step re-base uses `_reorthogonalize`)."""
     wide = torch.complex128 if M.is_complex() else torch.float64
     U, _, Vh = torch.linalg.svd(M.to(wide))
     return (U @ Vh).to(M.dtype)
 
 
-def _rotate(base: Tensor, A: Tensor) -> Tensor:
-    """base @ expm(skew(A)), computed in float64 and cast back: in float32 the exponential of a
-    generator that has grown for many steps drifts off the orthogonal group by more than 1e-5."""
-    wide = torch.float64 if A.dtype in (torch.float16, torch.bfloat16, torch.float32) else A.dtype
-    return (base.to(wide) @ torch.linalg.matrix_exp(skew(A.to(wide)))).to(A.dtype)
+def _reorthogonalize(M: Tensor, iterations: int = 2) -> Tensor:
+    """The orthogonal matrix nearest to M when M is orthogonal up to rounding, without an SVD.
+
+    Newton-Schulz, X <- X (3I - X^T X) / 2 in float64, converges quadratically to the polar
+    factor (||X^T X - I||: 1e-7 -> 1e-14 -> 1e-28); on a GPU it is four matrix products where
+    an SVD is a cuSOLVER call that waits for the device. Valid for ||M^T M - I|| well below 1,
+    which a product of float32 orthogonal matrices always is. Batched over leading dims."""
+    X = M.to(torch.float64)
+    for _ in range(iterations):
+        X = 1.5 * X - 0.5 * X @ (X.mT @ X)
+    return X.to(M.dtype)
+
+
+_TAYLOR = [1.0 / math.factorial(k) for k in range(17)]  # expm's degree-16 Taylor coefficients
+EXPM_THETA = 0.5         # scale A until ||A||_1 <= theta: the Taylor tail is then below 1e-19
+EXPM_MAX_SQUARINGS = 16  # exact to float64 for ||A||_1 <= theta * 2^16
+
+
+def matrix_exp(A: Tensor) -> Tensor:
+    """expm(A) for (..., n, n) A: `torch.linalg.matrix_exp` on the CPU, `matrix_exp_on_device` elsewhere."""
+    return torch.linalg.matrix_exp(A) if A.device.type == "cpu" else matrix_exp_on_device(A)
+
+
+def matrix_exp_on_device(A: Tensor) -> Tensor:
+    """expm(A) by scaling and squaring with no host synchronisation, differentiable by autograd.
+
+    `torch.linalg.matrix_exp` reads ||A|| on the host to choose its degree and its number of
+    squarings, so on a GPU every call, and its backward (an expm of a 2n x 2n block), waits for
+    all queued work: in a training step that serialises the recurrence kernel and the host
+    (measured on an H200 in benchmarks/NOTES.md). Here the scaling s = ceil(log2(||A||_1 / theta))
+    stays on the device, exp(A / 2^s) is a degree-16 Taylor polynomial (Paterson-Stockmeyer: six
+    products), and each of `EXPM_MAX_SQUARINGS` squarings is applied only where s asks for it
+    (`torch.where`). Same accuracy as torch's algorithm up to ||A||_1 = theta * 2^16 (beyond, the
+    Taylor step degrades gracefully: ~1e-9 at 4x that).
+
+    Example:
+        >>> A = torch.tensor([[0.0, 2.0], [-2.0, 0.0]], dtype=torch.float64)
+        >>> bool(torch.allclose(matrix_exp_on_device(A), torch.linalg.matrix_exp(A)))
+        True
+    """
+    with torch.no_grad():
+        norm = A.abs().sum(-2).amax(-1)[..., None, None]  # ||A||_1 per matrix
+        s = torch.log2(norm / EXPM_THETA).ceil().clamp(0, EXPM_MAX_SQUARINGS)  # 0 for A = 0; NaN stays NaN
+    X = A * torch.exp2(-s)
+    eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device).expand_as(A)
+    X2 = X @ X
+    X3 = X2 @ X
+    X4 = X2 @ X2
+    powers = (eye, X, X2, X3)
+    block = [sum(_TAYLOR[4 * k + j] * P for j, P in enumerate(powers)) for k in range(4)]  # sum_j c_{4k+j} X^j
+    E = block[3] + _TAYLOR[16] * X4
+    for k in (2, 1, 0):
+        E = block[k] + X4 @ E
+    for i in range(EXPM_MAX_SQUARINGS):
+        E = torch.where(s > i, E @ E, E)
+    return E
+
+
+def _rotate(base: Tensor, A: Tensor, *, wide: bool = False) -> Tensor:
+    """base @ expm(skew(A)), computed in float64 (cast back unless `wide`): in float32 the
+    exponential of a generator that has grown for many steps drifts off the orthogonal group
+    by more than 1e-5. Batched over leading dims."""
+    dtype = torch.float64 if A.dtype in (torch.float16, torch.bfloat16, torch.float32) else A.dtype
+    B = base.to(dtype) @ matrix_exp(skew(A.to(dtype)))
+    return B if wide else B.to(A.dtype)
 
 
 def _due(steps: int, K: int) -> bool:
@@ -91,7 +155,33 @@ def _due(steps: int, K: int) -> bool:
     return K > 0 and steps % K == 0
 
 
-class Exp(nn.Module):
+class _Rebased(nn.Module):
+    """DTRIV's schedule, shared by `Exp` and `SVD`: re-base after optimizer steps K, 2K, ...
+
+    The step count is the buffer `steps` (saved with the weights) and a host-side mirror, so
+    that checking the schedule never waits for the device; the mirror is read from the buffer
+    the first time and again after `load_state_dict`."""
+
+    def __init__(self, K: int):
+        super().__init__()
+        self.K = K
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+        self._host_steps: int | None = None
+
+    def _count_step(self) -> bool:
+        """Count one optimizer step; True when a re-base is due."""
+        if self._host_steps is None:
+            self._host_steps = int(self.steps)
+        self._host_steps += 1
+        self.steps.fill_(self._host_steps)
+        return _due(self._host_steps, self.K)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._host_steps = None
+
+
+class Exp(_Rebased):
     """B = base @ expm(skew(A)), orthogonal (expRNN); re-based every K optimizer steps (DTRIV).
 
     Re-basing sets base <- B (projected back onto the orthogonal group in float64, so rounding
@@ -104,10 +194,8 @@ class Exp(nn.Module):
     manifold = True
 
     def __init__(self, n: int, K: int = 1):
-        super().__init__()
-        self.K = K
+        super().__init__(K)
         self.register_buffer("base", torch.eye(n))
-        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     def forward(self, A: Tensor) -> Tensor:
         return _rotate(self.base, A)
@@ -125,10 +213,9 @@ class Exp(nn.Module):
 
     @torch.no_grad()
     def after_optimizer_step(self, originals: list[Tensor]):
-        self.steps += 1
-        if _due(int(self.steps), self.K):
+        if self._count_step():
             (A,) = originals
-            self.base.copy_(_polar(self.forward(A)))
+            self.base.copy_(_reorthogonalize(_rotate(self.base, A, wide=True)))
             A.zero_()
 
     def extra_repr(self) -> str:
@@ -152,7 +239,8 @@ class Cayley(nn.Module):
     def forward(self, A: Tensor) -> Tensor:
         S = skew(A)
         eye = torch.eye(A.shape[0], dtype=A.dtype, device=A.device)
-        return torch.linalg.solve(eye + S, eye - S) * self.D  # column scaling = right product with D
+        # solve_ex: I + S is never singular (S skew), and unlike solve it does not read an error flag on the host
+        return torch.linalg.solve_ex(eye + S, eye - S).result * self.D  # column scaling = right product with D
 
     @torch.no_grad()
     def right_inverse(self, B: Tensor) -> Tensor:
@@ -173,7 +261,7 @@ class Cayley(nn.Module):
         return f"n_neg={int((self.D < 0).sum())}"
 
 
-class SVD(nn.Module):
+class SVD(_Rebased):
     """W = P diag(sigma) Q^T, P and Q orthogonal as in `Exp`, sigma = 1 + m (2 sigmoid(p) - 1).
 
     Singular values stay in [1 - m, 1 + m]: m = 0 is exactly orthogonal, a small m a soft
@@ -183,21 +271,19 @@ class SVD(nn.Module):
     manifold = True
 
     def __init__(self, n: int, m: float = 0.1, K: int = 1):
-        super().__init__()
         if not 0.0 <= m < 1.0:
             raise ValueError(f"SVD: m={m} is out of range; m must be in [0, 1)")
-        self.m, self.K = m, K
+        super().__init__(K)
+        self.m = m
         self.register_buffer("base_p", torch.eye(n))
         self.register_buffer("base_q", torch.eye(n))
-        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
 
     def sigma(self, p: Tensor) -> Tensor:
         """The singular values, each in [1 - m, 1 + m]."""
         return 1.0 + self.m * (2.0 * torch.sigmoid(p) - 1.0)
 
     def forward(self, A_p: Tensor, A_q: Tensor, p: Tensor) -> Tensor:
-        P = _rotate(self.base_p, A_p)
-        Q = _rotate(self.base_q, A_q)
+        P, Q = _rotate(torch.stack([self.base_p, self.base_q]), torch.stack([A_p, A_q]))  # one batched expm
         return (P * self.sigma(p)) @ Q.mT  # P diag(sigma) Q^T
 
     @torch.no_grad()
@@ -222,11 +308,11 @@ class SVD(nn.Module):
 
     @torch.no_grad()
     def after_optimizer_step(self, originals: list[Tensor]):
-        self.steps += 1
-        if _due(int(self.steps), self.K):
+        if self._count_step():
             A_p, A_q, _ = originals
-            self.base_p.copy_(_polar(_rotate(self.base_p, A_p)))
-            self.base_q.copy_(_polar(_rotate(self.base_q, A_q)))
+            P, Q = _reorthogonalize(_rotate(torch.stack([self.base_p, self.base_q]), torch.stack([A_p, A_q]), wide=True))
+            self.base_p.copy_(P)
+            self.base_q.copy_(Q)
             A_p.zero_()
             A_q.zero_()
 
@@ -248,7 +334,8 @@ class UnitaryCayley(nn.Module):
         lower = M.tril()
         A = torch.complex(skew(M), lower + lower.tril(-1).mT)
         eye = torch.eye(M.shape[0], dtype=A.dtype, device=M.device)
-        return torch.linalg.solve(eye + A, eye - A) * torch.polar(torch.ones_like(theta), theta)
+        # solve_ex: I + A is never singular (A skew-Hermitian); no error flag read on the host
+        return torch.linalg.solve_ex(eye + A, eye - A).result * torch.polar(torch.ones_like(theta), theta)
 
     @torch.no_grad()
     def right_inverse(self, W: Tensor) -> tuple[Tensor, Tensor]:
