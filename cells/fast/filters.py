@@ -25,7 +25,7 @@ FULL_LIMIT = 1 << 20  # T * B * F up to this: one (T, T) product (the [x, 1] str
 def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.to(dtype=like.dtype, device=like.device)
-    return torch.tensor(float(value), dtype=like.dtype, device=like.device)
+    return torch.full((), float(value), dtype=like.dtype, device=like.device)  # a fill: torch.tensor would copy from the host and wait
 
 
 def _chunk_length(T: int, chunk: int) -> int:
@@ -103,6 +103,12 @@ def nag_coefficients(T: int, restart: int) -> np.ndarray:
     t = np.arange(T)
     k = (t % restart) + 1 if restart > 0 else t + 1
     return (k - 1) / (k + 2)
+
+
+@functools.lru_cache(maxsize=32)
+def nag_coefficients_on(T: int, restart: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """`nag_coefficients` as a tensor on `device`, copied once (a host copy per forward waits for the GPU)."""
+    return torch.as_tensor(nag_coefficients(T, restart), dtype=dtype, device=device)
 
 
 @functools.lru_cache(maxsize=32)
