@@ -256,14 +256,13 @@ class _Run:
         """One optimizer step on a batch; False when the loss or the gradient is not finite."""
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss_fn(self.model(self.train_x[index]), self.train_y[index])
-        value = loss.item()
-        if not math.isfinite(value):
-            return False
         loss.backward()
         # The norm before clipping: what the gradients did, not what the clip allowed.
         clip = self.tc.clip if self.tc.clip is not None else math.inf
-        norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip))
-        if not math.isfinite(norm):
+        norm = torch.nn.utils.clip_grad_norm_(self.params, clip)
+        # One read from the device per step, loss and norm together (each read waits for the GPU).
+        value, norm = torch.stack([loss.detach().float(), norm.float()]).tolist()
+        if not (math.isfinite(value) and math.isfinite(norm)):
             return False  # before optimizer.step: the weights stay as they were
         self.grad_norm_max = max(self.grad_norm_max, norm)
         self.last_lr = self.optimizer.param_groups[0]["lr"]  # the lr this step used
