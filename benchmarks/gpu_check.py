@@ -1,6 +1,6 @@
 """One GPU call: correctness of `auto` at full size, the Triton kernels, then the timings.
 
-    PYTHONPATH=$PWD python3 benchmarks/gpu_check.py --out $OUT [--parts correct,kernels,bench]
+    PYTHONPATH=$PWD python3 benchmarks/gpu_check.py --out $OUT [--parts correct,kernels,syncs,profile,bench]
 
 Writes correctness.json, kernels.json, bench.json under --out and prints short tables.
 Correctness: fp32 on the GPU, `auto` against `reference` (same parameters, same input,
@@ -194,25 +194,34 @@ def part_kernels(B, T, device, sizes=(128, 256)):
     return results
 
 
+def _training_step(spec, H, device):
+    """A family's model and one training iteration (RMSprop, `after_optimizer_step`), as the bench times it."""
+    from cells.benchmark import _Classifier, parse_family
+    from cells.build import build_cell
+    from cells.parametrizations import after_optimizer_step
+
+    x = torch.rand(128, 784, 1, device=device)
+    y = torch.randint(0, 10, (128,), device=device)
+    cell = build_cell(parse_family(spec, H), impl="auto")
+    model = _Classifier(cell).to(device)
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        after_optimizer_step(cell)
+
+    return step
+
+
 def part_profile(families, H, device, path):
     """Where one training iteration of each family spends its GPU time (torch.profiler)."""
     from torch.profiler import ProfilerActivity, profile
 
-    from cells.benchmark import _Classifier, parse_family
-    from cells.build import build_cell
-
-    x = torch.rand(128, 784, 1, device=device)
-    y = torch.randint(0, 10, (128,), device=device)
     with open(path, "w") as f:
         for spec in families:
-            model = _Classifier(build_cell(parse_family(spec, H), impl="auto")).to(device)
-            opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
-
-            def step():
-                opt.zero_grad()
-                torch.nn.functional.cross_entropy(model(x), y).backward()
-                opt.step()
-
+            step = _training_step(spec, H, device)
             for _ in range(3):
                 step()
             torch.cuda.synchronize()
@@ -224,6 +233,38 @@ def part_profile(families, H, device, path):
             print(f"profile {spec} H={H}\n" + "\n".join(table.splitlines()[:14]), flush=True)
 
 
+def part_syncs(families, H, device):
+    """Where each family's training iteration makes the host wait for the GPU
+    (torch.cuda.set_sync_debug_mode): {family: [(warning, the innermost momnas frame), ...]}."""
+    import traceback
+    import warnings
+
+    found = {}
+    for spec in families:
+        step = _training_step(spec, H, device)
+        step()
+        torch.cuda.synchronize()
+        hits = []
+
+        def record(message, category, filename, lineno, file=None, line=None):
+            frames = [fr for fr in traceback.extract_stack()
+                      if any(f"/{pkg}/" in fr.filename for pkg in ("cells", "runs", "benchmarks"))]
+            where = f"{frames[-1].filename.split('/')[-2]}/{frames[-1].name}:{frames[-1].lineno}" if frames else "?"
+            hits.append((str(message)[:60], where))
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = record
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                step()
+            finally:
+                torch.cuda.set_sync_debug_mode(0)
+        found[spec] = hits
+        print(f"syncs {spec} H={H}: {len(hits)}" + "".join(f"\n    {w}  ({m})" for m, w in hits), flush=True)
+    return found
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=".")
@@ -232,6 +273,9 @@ def main():
     p.add_argument("--hidden", nargs="*", type=int, default=[128, 256])
     p.add_argument("--ref-iters", type=int, default=2)
     p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--no-reference", action="store_true", help="bench: time auto and cuDNN only")
+    p.add_argument("--profile-families", nargs="*",
+                   default=["adam-lstm", "momentum-cornn", "momentum-orthogonal"])
     a = p.parse_args()
     from cells.benchmark import DEFAULT_FAMILIES, format_table, run_benchmark
 
@@ -247,12 +291,14 @@ def main():
     if "kernels" in parts:
         res = part_kernels(128, 784, dev)
         json.dump(res, open(os.path.join(a.out, "kernels.json"), "w"), indent=1)
+    if "syncs" in parts:
+        res = part_syncs(a.profile_families, 128, dev)
+        json.dump(res, open(os.path.join(a.out, "syncs.json"), "w"), indent=1)
     if "profile" in parts:
-        part_profile(["adam-lstm", "momentum-cornn", "momentum-orthogonal"], 128, dev,
-                     os.path.join(a.out, "profile.txt"))
+        part_profile(a.profile_families, 128, dev, os.path.join(a.out, "profile.txt"))
     if "bench" in parts:
         result = run_benchmark(families, hidden_sizes=a.hidden, iters=a.iters, ref_iters=a.ref_iters,
-                               log=lambda m: print(m, flush=True))
+                               reference=not a.no_reference, log=lambda m: print(m, flush=True))
         json.dump(result, open(os.path.join(a.out, "bench.json"), "w"), indent=1)
         print(format_table(result))
     if "repeat" in parts:  # the same versions timed again: the spread between two runs
