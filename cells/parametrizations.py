@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -95,8 +96,13 @@ def _reorthogonalize(M: Tensor, iterations: int = 2) -> Tensor:
 
 
 _TAYLOR = [1.0 / math.factorial(k) for k in range(17)]  # expm's degree-16 Taylor coefficients
-EXPM_THETA = 0.5         # scale A until ||A||_1 <= theta: the Taylor tail is then below 1e-19
-EXPM_MAX_SQUARINGS = 16  # exact to float64 for ||A||_1 <= theta * 2^16
+EXPM_SQUARINGS = 16  # expm(A) = expm(A / 2^16)^(2^16): Taylor-exact while ||A||_1 <= 0.5 * 2^16
+
+
+@functools.lru_cache(maxsize=8)
+def _taylor_coefficients(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """c_{4k+j} = 1 / (4k+j)! as (4, 4) on `device`, copied once (a copy per call would wait for the GPU)."""
+    return torch.tensor(_TAYLOR[:16], dtype=dtype).view(4, 4).to(device)
 
 
 def matrix_exp(A: Tensor) -> Tensor:
@@ -105,38 +111,38 @@ def matrix_exp(A: Tensor) -> Tensor:
 
 
 def matrix_exp_on_device(A: Tensor) -> Tensor:
-    """expm(A) by scaling and squaring with no host synchronisation, differentiable by autograd.
+    """expm(A) by scaling and squaring with a fixed schedule: no host synchronisation, few launches.
 
     `torch.linalg.matrix_exp` reads ||A|| on the host to choose its degree and its number of
     squarings, so on a GPU every call, and its backward (an expm of a 2n x 2n block), waits for
     all queued work: in a training step that serialises the recurrence kernel and the host
-    (measured on an H200 in benchmarks/NOTES.md). Here the scaling s = ceil(log2(||A||_1 / theta))
-    stays on the device, exp(A / 2^s) is a degree-16 Taylor polynomial (Paterson-Stockmeyer: six
-    products), and each of `EXPM_MAX_SQUARINGS` squarings is applied only where s asks for it
-    (`torch.where`). Same accuracy as torch's algorithm up to ||A||_1 = theta * 2^16 (beyond, the
-    Taylor step degrades gracefully: ~1e-9 at 4x that).
+    (measured on an H200 in benchmarks/NOTES.md). Here the schedule is fixed: X = A / 2^16, a
+    degree-16 Taylor polynomial of X (Paterson-Stockmeyer: three powers, three fused
+    multiply-adds), then 16 squarings, about 25 launches in all, differentiated by autograd.
+    The Taylor tail is below 1e-19 while ||A||_1 <= 2^15; the squarings cost ~2^16 ulp
+    (1e-11 relative in float64, far below the float32 the cells use; the parametrizations call
+    it in float64). A generator past 2^15 is far outside what DTRIV's re-basing leaves.
 
     Example:
         >>> A = torch.tensor([[0.0, 2.0], [-2.0, 0.0]], dtype=torch.float64)
         >>> bool(torch.allclose(matrix_exp_on_device(A), torch.linalg.matrix_exp(A)))
         True
     """
-    with torch.no_grad():
-        norm = A.abs().sum(-2).amax(-1)[..., None, None]  # ||A||_1 per matrix
-        s = torch.log2(norm / EXPM_THETA).ceil().clamp(0, EXPM_MAX_SQUARINGS)  # 0 for A = 0; NaN stays NaN
-    X = A * torch.exp2(-s)
-    eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device).expand_as(A)
+    n = A.shape[-1]
+    X = (A * 2.0 ** -EXPM_SQUARINGS).reshape(-1, n, n)
     X2 = X @ X
-    X3 = X2 @ X
     X4 = X2 @ X2
-    powers = (eye, X, X2, X3)
-    block = [sum(_TAYLOR[4 * k + j] * P for j, P in enumerate(powers)) for k in range(4)]  # sum_j c_{4k+j} X^j
-    E = block[3] + _TAYLOR[16] * X4
+    # blocks[k] = sum_j c_{4k+j} X^j (j = 0..3), all four in one product over the stacked powers
+    C = _taylor_coefficients(A.dtype, A.device)  # (4, 4)
+    powers = torch.stack([X, X2, X2 @ X])  # (3, b, n, n)
+    eye = torch.eye(n, dtype=A.dtype, device=A.device)
+    blocks = torch.tensordot(C[:, 1:], powers, dims=1) + C[:, 0, None, None, None] * eye  # (4, b, n, n)
+    E = torch.add(blocks[3], X4, alpha=_TAYLOR[16])
     for k in (2, 1, 0):
-        E = block[k] + X4 @ E
-    for i in range(EXPM_MAX_SQUARINGS):
-        E = torch.where(s > i, E @ E, E)
-    return E
+        E = torch.baddbmm(blocks[k], X4, E)  # Horner in X^4
+    for _ in range(EXPM_SQUARINGS):
+        E = E @ E
+    return E.reshape(A.shape)
 
 
 def _rotate(base: Tensor, A: Tensor, *, wide: bool = False) -> Tensor:

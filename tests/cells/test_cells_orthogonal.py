@@ -272,8 +272,9 @@ def test_exp_without_rebasing_stays_orthogonal_at_width_128():
 
 @pytest.mark.parametrize("scale", [0.0, 1e-3, 0.4, 3.0, 50.0, 4000.0])
 def test_matrix_exp_on_device_equals_torch_in_value_and_gradient(scale):
-    """The GPU path's expm (no host sync) is torch.linalg.matrix_exp to float64 rounding, in value
-    and in gradient, from A = 0 (no squaring) to ||A||_1 ~ 5e3 (14 squarings), skew or not, batched."""
+    """The GPU path's expm (no host sync) is torch.linalg.matrix_exp to 1e-10 in float64 (its fixed
+    2^16 scaling costs ~2^16 ulp), in value and in gradient, from A = 0 to ||A||_1 ~ 5e3, skew or
+    not, batched."""
     gen = torch.Generator().manual_seed(0)
     A = torch.randn(3, 16, 16, generator=gen, dtype=torch.float64) * min(scale, 5.0) / 16
     A[1] = (A[1] - A[1].mT) * (scale / min(scale, 5.0) if scale else 1.0)  # skew: any size (e^A stays bounded)
@@ -283,7 +284,7 @@ def test_matrix_exp_on_device_equals_torch_in_value_and_gradient(scale):
     (grad_mine,) = torch.autograd.grad((mine * G).sum(), A)
     theirs = torch.linalg.matrix_exp(A)
     (grad_theirs,) = torch.autograd.grad((theirs * G).sum(), A)
-    torch.testing.assert_close(mine, theirs, rtol=1e-11, atol=1e-11 * float(theirs.detach().abs().max()))
+    torch.testing.assert_close(mine, theirs, rtol=1e-10, atol=1e-10 * float(theirs.detach().abs().max()))
     torch.testing.assert_close(grad_mine, grad_theirs, rtol=1e-9, atol=1e-9 * float(grad_theirs.abs().max()))
 
 
