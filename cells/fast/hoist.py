@@ -1,10 +1,13 @@
 """The dynamics of cells.dynamics, for a whole sequence at once (from the zero state).
 
 `hoisted(dynamics, g)` returns what `dynamics.filter(g)` returns (the term a (B, T, G) and
-the final filter state), through the chunked scans of `filters`. `linear_input(dynamics, x)`
-serves the linear filters (momentum, input-form NAG, plain) in the commuted form of
-REFERENCE §6: filter the input x and a constant 1 instead of g = x W^T + b, which is exact
-because the filter commutes with the projection, and is (I + 1) / G times the work.
+the final filter state), through the chunked scans of `filters`, or for adam / rmsprop in
+float32 on CUDA (or TRITON_INTERPRET=1) the one-pass kernel of `triton_adam`, which reads
+g through its time-major view. `linear_input(dynamics, x)` serves the linear filters
+(momentum, input-form NAG, plain) in the commuted form of REFERENCE §6: filter the input x
+and a constant 1 instead of g = x W^T + b, which is exact because the filter commutes with
+the projection, and is (I + 1) / G times the work. `adam_from_input` serves `auto`'s fused
+RNN operators, its stream time-major (T, B, G) as they take it.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ def hoisted(dynamics: Dynamics, g: Tensor) -> tuple[Tensor, tuple]:
         return g, ()
     if isinstance(dynamics, Adam):  # rmsprop included (mu = 0)
         if _fused(g):
-            return _adam_kernel(dynamics, g)
+            a, state = _adam_kernel(dynamics, g.transpose(0, 1))  # the kernel reads g in place
+            return a.transpose(0, 1), state
         v = _unit_filter(dynamics, g) * dynamics.s if dynamics.mu != 0.0 else dynamics.s * g
         r = filters.decay_filter(g * g, dynamics.beta) * (1.0 - dynamics.beta)
         return v / torch.sqrt(r + dynamics.eps), (v[:, -1], r[:, -1])
@@ -65,30 +69,36 @@ def linear_input(dynamics: Dynamics, x: Tensor) -> tuple[Tensor, float]:
 
 
 def adam_from_input(dynamics: Adam, x: Tensor, W: Tensor, b: Tensor) -> tuple[Tensor, tuple]:
-    """Adam / RMSProp over g = x W^T + b, as `hoisted(dynamics, g)`, with the linear half (v)
-    filtered in the commuted form: v = s [x~, c~] [W | b]^T, only r = filter(g^2) on the
-    wide (B, T, G) stream."""
+    """Adam / RMSProp over g = x W^T + b: x (B, T, I) -> (a (T, B, G), (v_T, r_T) (B, G)),
+    a time-major for the fused RNN operators (batch_first=False), as `hoisted(dynamics, g)`.
+
+    The kernel filters a time-major g, projected from the (tiny) transposed x. Without it,
+    the linear half (v) is filtered in the commuted form, v = s [x~, c~] [W | b]^T, only
+    r = filter(g^2) on the wide stream, batch-major (the layout of `filters`), and a is
+    returned as its time-major view."""
+    if _fused(x):
+        return _adam_kernel(dynamics, torch.nn.functional.linear(x.transpose(0, 1), W, b))
     g = torch.nn.functional.linear(x, W, b)  # (B, T, G)
-    if _fused(g):
-        return _adam_kernel(dynamics, g)
     if dynamics.mu != 0.0:
         xf, _ = linear_input(Momentum(mu=dynamics.mu, s=1.0), x)  # (B, T, I + 1)
         v = torch.nn.functional.linear(xf, torch.cat([W, b[:, None]], dim=1)) * dynamics.s
     else:
         v = dynamics.s * g
     r = filters.decay_filter(g * g, dynamics.beta) * (1.0 - dynamics.beta)
-    return v * torch.rsqrt(r + dynamics.eps), (v[:, -1], r[:, -1])
+    return (v * torch.rsqrt(r + dynamics.eps)).transpose(0, 1), (v[:, -1], r[:, -1])
 
 
-def _fused(g: Tensor) -> bool:
-    """Whether the one-pass Triton filter applies (float32 on CUDA, or TRITON_INTERPRET=1)."""
+def _fused(t: Tensor) -> bool:
+    """Whether the one-pass Triton filter applies to a stream like t (float32 on CUDA, or
+    TRITON_INTERPRET=1)."""
     from ._triton import available
 
-    return g.dtype == torch.float32 and available(g.device)
+    return t.dtype == torch.float32 and available(t.device)
 
 
 def _adam_kernel(dynamics: Adam, g: Tensor) -> tuple[Tensor, tuple]:
+    """g (T, B, G) -> (a (T, B, G), (v_T, r_T)) through the one-pass Triton filter."""
     from .triton_adam import adam_filter
 
     a, v, r = adam_filter(g, float(dynamics.mu), float(dynamics.s), float(dynamics.beta), float(dynamics.eps))
-    return a, (v[:, -1], r[:, -1])
+    return a, (v[-1], r[-1])

@@ -152,3 +152,56 @@ def test_auto_unicornn_dropout_is_off_in_eval_mode():
     out = fast(x)[0]
     assert torch.equal(torch.get_rng_state(), rng) and fast.fast_path == "hoisted"
     assert torch.equal(out, plain(x)[0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("T", [1, 7])
+@pytest.mark.parametrize("core", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("dynamics,kwargs", [("adam", {"mu": 0.6, "s": 0.9, "beta": 0.3}),
+                                             ("rmsprop", {"s": 0.7, "beta": 0.2})])
+def test_fused_rnn_adam_short_sequences_and_filter_state_gradient(core, dynamics, kwargs, T, dtype):
+    """adam / rmsprop through the fused RNN operator (the torch scans on the CPU) at T = 1 and 7,
+    the final filter state (v_T, r_T) in the loss as well, so its gradient path is checked."""
+    torch.manual_seed(3)
+    cfg = CellConfig(core=core, dynamics=dynamics, input_size=2, hidden_size=5, **kwargs)
+    ref = build_cell(cfg, impl="reference").to(dtype)
+    fast = build_cell(cfg, impl="auto").to(dtype)
+    fast.load_state_dict(ref.state_dict())
+    x = torch.rand(3, T, 2, dtype=dtype, requires_grad=True)
+    w = torch.randn(3, T, 5, dtype=dtype)
+    res = []
+    for cell in (ref, fast):
+        out, state = cell(x)
+        leaves = _leaves(state.core) + _leaves(state.dynamics)
+        loss = (out * w).sum() + sum((s * (0.5 + i)).sum() for i, s in enumerate(leaves))
+        res.append((out, state, leaves, torch.autograd.grad(loss, [x] + list(cell.parameters()))))
+    (o1, s1, l1, g1), (o2, s2, l2, g2) = res
+    assert fast.fast_path == "fused-rnn"
+    assert o2.shape == o1.shape and s2.t == T
+    assert [t.shape for t in l2] == [t.shape for t in l1] and len(_leaves(s2.dynamics)) == 2  # v_T, r_T (B, G)
+    tol = TOL[dtype]
+    assert rel(o2, o1) < tol
+    for a, b in zip(l2, l1):
+        assert rel(a, b) < tol
+    names = ["x"] + [n for n, _ in fast.named_parameters()]
+    for name, a, b in zip(names, g2, g1):
+        assert rel(a, b) < tol, name
+
+
+@pytest.mark.parametrize("dynamics", ["plain", "momentum", "adam", "rmsprop"])
+def test_fused_rnn_runs_the_operator_time_major(dynamics, monkeypatch):
+    """The fused operator gets a (T, B, features) input with batch_first=False (no transpose of
+    adam's wide stream inside it) and the output comes back as a (B, T, H) view of its result."""
+    calls = []
+    lstm = torch._VF.lstm
+
+    def spy(inp, hx, weights, has_biases, layers, dropout, train, bidirectional, batch_first):
+        calls.append((tuple(inp.shape), batch_first))
+        return lstm(inp, hx, weights, has_biases, layers, dropout, train, bidirectional, batch_first)
+
+    monkeypatch.setattr(torch._VF, "lstm", spy)
+    cell = build_cell(CellConfig(core="lstm", dynamics=dynamics, input_size=2, hidden_size=5), impl="auto")
+    out, _ = cell(torch.rand(3, 7, 2))
+    width = {"plain": 2, "momentum": 3}.get(dynamics, 20)  # x, [x~, c~], or the filtered g (4H)
+    assert calls == [((7, 3, width), False)]
+    assert out.shape == (3, 7, 5) and out.transpose(0, 1).is_contiguous()

@@ -124,27 +124,140 @@ def test_tiled_kernels_for_wide_states(core, H, monkeypatch):
         assert rel(a, b) < 1e-4
 
 
-@pytest.mark.parametrize("core,dynamics", [("lstm", "adam"), ("gru", "rmsprop"), ("cornn", "adam")])
-def test_adam_filter_kernel(core, dynamics):
-    """The one-pass Adam / RMSProp filter, inside the fused-rnn and kernel paths, final filter
-    state (v_T, r_T) included in the loss so its gradient path is exercised too."""
+@pytest.mark.parametrize("T", [1, 7, 11])
+@pytest.mark.parametrize("core,dynamics", [("lstm", "adam"), ("lstm", "rmsprop"), ("gru", "adam"), ("gru", "rmsprop"),
+                                           ("rnn", "adam"), ("rnn", "rmsprop"), ("cornn", "adam")])
+def test_adam_filter_kernel(core, dynamics, T):
+    """The one-pass Adam / RMSProp filter, inside the fused-rnn path (time-major stream) and a
+    kernel path (cornn: batch-major stream), T not a multiple of the kernels' UNROLL; the final
+    filter state (v_T, r_T) is in the loss so its gradient path is exercised too."""
     torch.manual_seed(0)
     cfg = CellConfig(core=core, dynamics=dynamics, input_size=2, hidden_size=8, beta=0.4)
     ref = build_cell(cfg, impl="reference").double()
     fast = build_cell(cfg, impl="auto")
     fast.load_state_dict({k: v.float() for k, v in ref.state_dict().items()})
-    x = torch.rand(5, 11, 2, dtype=torch.float64)
+    x = torch.rand(5, T, 2, dtype=torch.float64)
     x32, x64 = x.float().requires_grad_(), x.clone().requires_grad_()
     outs = []
     for cell, xx in ((fast, x32), (ref, x64)):
         out, state = cell(xx)
         loss = (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum() + \
-            sum(s.sum() for s in _leaves(state.dynamics))
-        outs.append((out, _leaves(state.dynamics), torch.autograd.grad(loss, [xx] + list(cell.parameters()))))
+            sum(s.sum() for s in _leaves(state.core) + _leaves(state.dynamics))
+        outs.append((out, _leaves(state.core) + _leaves(state.dynamics),
+                     torch.autograd.grad(loss, [xx] + list(cell.parameters()))))
+    assert fast.fast_path == ("triton" if core == "cornn" else "fused-rnn")
     (o, d, g), (o64, d64, g64) = outs
+    assert len(d) == len(d64) and [t.shape for t in d] == [t.shape for t in d64]
     assert rel(o, o64) < 1e-4
     for a, b in zip(d + list(g), d64 + list(g64)):
         assert rel(a, b) < 1e-4
+
+
+def _adam_stream(T, B, F, layout):
+    """A float64 g (T, B, F): time-major, or a batch-major tensor seen through its transpose."""
+    if layout == "batch-major":
+        return torch.randn(B, T, F, dtype=torch.float64).transpose(0, 1)
+    return torch.randn(T, B, F, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("layout", ["time-major", "batch-major"])
+@pytest.mark.parametrize("T", [1, 4, 7, 9])
+@pytest.mark.parametrize("mu", [0.6, 0.0])
+def test_adam_filter_op_matches_the_torch_scans(T, mu, layout):
+    """The op alone, in float32, against float64: a and the final (v_T, r_T) against the torch
+    scans of `hoist.hoisted` (the CPU path), the whole v and r against the dynamics' own step
+    loop; dL/dg with and without gradients arriving on v and r. B * F = 300 spans two
+    programs, the second one masked. a, v, r and dL/dg come back in g's layout. eps = 0.01,
+    not the cells' 1e-16: at T = 1, a = s g / sqrt((1 - beta) g^2 + 1e-16) is flat in g, and
+    dL/dg only float32 rounding, nothing to compare."""
+    from cells.dynamics import Adam
+    from cells.fast import hoist
+
+    class Damped(Adam):
+        eps = 0.01
+
+    torch.manual_seed(T)
+    dyn = Damped(mu=mu, s=0.9, beta=0.3)
+    consts = (dyn.mu, dyn.s, dyn.beta, dyn.eps)
+    g64 = _adam_stream(T, 6, 50, layout)
+    wa, wv, wr = (torch.randn_like(g64) for _ in range(3))
+    for on_vr in ("none", "final", "all"):
+        g = g64.float().requires_grad_()
+        a, v, r = triton_adam.adam_filter(g, *consts)
+        assert a.stride() == v.stride() == r.stride() == g.stride()
+        gd = g64.clone().requires_grad_()
+        ad, (vT, rT) = hoist.hoisted(dyn, gd.transpose(0, 1))  # the torch scans, (B, T, F)
+        ad = ad.transpose(0, 1)
+        state, vs, rs = (torch.zeros_like(gd[0]), torch.zeros_like(gd[0])), [], []
+        for t in range(T):
+            _, state = dyn.step(gd[t], state, t)
+            vs.append(state[0])
+            rs.append(state[1])
+        vd, rd = torch.stack(vs), torch.stack(rs)
+        loss, loss64 = (a * wa.float()).sum(), (ad * wa).sum()
+        if on_vr == "final":
+            loss = loss + (v[-1] * wv[-1].float()).sum() + (r[-1] * wr[-1].float()).sum()
+            loss64 = loss64 + (vT * wv[-1]).sum() + (rT * wr[-1]).sum()
+        elif on_vr == "all":
+            loss = loss + (v * wv.float()).sum() + (r * wr.float()).sum()
+            loss64 = loss64 + (vd * wv).sum() + (rd * wr).sum()
+        dg, = torch.autograd.grad(loss, g)
+        dg64, = torch.autograd.grad(loss64, gd)
+        assert dg.stride() == g.stride()
+        assert rel(vd[-1], vT) < 1e-12 and rel(rd[-1], rT) < 1e-12
+        for got, want in ((a, ad), (v, vd), (r, rd), (dg, dg64)):
+            assert rel(got, want) < 1e-5
+
+
+@pytest.mark.parametrize("T", [1, 5, 8])
+def test_adam_filter_unroll_is_bit_identical(T, monkeypatch):
+    """Loading UNROLL steps ahead changes no arithmetic: UNROLL = 4 and 3 give exactly the bits
+    of one step at a time, forward and backward (v, r gradients included)."""
+    torch.manual_seed(1)
+    g = torch.randn(T, 3, 40)
+    dA, dV, dR = torch.randn_like(g), torch.randn_like(g), torch.randn_like(g)
+    results = []
+    for unroll in (1, 3, 4):
+        monkeypatch.setattr(triton_adam, "UNROLL", unroll)
+        a, v, r = triton_adam.adam_filter(g, 0.7, 0.9, 0.4, 1e-8)
+        results.append((a, v, r, triton_adam.adam_filter_bwd(dA, dV, dR, g, v, r, 0.7, 0.9, 0.4, 1e-8, True),
+                        triton_adam.adam_filter_bwd(dA, dV, dR, g, v, r, 0.7, 0.9, 0.4, 1e-8, False)))
+    for other in results[1:]:
+        for x, y in zip(other, results[0]):
+            assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("layout", ["time-major", "batch-major"])
+def test_adam_filter_op_schema_and_fake_tensors(layout):
+    """The fake (meta) outputs have the real ones' shapes and strides, in both layouts."""
+    g = _adam_stream(5, 4, 6, layout).float()
+    args = (g, 0.6, 0.9, 0.3, 1e-8)
+    torch.library.opcheck(torch.ops.momnas.adam_filter.default, args,
+                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+    a, v, r = triton_adam.adam_filter(*args)
+    torch.library.opcheck(torch.ops.momnas.adam_filter_bwd.default, (a, v, r, g, v, r, 0.6, 0.9, 0.3, 1e-8, True),
+                          test_utils=("test_schema", "test_faketensor"))
+
+
+@pytest.mark.parametrize("core,layout", [("lstm", "time-major"), ("cornn", "batch-major")])
+def test_adam_stream_reaches_the_kernel_without_a_copy(core, layout, monkeypatch):
+    """fused-rnn hands the kernel a time-major g, the other kernel paths their batch-major g
+    through a transposed view; neither the forward nor the backward copies it into the other
+    layout, and with the filter state out of the loss no zero gradients for v, r are made."""
+    seen, copies, dvr = [], [], []
+    op, bwd, in_layout = triton_adam.adam_filter, triton_adam.adam_filter_bwd, triton_adam._in_layout
+    monkeypatch.setattr(triton_adam, "adam_filter", lambda g, *c: seen.append(g) or op(g, *c))
+    monkeypatch.setattr(triton_adam, "adam_filter_bwd", lambda *a: dvr.append(a[-1]) or bwd(*a))
+    monkeypatch.setattr(triton_adam, "_in_layout",
+                        lambda t, like: copies.append(t.stride() != like.stride()) or in_layout(t, like))
+    cell = build_cell(CellConfig(core=core, dynamics="adam", input_size=2, hidden_size=8), impl="auto")
+    out, _ = cell(torch.rand(5, 7, 2, requires_grad=True))
+    out.sum().backward()
+    (g,) = seen
+    assert g.shape == (7, 5, 32 if core == "lstm" else 8)
+    assert g.is_contiguous() if layout == "time-major" else g.transpose(0, 1).is_contiguous()
+    assert dvr == [False]
+    assert copies and not any(copies)
 
 
 def test_paper_nag_lstm_kernel_over_several_tiles():
