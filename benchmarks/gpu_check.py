@@ -247,7 +247,9 @@ def part_syncs(families, H, device):
         hits = []
 
         def record(message, category, filename, lineno, file=None, line=None):
-            frames = [fr for fr in traceback.extract_stack()
+            if "synchronizing" not in str(message):  # other warnings (and the mode's own notice)
+                return
+            frames = [fr for fr in traceback.extract_stack()[:-1]
                       if any(f"/{pkg}/" in fr.filename for pkg in ("cells", "runs", "benchmarks"))]
             where = f"{frames[-1].filename.split('/')[-2]}/{frames[-1].name}:{frames[-1].lineno}" if frames else "?"
             hits.append((str(message)[:60], where))
