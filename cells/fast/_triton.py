@@ -68,16 +68,27 @@ def launch_options(resident: bool) -> dict:
 
 
 if triton is not None:
+    from triton.language.extra import libdevice
 
     @triton.jit
-    def tanh(x):
-        # libdevice is missing in the interpreter; exp(-2|x|) never overflows. Below |x| = 0.1
-        # 1 - exp(-2|x|) cancels (relative error 1e-2 at 1e-6, 1 at 1e-9), so the Taylor series
-        # x - x^3/3 + 2x^5/15 takes over (error < 6e-8 there); float32 error <= 2.3e-7 overall.
+    def tanh_portable(x):
+        # exp(-2|x|) never overflows. Below |x| = 0.1, 1 - exp(-2|x|) cancels (relative error
+        # 1e-2 at 1e-6, 1 at 1e-9), so the Taylor series x - x^3/3 + 2x^5/15 takes over
+        # (error < 6e-8 there); float32 error <= 2.3e-7 overall.
         e = tl.exp(-2.0 * tl.abs(x))
         r = (1.0 - e) / (1.0 + e)
         x2 = x * x
         series = x * (1.0 - x2 * (0.3333333333333333 - x2 * 0.13333333333333333))
         return tl.where(tl.abs(x) < 0.1, series, tl.where(x >= 0, r, -r))
-else:
-    tanh = None
+
+    @triton.jit
+    def tanh_libdevice(x):
+        return libdevice.tanh(x)  # CUDA's tanhf: 2 ulp everywhere, small |x| included
+
+
+def kernel_tanh():
+    """The tanh a kernel module binds when it is imported, which is when `triton.jit` also
+    decides whether its kernels run compiled or interpreted: libdevice's on the GPU; under
+    TRITON_INTERPRET=1, which has no libdevice, the portable one (exp-based with a Taylor
+    branch for small |x|, which costs the paper-form NAG LSTM 13% on an H200, NOTES.md run 12)."""
+    return tanh_portable if os.environ.get("TRITON_INTERPRET") == "1" else tanh_libdevice

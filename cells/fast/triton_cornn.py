@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import RESIDENT_MAX, launch_options, precision, tanh, tile_blocks, tl, triton
+from cells.fast._triton import RESIDENT_MAX, kernel_tanh, launch_options, precision, tile_blocks, tl, triton
 
 BB = 16  # batch rows per program: the smallest tile tl.dot accepts
 
 
 if triton is not None:
+    tanh = kernel_tanh()  # bound now, as triton.jit binds compiled / interpreted now
 
     @triton.jit
     def _cornn_fwd_kernel(A, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import launch_options, precision, tanh, tl, triton
+from cells.fast._triton import kernel_tanh, launch_options, precision, tl, triton
 
 BB = 16
 
 
 if triton is not None:
+    tanh = kernel_tanh()  # bound now, as triton.jit binds compiled / interpreted now
 
     @triton.jit
     def _sigmoid(x):

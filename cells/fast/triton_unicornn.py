@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import triton, tl, tanh
+from cells.fast._triton import kernel_tanh, tl, triton
 
 BLOCK = 128
 
 
 if triton is not None:
+    tanh = kernel_tanh()  # bound now, as triton.jit binds compiled / interpreted now
 
     @triton.jit
     def _unicornn_fwd_kernel(A, W, D, Y, Z, S, N, T, H, alpha, BLOCK: tl.constexpr):
