@@ -47,6 +47,7 @@ class SearchConfig:
     cpus_per_trial: float = 1.0
     max_concurrent: int | None = None    # None: as many as the resources allow
     address: str | None = None           # "auto" or "ray://HOST:PORT" joins a cluster; None starts a local one
+    mps: bool = False                    # run trials that share a GPU at once through CUDA MPS (local searches)
     # where it stores
     out: str = DEFAULT_OUT
     storage: str | None = None           # any Optuna storage URL; None: sqlite:///OUT/optuna.db
@@ -74,8 +75,9 @@ class SearchConfig:
             value = getattr(self, key)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ValueError(f"search: `{key}` must be a non-empty string, got {value!r}")
-        if not isinstance(self.resume, bool):
-            raise ValueError(f"search: `resume` must be true or false, got {self.resume!r}")
+        for key in ("resume", "mps"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"search: `{key}` must be true or false, got {getattr(self, key)!r}")
         for key in ("T", "n_train", "n_val", "n_test", "max_concurrent"):
             positive_int(key, allow_none=True)
         for key in ("trials", "epochs", "hidden", "batch_size"):
@@ -98,6 +100,12 @@ class SearchConfig:
             raise ValueError(f"search: `train` must be a mapping of runs TrainConfig options, got {self.train!r}")
         if self.address is not None and not (self.address == "auto" or "://" in self.address or ":" in self.address):
             raise ValueError(f"search: `address` must be auto, HOST:PORT or ray://HOST:PORT, got {self.address!r}")
+        if self.mps and not 0 < self.gpus_per_trial < 1:
+            raise ValueError("search: --mps lets trials that share a GPU run at once; give --gpus-per-trial below 1 "
+                             "(0.25: four trials per GPU), or leave out --mps")
+        if self.mps and self.address is not None:
+            raise ValueError("search: --mps starts CUDA MPS for a local search only; on a cluster start it on each GPU node "
+                             "before `ray start` (nvidia-cuda-mps-control -d) and leave out --mps")
         if self.study is not None and (not isinstance(self.study, str) or not self.study):
             raise ValueError("search: `study` must be a non-empty name")
 

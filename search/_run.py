@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -16,6 +17,7 @@ from rich.console import Console
 import spaces
 from search import _record
 from search._config import SearchConfig
+from search._mps import cuda_mps, mps_running
 from search._progress import Progress
 from search._study import ARTIFACT_DIR, artifact_store, make_storage, open_study, storage_url
 from search._summary import pareto_table, render_status, status_info
@@ -237,8 +239,11 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
         from search import _tune  # Ray only now: reading and checking stay light
 
         progress = Progress(total=config.trials, done=done, metric=task.metric, direction=task.direction, console=console)
+        if 0 < config.gpus_per_trial < 1 and not config.mps and config.address is None and not mps_running():
+            console.print("note: trials sharing a GPU take turns on it without CUDA MPS; --mps runs them at once "
+                          "(1.3-2.8x the trials per second on an H200: README, Searching)")
         try:
-            with progress:
+            with cuda_mps() if config.mps else contextlib.nullcontext(), progress:
                 _tune.run_trials(
                     space=TrialSpace(config, space, task.input_size, str(trials_dir.resolve()), _record.objective_names(task.metric)),
                     storage=storage, study_name=name, sampler=sampler, metric=task.metric,

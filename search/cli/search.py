@@ -33,6 +33,7 @@ def search_command(
     gpus_per_trial: Annotated[float | None, typer.Option("--gpus-per-trial", help="GPUs per trial; fractions pack trials on a GPU (default: 0).", rich_help_panel=_WHERE)] = None,
     cpus_per_trial: Annotated[float | None, typer.Option("--cpus-per-trial", help="(default: 1)", rich_help_panel=_WHERE)] = None,
     max_concurrent: Annotated[int | None, typer.Option("--max-concurrent", help="Trials at once (default: as resources allow).", rich_help_panel=_WHERE)] = None,
+    mps: Annotated[bool | None, typer.Option("--mps/--no-mps", help="Run trials that share a GPU at once through CUDA MPS (a local search starts and stops its daemon).", rich_help_panel=_WHERE)] = None,
     address: Annotated[str | None, typer.Option("--address", help="auto or ray://HOST:PORT joins a Ray cluster; default starts a local one.", rich_help_panel=_WHERE)] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the study, artifacts and trial files (default: momnas-runs).", rich_help_panel=_STORE)] = None,
     storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage URL (sqlite:///..., postgresql+psycopg://..., journal:PATH) (default: OUT/optuna.db).", rich_help_panel=_STORE)] = None,
@@ -50,7 +51,7 @@ def search_command(
         task=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, epochs=epochs,
         hidden=hidden, lr=lr, batch_size=batch_size, optimizer=optimizer, space=space, trials=trials,
         sampler=sampler, seed=seed, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
-        max_concurrent=max_concurrent, address=address, out=None if out is None else str(out),
+        max_concurrent=max_concurrent, mps=mps, address=address, out=None if out is None else str(out),
         storage=storage, study=study, resume=resume,
     )
     with user_errors():

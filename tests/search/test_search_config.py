@@ -35,6 +35,10 @@ def test_resolve_order_defaults_preset_file_flags(tmp_path):
     ({"address": 5}, "`address` must be a non-empty string, got 5"),
     ({"out": 5}, "`out` must be a non-empty string"),
     ({"space": ["small"]}, "`space` must be a non-empty string"),
+    ({"mps": "yes"}, "`mps` must be true or false"),
+    ({"mps": True}, "--mps lets trials that share a GPU run at once; give --gpus-per-trial below 1"),
+    ({"mps": True, "gpus_per_trial": 1}, "give --gpus-per-trial below 1"),
+    ({"mps": True, "gpus_per_trial": 0.25, "address": "auto"}, "start it on each GPU node before `ray start`"),
 ])
 def test_bad_values_are_named(data, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -1,0 +1,62 @@
+"""CUDA MPS for trials that share a GPU (`--gpus-per-trial` below 1, `--mps`).
+
+Ray runs each trial in its own process, and without MPS the GPU time-slices between
+processes: a kernel of one trial waits while another's runs, although momnas's recurrence
+kernels fill only a few of the GPU's SMs (8 of 132 at B = 128). Under MPS the kernels of
+all processes run at once. Measured on an H200, four trials at once, iterations per second
+of the GPU in all (benchmarks/gpu_share.sh, NOTES.md run 14):
+
+    family               alone   4 without MPS   4 under MPS
+    momentum-orthogonal     97             157           338
+    momentum-cornn         111             142           399
+    momentum-lstm          150             221           283
+
+For a local search `--mps` starts the MPS control daemon before Ray starts its workers
+and stops it when the search ends (one already running is used and left running). On a
+cluster, start it on each GPU node before `ray start`: `nvidia-cuda-mps-control -d`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+_DAEMON = "nvidia-cuda-mps-control"
+
+
+def mps_running() -> bool:
+    """Whether an MPS control daemon runs on this machine, as the daemon's own client says
+    (`get_server_list`: exit 0, or "Cannot find MPS control daemon process" and exit 1). Its
+    files are no guide: a daemon that quit leaves its control socket behind."""
+    exe = shutil.which(_DAEMON)
+    if exe is None:
+        return False
+    return subprocess.run([exe], input="get_server_list\n", capture_output=True, text=True).returncode == 0
+
+
+@contextlib.contextmanager
+def cuda_mps() -> Iterator[bool]:
+    """Run the block under CUDA MPS: start the control daemon unless one runs, stop it after if
+    this call started it. Yields whether it started one."""
+    if mps_running():
+        yield False
+        return
+    exe = shutil.which(_DAEMON)
+    if exe is None:
+        raise ValueError(f"--mps needs {_DAEMON} (NVIDIA's driver utilities) on PATH, and this machine lacks it; "
+                         "install them, or leave out --mps (trials sharing a GPU then take turns on it)")
+    started = subprocess.run([exe, "-d"], capture_output=True, text=True)
+    if "already running" in started.stdout + started.stderr:  # started meanwhile by someone else: use it
+        yield False
+        return
+    if started.returncode != 0:
+        why = (started.stderr or started.stdout).strip().splitlines()
+        raise ValueError(f"--mps: `{_DAEMON} -d` failed ({why[0] if why else f'exit {started.returncode}'}); "
+                         "start it yourself (it may need the GPU in default compute mode), or leave out --mps")
+    try:
+        yield True
+    finally:
+        subprocess.run([exe], input="quit\n", capture_output=True, text=True)

@@ -1,0 +1,28 @@
+"""CUDA MPS for trials that share a GPU, where it cannot run: no NVIDIA driver utilities on this
+machine. The daemon itself (start, use by Ray's trial workers, stop, one left running by hand)
+was run on an H200: benchmarks/NOTES.md run 15."""
+
+import pytest
+
+from search._mps import cuda_mps, mps_running
+
+
+def test_without_the_daemon_binary_no_daemon_runs_and_mps_fails_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert not mps_running()
+    with pytest.raises(ValueError, match="--mps needs nvidia-cuda-mps-control .* or leave out --mps") as info:
+        with cuda_mps():
+            pass
+    assert "\n" not in str(info.value)
+
+
+def test_a_search_asking_for_mps_without_a_gpu_is_refused_before_anything_starts(tmp_path):
+    from typer.testing import CliRunner
+
+    from search.cli import app
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["search", "--task", "adding", "--T", "20", "--trials", "1", "--mps",
+                                      "--out", str(out)])
+    assert result.exit_code == 2 and "give --gpus-per-trial below 1" in result.output, result.output
+    assert not out.exists()
