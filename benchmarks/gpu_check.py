@@ -12,7 +12,6 @@ exact check) and once with PyTorch's defaults (cuDNN may use tf32; what the benc
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import statistics
@@ -76,16 +75,9 @@ def part_correct(families, B, T, H, device):
 
 
 def _events_ms(fn, iters=10, warmup=3):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        e.synchronize()
-        times.append(s.elapsed_time(e))
+    from cells.benchmark import time_ms
+
+    times = time_ms(fn, iters, warmup, cuda=True)
     return statistics.median(times), min(times), max(times)
 
 
@@ -195,24 +187,15 @@ def part_kernels(B, T, device, sizes=(128, 256)):
 
 
 def _training_step(spec, H, device):
-    """A family's model and one training iteration (RMSprop, `after_optimizer_step`), as the bench times it."""
-    from cells.benchmark import _Classifier, parse_family
+    """A family's model and one training iteration, as the bench times it (`after_optimizer_step` included)."""
+    from cells.benchmark import _Classifier, parse_family, training_step
     from cells.build import build_cell
     from cells.parametrizations import after_optimizer_step
 
     x = torch.rand(128, 784, 1, device=device)
     y = torch.randint(0, 10, (128,), device=device)
     cell = build_cell(parse_family(spec, H), impl="auto")
-    model = _Classifier(cell).to(device)
-    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3)
-
-    def step():
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-        after_optimizer_step(cell)
-
-    return step
+    return training_step(_Classifier(cell).to(device), x, y, lambda: after_optimizer_step(cell))
 
 
 def part_profile(families, H, device, path):

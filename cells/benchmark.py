@@ -104,11 +104,11 @@ class _LSTMClassifier(nn.Module):
         return self.readout(out[:, -1])
 
 
-def _time_training(model: nn.Module, x, y, iters: int, warmup: int, after_step: Callable | None) -> list[float]:
-    """ms per training iteration, one number per timed iteration."""
+def training_step(model: nn.Module, x, y, after_step: Callable | None = None) -> Callable[[], None]:
+    """One training iteration as the benchmark times it: forward, cross-entropy, backward,
+    RMSprop step, then `after_step` (e.g. `after_optimizer_step`, DTRIV's re-base)."""
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9)
     loss_fn = nn.CrossEntropyLoss()
-    cuda = x.device.type == "cuda"
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -118,22 +118,33 @@ def _time_training(model: nn.Module, x, y, iters: int, warmup: int, after_step: 
         if after_step is not None:
             after_step()
 
+    return step
+
+
+def time_ms(fn: Callable[[], None], iters: int, warmup: int, cuda: bool) -> list[float]:
+    """ms per call of fn after `warmup` calls, one number per timed call: CUDA events around
+    each call on a GPU (the host may run ahead otherwise), the wall clock on the CPU."""
     for _ in range(warmup):
-        step()
+        fn()
     times = []
     for _ in range(iters):
         if cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-            step()
+            fn()
             end.record()
             end.synchronize()
             times.append(start.elapsed_time(end))
         else:
             t0 = time.perf_counter()
-            step()
+            fn()
             times.append((time.perf_counter() - t0) * 1e3)
     return times
+
+
+def _time_training(model: nn.Module, x, y, iters: int, warmup: int, after_step: Callable | None) -> list[float]:
+    """ms per training iteration, one number per timed iteration."""
+    return time_ms(training_step(model, x, y, after_step), iters, warmup, cuda=x.device.type == "cuda")
 
 
 def run_benchmark(families: Sequence[str] | None = None, *, hidden_sizes: Sequence[int] = (128, 256),
