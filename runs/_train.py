@@ -111,14 +111,14 @@ def evaluate(model: SequenceModel, split: Split, kind: str, batch_size: int, dev
     """{metric: mean metric, "loss": mean loss} over a whole split."""
     was_training = model.training
     model.eval()
-    loss_sum = metric_sum = 0.0
+    sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss, metric: summed on the device, read once
     for start in range(0, len(split), batch_size):
         x = split.x[start : start + batch_size].to(device, non_blocking=True)
         y = split.y[start : start + batch_size].to(device, non_blocking=True)
         pred = model(x)
         loss = LOSSES[kind](pred, y)
-        loss_sum += float(loss) * len(x)
-        metric_sum += float(METRICS[kind](pred, y, loss)) * len(x)
+        sums += torch.stack([loss.double(), METRICS[kind](pred, y, loss).double()]) * len(x)
+    loss_sum, metric_sum = sums.tolist()
     model.train(was_training)
     return {KINDS[kind]["metric"]: metric_sum / len(split), "loss": loss_sum / len(split)}
 
