@@ -33,7 +33,7 @@ __all__ = [
     "study_artifact_store",
 ]
 
-# Reading a finished study: figures, optuna-dashboard, exporting a cell (search/plots.py, dashboard.py, export.py).
+# Reading a finished study: figures, optuna-dashboard, exporting a cell (search/plots/, dashboard.py, export.py).
 from search.dashboard import open_dashboard, serve_dashboard  # noqa: E402
 from search.export import export_trial, pick_trial  # noqa: E402
 from search.plots import write_plots  # noqa: E402

@@ -17,6 +17,9 @@ import runs
 import search
 from search import export as ex
 from search import plots
+from search.plots._grad_profiles import _grad_profile_info
+from search.plots._hypervolume import _hypervolume_info
+from search.plots._pareto_front import _pareto_info
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +41,7 @@ def test_plots_of_a_real_search(searched):
     assert complete, "the tiny search finished no trial"
     pareto = {t.number for t in study.best_trials}
 
-    info = plots._pareto_info(study)
+    info = _pareto_info(study)
     assert len(info.points) == len(study.trials)
     assert {p.number for p in info.points if p.kind == "pareto"} == pareto
     assert all(p.family == t.user_attrs["family"] for p, t in zip(sorted(info.points), study.trials))
@@ -46,12 +49,12 @@ def test_plots_of_a_real_search(searched):
     for t in complete:  # the configuration is in the hover text
         assert f"core={t.user_attrs['run_config']['cell']['core']}" in hover[t.number]
 
-    curves = plots._grad_profile_info(study).curves
+    curves = _grad_profile_info(study).curves
     assert {c.number for c in curves} == pareto  # the search records a profile for every completed trial
     for c in curves:
         assert len(c.t) == len(c.norms) == len(study.trials[c.number].user_attrs["grad_profile"])
 
-    hv = plots._hypervolume_info(study)
+    hv = _hypervolume_info(study)
     assert hv.numbers == sorted(t.number for t in complete)
     assert all(a <= b for a, b in zip(hv.hypervolumes, hv.hypervolumes[1:]))
 

@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 from search import plots
+from search.plots._grad_profiles import _grad_profile_figure, _grad_profile_info
+from search.plots._hypervolume import _hypervolume_info
+from search.plots._importances import MIN_IMPORTANCE_TRIALS, _importance_figure, _importance_info
+from search.plots._momentum import _momentum_figure, _momentum_info
+from search.plots._pareto_front import _pareto_figure, _pareto_info
 
 
 def test_pareto_info_sorts_trials_into_pareto_dominated_stopped_failed(known_study):
-    info = plots._pareto_info(known_study)
+    info = _pareto_info(known_study)
     kinds = {p.number: p.kind for p in info.points}
     assert kinds == {0: "pareto", 1: "pareto", 2: "dominated", 3: "failed", 4: "stopped"}
     assert info.metric_name == "val_acc"
@@ -34,8 +39,8 @@ def test_pareto_info_sorts_trials_into_pareto_dominated_stopped_failed(known_stu
 
 
 def test_pareto_figure_draws_every_trial_once_and_the_front(known_study):
-    info = plots._pareto_info(known_study)
-    fig = plots._pareto_figure(info)
+    info = _pareto_info(known_study)
+    fig = _pareto_figure(info)
     numbers = [n for trace in fig.data if trace.mode == "markers" for n in trace.customdata]
     assert sorted(numbers) == [0, 1, 2, 3, 4]
     front = [t for t in fig.data if t.name == "Pareto front"][0]
@@ -52,36 +57,34 @@ def test_pareto_front_minimised_metric(tmp_path, make_study, trial_spec):
         metric="mse",
         direction="minimize",
     )
-    info = plots._pareto_info(study)
+    info = _pareto_info(study)
     assert {p.number: p.kind for p in info.points} == {0: "pareto", 1: "pareto", 2: "dominated"}
     assert info.front == [0, 1]
 
 
 def test_hypervolume_matches_hand_computed_areas(known_study):
-    info = plots._hypervolume_info(known_study)
+    info = _hypervolume_info(known_study)
     assert info.numbers == [0, 1, 2]  # complete trials only
     # Minimised space: (-0.9, .5), (-0.8, .2), (-0.7, .6); reference = worst + 10% of the range.
     assert info.reference_point == pytest.approx([0.68, 0.64])
     assert info.hypervolumes == pytest.approx([0.22 * 0.14, 0.22 * 0.14 + 0.12 * 0.30, 0.22 * 0.14 + 0.12 * 0.30])
-    assert plots._hypervolume_2d([[0.0, 0.0]], [1.0, 2.0]) == pytest.approx(2.0)
-    assert plots._hypervolume_2d([[2.0, 0.0]], [1.0, 2.0]) == 0.0  # beyond the reference: nothing
 
 
 def test_grad_profiles_are_those_of_the_pareto_trials(known_study):
-    info = plots._grad_profile_info(known_study)
+    info = _grad_profile_info(known_study)
     assert [c.number for c in info.curves] == [0, 1]
     assert info.curves[0].norms == [1e-3, 1e-2, 1e-1, 1.0]
     assert info.curves[0].t == [0, 1, 2, 3]
     assert info.curves[0].log10_first_over_last == pytest.approx(-3.0)  # vanishing towards t = 0
-    fig = plots._grad_profile_figure(info)
+    fig = _grad_profile_figure(info)
     assert fig.layout.yaxis.type == "log"
 
 
 def test_grad_profiles_name_pareto_trials_without_one(tmp_path, make_study, trial_spec):
     study = make_study(tmp_path, [trial_spec("plain-lstm", (0.8, 0.2))])
-    info = plots._grad_profile_info(study)
+    info = _grad_profile_info(study)
     assert info.curves == [] and info.missing == [0]
-    assert "no Pareto trial recorded" in plots._grad_profile_figure(info).layout.title.text
+    assert "no Pareto trial recorded" in _grad_profile_figure(info).layout.title.text
 
 
 def test_importances_rank_the_parameter_that_matters(tmp_path, make_study, trial_spec):
@@ -91,22 +94,22 @@ def test_importances_rank_the_parameter_that_matters(tmp_path, make_study, trial
         mu, s = rng.random(), rng.random()
         # accuracy follows mu alone; instability follows s alone
         specs.append(trial_spec("momentum-lstm", (0.5 + 0.4 * mu, 0.1 + s), mu=mu, s=s, lr=10 ** rng.uniform(-4, -1)))
-    info = plots._importance_info(make_study(tmp_path, specs))
+    info = _importance_info(make_study(tmp_path, specs))
     assert info.message is None
     assert info.objectives == ["val_acc", "instability"]
     acc, inst = info.importances
     assert next(iter(acc)) == "mu" and acc["mu"] > 0.5
     assert next(iter(inst)) == "s" and inst["s"] > 0.5
     assert sum(acc.values()) == pytest.approx(1.0)
-    fig = plots._importance_figure(info)
+    fig = _importance_figure(info)
     assert len(fig.data) == 2
 
 
 def test_importances_guard_too_few_trials(known_study):
-    info = plots._importance_info(known_study)
+    info = _importance_info(known_study)
     assert info.importances == []
-    assert f"at least {plots.MIN_IMPORTANCE_TRIALS} completed trials" in info.message and "has 3" in info.message
-    fig = plots._importance_figure(info)
+    assert f"at least {MIN_IMPORTANCE_TRIALS} completed trials" in info.message and "has 3" in info.message
+    fig = _importance_figure(info)
     assert info.message in fig.layout.annotations[0].text
 
 
@@ -121,14 +124,14 @@ def test_momentum_panels_per_family_and_parameter(tmp_path, make_study, trial_sp
             trial_spec("momentum-lstm", state="fail", mu=0.9, s=1.0),  # failed: not a point
         ],
     )
-    info = plots._momentum_info(study)
+    info = _momentum_info(study)
     panels = {(p.family, p.param): p for p in info.panels}
     assert set(panels) == {("adam-gru", "mu"), ("adam-gru", "s"), ("momentum-lstm", "mu"), ("momentum-lstm", "s")}
     mu = panels[("momentum-lstm", "mu")]
     assert (mu.values, mu.metric, mu.numbers) == ([0.1, 0.6], [0.7, 0.9], [1, 0])
     s = panels[("momentum-lstm", "s")]
     assert (s.values, s.instability) == ([0.6, 0.9], [0.5, 0.4])
-    fig = plots._momentum_figure(info)
+    fig = _momentum_figure(info)
     assert len(fig.data) == 4
 
 
@@ -152,11 +155,11 @@ def test_write_plots_writes_html_and_attaches_each_figure_once(known_study, tmp_
 
 def test_plots_of_an_empty_study_say_so(tmp_path, make_study, trial_spec):
     study = make_study(tmp_path, [trial_spec("plain-lstm", state="fail")])
-    assert plots._hypervolume_info(study).numbers == []
-    assert plots._pareto_info(study).front == []
+    assert _hypervolume_info(study).numbers == []
+    assert _pareto_info(study).front == []
     paths = plots.write_plots(study, tmp_path / "plots", attach=False)
     assert all(p.exists() for p in paths)
-    assert not math.isnan(plots._pareto_info(study).points[0].value)
+    assert not math.isnan(_pareto_info(study).points[0].value)
 
 
 def test_plot_command_writes_where_the_study_lives(known_study, tmp_path):

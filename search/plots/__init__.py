@@ -1,0 +1,36 @@
+"""Figures of a finished (or running) search: what a user reads after `momnas search`.
+
+One module per figure, as in `optuna.visualization`; each comes in two steps:
+`_X_info(study)` gathers plain data (a NamedTuple, what the tests compare), `_X_figure(info)`
+draws it with plotly.
+
+- Pareto front (`_pareto_front.py`): validation metric against instability, one point per
+  trial, coloured by family; Pareto, dominated, stopped and failed trials drawn apart.
+- Hypervolume of the front after each trial (`_hypervolume.py`, Optuna's hypervolume).
+- Gradient profiles ‖∂L/∂h_t‖ over t of the Pareto trials, log y (`_grad_profiles.py`).
+- Parameter importances per objective, fANOVA (`_importances.py`).
+- The metric over the momentum parameters mu and s per family (`_momentum.py`).
+- One run's learning curves (`_run_curves.py`, for `momnas train`).
+
+`write_plots(study, out_dir)` (`_writer.py`) writes the study figures as standalone HTML and
+attaches them to the study, so that optuna-dashboard shows them too. A new figure is a new
+module with its `_info` / `_figure` pair and `plot_` function, plus one entry in the writer's table.
+"""
+
+from search.plots._grad_profiles import plot_grad_profiles
+from search.plots._hypervolume import plot_hypervolume
+from search.plots._importances import plot_importances
+from search.plots._momentum import plot_momentum
+from search.plots._pareto_front import plot_pareto_front
+from search.plots._run_curves import plot_run_curves
+from search.plots._writer import write_plots
+
+__all__ = [
+    "plot_grad_profiles",
+    "plot_hypervolume",
+    "plot_importances",
+    "plot_momentum",
+    "plot_pareto_front",
+    "plot_run_curves",
+    "write_plots",
+]

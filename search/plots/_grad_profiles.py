@@ -1,0 +1,70 @@
+"""Gradient profiles ‖∂L/∂h_t‖ over t of the Pareto trials (log y): vanishing or exploding."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import optuna
+import plotly.graph_objects as go
+
+from search.plots._study_data import complete_trials, family_colors, family_of, pareto_numbers
+
+
+class _GradCurve(NamedTuple):
+    number: int
+    family: str
+    t: list[int]
+    norms: list[float]
+    log10_first_over_last: float  # ≪ 0: gradients vanish going back in time; ≫ 0: they explode
+
+
+class _GradProfileInfo(NamedTuple):
+    curves: list[_GradCurve]
+    colors: dict[str, str]
+    missing: list[int]  # Pareto trials that recorded no profile
+
+
+def _grad_profile_info(study: optuna.Study) -> _GradProfileInfo:
+    curves, missing = [], []
+    trials = {t.number: t for t in complete_trials(study)}
+    for number in sorted(pareto_numbers(study)):
+        trial = trials[number]
+        norms = trial.user_attrs.get("grad_profile")
+        if not norms:
+            missing.append(number)
+            continue
+        t = trial.user_attrs.get("grad_profile_t") or list(range(len(norms)))
+        # JSON has no inf / nan: the search stores them as None; plotly leaves gaps for nan.
+        norms = [float(n) if n is not None else math.nan for n in norms]
+        sound = [n for n in norms if math.isfinite(n) and n > 0]
+        ratio = math.log10(sound[0] / sound[-1]) if sound else math.nan
+        curves.append(_GradCurve(number, family_of(trial), list(t), norms, ratio))
+    return _GradProfileInfo(curves, family_colors(study), missing)
+
+
+def _grad_profile_figure(info: _GradProfileInfo) -> go.Figure:
+    fig = go.Figure()
+    for c in info.curves:
+        fig.add_trace(
+            go.Scatter(
+                x=c.t,
+                y=c.norms,
+                mode="lines",
+                name=f"trial {c.number} · {c.family} (first/last 10^{c.log10_first_over_last:+.1f})",
+                line={"color": info.colors.get(c.family)},
+                hovertemplate=f"trial {c.number}<br>t=%{{x}}<br>‖∂L/∂h_t‖=%{{y:.3g}}<extra></extra>",
+            )
+        )
+    title = "Gradient profiles of the Pareto trials: ‖∂L/∂h_t‖ over t (flat = stable, falling towards t=0 = vanishing)"
+    if not info.curves:
+        title = "Gradient profiles: no Pareto trial recorded one"
+    elif info.missing:
+        title += f"<br><sup>no profile recorded for trial(s) {', '.join(map(str, info.missing))}</sup>"
+    fig.update_layout(title=title, xaxis_title="t", yaxis_title="‖∂L/∂h_t‖", yaxis_type="log", template="plotly_white")
+    return fig
+
+
+def plot_grad_profiles(study: optuna.Study) -> go.Figure:
+    """‖∂L/∂h_t‖ against t for every Pareto trial, on a log scale."""
+    return _grad_profile_figure(_grad_profile_info(study))

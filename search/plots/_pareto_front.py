@@ -1,0 +1,153 @@
+"""The Pareto front: validation metric against instability, one point per finished trial,
+coloured by family; Pareto, dominated, stopped and failed trials drawn apart."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import optuna
+import plotly.graph_objects as go
+from optuna.trial import TrialState
+
+from search.plots._study_data import (
+    config_lines,
+    family_colors,
+    family_of,
+    finished_trials,
+    finite,
+    fmt,
+    objective_names,
+    pareto_numbers,
+    recorded_values,
+    study_directions,
+)
+
+_KIND_MARKER = {  # symbol, size, opacity, outline width: the four kinds must read apart in print too
+    "pareto": ("circle", 13, 1.0, 2),
+    "dominated": ("circle-open", 9, 0.7, 1.5),
+    "stopped": ("triangle-down-open", 9, 0.6, 1.5),
+    "failed": ("x-thin-open", 10, 0.8, 2),
+}
+
+
+class _ParetoPoint(NamedTuple):
+    number: int
+    family: str
+    kind: str  # "pareto" | "dominated" | "stopped" (PRUNED) | "failed" (FAIL: diverged or crashed)
+    value: float  # the validation metric where the point is drawn
+    instability: float
+    at_edge: bool  # no finite value recorded: drawn at the worst edge of the plot
+    hover: str
+
+
+class _ParetoInfo(NamedTuple):
+    metric_name: str  # e.g. "val_acc"
+    directions: list[str]  # [metric direction, "minimize"]
+    points: list[_ParetoPoint]
+    front: list[int]  # Pareto trial numbers in order of the metric (the line drawn through them)
+    colors: dict[str, str]  # family -> colour
+
+
+def _pareto_info(study: optuna.Study) -> _ParetoInfo:
+    names = objective_names(study)
+    directions = study_directions(study)
+    metric = names[0].removeprefix("val_")
+    pareto = pareto_numbers(study)
+    raw = []
+    for trial in finished_trials(study):
+        if trial.state == TrialState.COMPLETE and finite(trial.values):
+            kind = "pareto" if trial.number in pareto else "dominated"
+        elif trial.state == TrialState.PRUNED:
+            kind = "stopped"
+        else:
+            kind = "failed"
+        raw.append((trial, kind, *recorded_values(trial, metric)))
+
+    # Trials without a finite value (NaN loss, a crash) still get a point, at the worst edge.
+    xs = [x for *_, x, _ in raw if x is not None and math.isfinite(x)]
+    ys = [y for *_, _, y in raw if y is not None and math.isfinite(y)]
+    x_edge = _edge(xs, worst_is_high=directions[0] == "minimize")
+    y_edge = _edge(ys, worst_is_high=True)
+
+    points = []
+    for trial, kind, x, y in raw:
+        at_edge = not (x is not None and math.isfinite(x) and y is not None and math.isfinite(y))
+        px = x if x is not None and math.isfinite(x) else x_edge
+        py = y if y is not None and math.isfinite(y) else y_edge
+        status = trial.user_attrs.get("status") or trial.state.name.lower()
+        lines = [f"<b>trial {trial.number}</b> · {family_of(trial)} · {status}"]
+        lines.append(f"{names[0]} = {fmt(x)}, {names[1]} = {fmt(y)}" + (" (no finite value)" if at_edge else ""))
+        lines += config_lines(trial)
+        points.append(_ParetoPoint(trial.number, family_of(trial), kind, px, py, at_edge, "<br>".join(lines)))
+
+    front = sorted((p for p in points if p.kind == "pareto"), key=lambda p: (p.value, p.number))
+    return _ParetoInfo(names[0], directions, points, [p.number for p in front], family_colors(study))
+
+
+def _edge(values: list[float], *, worst_is_high: bool) -> float:
+    if not values:
+        return 0.0
+    lo, hi = min(values), max(values)
+    pad = 0.08 * (hi - lo) if hi > lo else 0.1 * max(abs(hi), 1.0)
+    return hi + pad if worst_is_high else lo - pad
+
+
+def _pareto_figure(info: _ParetoInfo) -> go.Figure:
+    fig = go.Figure()
+    by_number = {p.number: p for p in info.points}
+    if info.front:
+        front = [by_number[n] for n in info.front]
+        fig.add_trace(
+            go.Scatter(
+                x=[p.value for p in front],
+                y=[p.instability for p in front],
+                mode="lines",
+                line={"color": "rgba(60,60,60,0.5)", "dash": "dot", "shape": "hv" if info.directions[0] == "minimize" else "vh"},
+                name="Pareto front",
+                hoverinfo="skip",
+            )
+        )
+    for family, color in info.colors.items():
+        for kind, (symbol, size, opacity, width) in _KIND_MARKER.items():
+            pts = [p for p in info.points if p.family == family and p.kind == kind]
+            if not pts:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=[p.value for p in pts],
+                    y=[p.instability for p in pts],
+                    mode="markers",
+                    name=f"{family} ({kind})",
+                    legendgroup=family,
+                    marker={
+                        "symbol": symbol,
+                        "size": size,
+                        "opacity": opacity,
+                        "color": color,
+                        "line": {"width": width, "color": "black" if kind == "pareto" else color},
+                    },
+                    hovertext=[p.hover for p in pts],
+                    hoverinfo="text",
+                    customdata=[p.number for p in pts],
+                )
+            )
+    best = "higher" if info.directions[0] == "maximize" else "lower"
+    edge_note = " · failed runs without a finite value sit at the worst edge" if any(p.at_edge for p in info.points) else ""
+    fig.update_layout(
+        title=f"Pareto front: {info.metric_name} ({best} is better) against instability (lower is better){edge_note}",
+        xaxis_title=info.metric_name,
+        yaxis_title="instability",
+        legend_title="family (kind)",
+        template="plotly_white",
+    )
+    return fig
+
+
+def plot_pareto_front(study: optuna.Study) -> go.Figure:
+    """The validation metric against instability, every finished trial a point.
+
+    Example:
+        >>> fig = plot_pareto_front(open_study("momnas-runs"))   # doctest: +SKIP
+    """
+    return _pareto_figure(_pareto_info(study))

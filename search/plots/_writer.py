@@ -1,0 +1,56 @@
+"""Every study figure as standalone HTML, attached to the study for optuna-dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+
+from search.plots._grad_profiles import plot_grad_profiles
+from search.plots._hypervolume import plot_hypervolume
+from search.plots._importances import plot_importances
+from search.plots._momentum import plot_momentum
+from search.plots._pareto_front import plot_pareto_front
+
+# File stem -> figure maker; the stem is also the figure's id in the dashboard (overwritten on rerun).
+_PLOTS = {
+    "pareto_front": plot_pareto_front,
+    "hypervolume": plot_hypervolume,
+    "grad_profiles": plot_grad_profiles,
+    "importances": plot_importances,
+    "momentum": plot_momentum,
+}
+
+
+def write_plots(study: optuna.Study, out_dir: str | Path, *, attach: bool = True) -> list[Path]:
+    """Write every figure of `study` as standalone HTML into `out_dir`, and attach them to the study.
+
+    Example:
+        >>> write_plots(open_study("momnas-runs"), "momnas-runs/my-study/plots")  # doctest: +SKIP
+        [PosixPath('momnas-runs/my-study/plots/pareto_front.html'), ...]
+
+    Args:
+        study: A study written by `momnas search` (the schema of docs/architecture.md).
+        out_dir: Folder for the HTML files (created), with one shared `plotly.min.js` beside
+            them, so they open offline without carrying 4.6 MB of plotly.js each.
+        attach: Also store each figure in the study (optuna-dashboard's
+            `save_plotly_graph_object`, id `momnas-<name>`), so the dashboard shows them;
+            rerunning replaces them rather than adding copies.
+
+    Returns:
+        The paths written, in the order Pareto front, hypervolume, gradient profiles,
+        importances, momentum parameters.
+    """
+    from optuna_dashboard import save_plotly_graph_object
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, make in _PLOTS.items():
+        fig = make(study)
+        path = out / f"{name}.html"
+        fig.write_html(path, include_plotlyjs="directory", full_html=True)
+        paths.append(path)
+        if attach:
+            save_plotly_graph_object(study, fig, graph_object_id=f"momnas-{name.replace('_', '-')}")
+    return paths
