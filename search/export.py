@@ -87,18 +87,16 @@ def _signs(study: optuna.Study) -> list[float]:
     return [-1.0 if d == optuna.study.StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
 
 
-def _pareto(trials: list[FrozenTrial], signs: list[float]) -> list[FrozenTrial]:
-    losses = {t.number: [s * v for s, v in zip(signs, t.values)] for t in trials}
-
-    def dominated(a: list[float]) -> bool:
-        return any(all(b_i <= a_i for a_i, b_i in zip(a, b)) and b != a for b in losses.values())
-
-    return [t for t in trials if not dominated(losses[t.number])]
+def _pareto(study: optuna.Study, trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The eligible trials on the study's Pareto front (Optuna's `best_trials`)."""
+    eligible = {t.number for t in trials}
+    # A study not written by momnas can have a front of ineligible trials only: weigh every eligible one then.
+    return [t for t in study.best_trials if t.number in eligible] or trials
 
 
-def _knee(trials: list[FrozenTrial], signs: list[float]) -> FrozenTrial:
+def _knee(study: optuna.Study, trials: list[FrozenTrial], signs: list[float]) -> FrozenTrial:
     """The Pareto trial nearest the ideal point, each objective scaled to [0, 1] over the Pareto set."""
-    front = _pareto(trials, signs)
+    front = _pareto(study, trials)
     losses = [[s * v for s, v in zip(signs, t.values)] for t in front]
     lows = [min(col) for col in zip(*losses)]
     highs = [max(col) for col in zip(*losses)]
@@ -153,7 +151,7 @@ def pick_trial(study: optuna.Study, pick: str = "knee") -> FrozenTrial:
     eligible = _eligible(study)
     signs = _signs(study)
     if kind == "knee":
-        return _knee(eligible, signs)
+        return _knee(study, eligible, signs)
     i = _objective_index(study, arg)
     others = [j for j in range(len(signs)) if j != i]
     return min(eligible, key=lambda t: (signs[i] * t.values[i], *(signs[j] * t.values[j] for j in others), t.number))
