@@ -8,6 +8,7 @@ from typing import NamedTuple
 import optuna
 import plotly.graph_objects as go
 
+from search.plots._axes import decade_axis
 from search.plots._study_data import complete_trials, family_colors, family_of, pareto_numbers
 
 
@@ -56,12 +57,18 @@ def _grad_profile_figure(info: _GradProfileInfo) -> go.Figure:
                 hovertemplate=f"trial {c.number}<br>t=%{{x}}<br>‖∂L/∂h_t‖=%{{y:.3g}}<extra></extra>",
             )
         )
-    title = "Gradient profiles of the Pareto trials: ‖∂L/∂h_t‖ over t (flat = stable, falling towards t=0 = vanishing)"
+    title = "Gradient profiles of the Pareto trials<br><sup>‖∂L/∂h_t‖ over t: flat = stable, falling towards t=0 = vanishing"
     if not info.curves:
-        title = "Gradient profiles: no Pareto trial recorded one"
+        title = "Gradient profiles: no Pareto trial recorded one<sup>"
     elif info.missing:
-        title += f"<br><sup>no profile recorded for trial(s) {', '.join(map(str, info.missing))}</sup>"
-    fig.update_layout(title=title, xaxis_title="t", yaxis_title="‖∂L/∂h_t‖", yaxis_type="log", template="plotly_white")
+        title += f"<br>no profile recorded for trial(s) {', '.join(map(str, info.missing))}"
+    fig.update_layout(
+        title=title + "</sup>",
+        xaxis_title="t",
+        yaxis={"title": "‖∂L/∂h_t‖", **decade_axis([n for c in info.curves for n in c.norms])},
+        legend={"font": {"size": 10}},
+        template="plotly_white",
+    )
     return fig
 
 

@@ -52,7 +52,7 @@ def _hypervolume_figure(info: _HypervolumeInfo) -> go.Figure:
     )
     ref = ", ".join(fmt(r) for r in info.reference_point)
     fig.update_layout(
-        title=f"Hypervolume of the Pareto front over trials (reference point {ref})" if info.numbers else "Hypervolume: no completed trial yet",
+        title=f"Hypervolume of the Pareto front over trials<br><sup>reference point {ref}</sup>" if info.numbers else "Hypervolume: no completed trial yet",
         xaxis_title="trial",
         yaxis_title="hypervolume",
         template="plotly_white",

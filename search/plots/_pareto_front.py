@@ -133,12 +133,12 @@ def _pareto_figure(info: _ParetoInfo) -> go.Figure:
                 )
             )
     best = "higher" if info.directions[0] == "maximize" else "lower"
-    edge_note = " · failed runs without a finite value sit at the worst edge" if any(p.at_edge for p in info.points) else ""
+    edge_note = "<br>failed runs without a finite value sit at the worst edge" if any(p.at_edge for p in info.points) else ""
     fig.update_layout(
-        title=f"Pareto front: {info.metric_name} ({best} is better) against instability (lower is better){edge_note}",
+        title=f"Pareto front: {info.metric_name} against instability<br><sup>{info.metric_name}: {best} is better; instability: lower is better{edge_note}</sup>",
         xaxis_title=info.metric_name,
         yaxis_title="instability",
-        legend_title="family (kind)",
+        legend={"title": {"text": "family (kind)"}, "font": {"size": 10}},
         template="plotly_white",
     )
     return fig

@@ -5,6 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from search.plots._axes import decade_axis
+
 
 def plot_run_curves(curves: dict, metric: str) -> go.Figure:
     """One run's learning curves and its last gradient profile, from curves.json's data
@@ -19,6 +21,6 @@ def plot_run_curves(curves: dict, metric: str) -> go.Figure:
     fig.update_xaxes(title_text="step", row=1, col=1)
     fig.update_xaxes(title_text="step", row=1, col=2)
     fig.update_xaxes(title_text="t", row=1, col=3)
-    fig.update_yaxes(type="log", row=1, col=3)
+    fig.update_yaxes(decade_axis(profile), row=1, col=3)
     fig.update_layout(height=380, width=1200, showlegend=True)
     return fig

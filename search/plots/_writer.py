@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import plotly.graph_objects as go
 
 from search.plots._grad_profiles import plot_grad_profiles
 from search.plots._hypervolume import plot_hypervolume
@@ -20,6 +21,20 @@ _PLOTS = {
     "importances": plot_importances,
     "momentum": plot_momentum,
 }
+
+# optuna-dashboard draws an attached figure in a 450 px high card half the page wide: the copy it
+# gets fills that card (no fixed width, tighter margins) so that titles and legends stay inside.
+_DASHBOARD_LAYOUT = {
+    "height": 450,
+    "width": None,
+    "autosize": True,
+    "margin": {"l": 55, "r": 15, "t": 80, "b": 45},
+    "title": {"font": {"size": 14}},
+}
+
+
+def _for_dashboard(fig: go.Figure) -> go.Figure:
+    return go.Figure(fig).update_layout(_DASHBOARD_LAYOUT)
 
 
 def write_plots(study: optuna.Study, out_dir: str | Path, *, attach: bool = True) -> list[Path]:
@@ -52,5 +67,5 @@ def write_plots(study: optuna.Study, out_dir: str | Path, *, attach: bool = True
         fig.write_html(path, include_plotlyjs="directory", full_html=True)
         paths.append(path)
         if attach:
-            save_plotly_graph_object(study, fig, graph_object_id=f"momnas-{name.replace('_', '-')}")
+            save_plotly_graph_object(study, _for_dashboard(fig), graph_object_id=f"momnas-{name.replace('_', '-')}")
     return paths

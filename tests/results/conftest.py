@@ -20,7 +20,7 @@ import search
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 DISTRIBUTIONS = {
-    "family": CategoricalDistribution(["momentum-lstm", "plain-lstm", "adam-gru", "plain-rnn"]),
+    "family": CategoricalDistribution(["momentum-lstm", "plain-lstm", "adam-gru", "plain-rnn", "rmsprop-lstm"]),
     "lr": FloatDistribution(1e-4, 1e-1, log=True),
     "mu": FloatDistribution(0.0, 1.0),
     "s": FloatDistribution(0.0, 1.0),

@@ -102,6 +102,13 @@ def test_dashboard_renders_study_trials_and_pareto_front(dashboard, tmp_path):
             for title in ("Hypervolume of the Pareto front", "Gradient profiles of the Pareto trials", "val_acc against the momentum parameters"):
                 expect(page.locator(f"text={title}").first).to_be_attached(timeout=10_000)
             page.wait_for_timeout(1000)  # let plotly finish its transitions before the picture
+            # Our figures fit the dashboard's cards: no title or legend runs past the card's edge.
+            for card in page.locator('[id^="user-defined-plot:"]').all():
+                box = card.bounding_box()
+                for part in card.locator(".gtitle, .legend").all():
+                    inner = part.bounding_box()
+                    assert inner["x"] + inner["width"] <= box["x"] + box["width"] + 1, (card.get_attribute("id"), part.text_content())
+                    assert inner["y"] + inner["height"] <= box["y"] + box["height"] + 1, (card.get_attribute("id"), part.text_content())
             page.screenshot(path=str(shot), full_page=True)
 
             # The trials, failed and stopped ones included.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from pathlib import Path
@@ -120,19 +121,54 @@ def test_momentum_panels_per_family_and_parameter(tmp_path, make_study, trial_sp
             trial_spec("momentum-lstm", (0.9, 0.5), mu=0.6, s=0.6),
             trial_spec("momentum-lstm", (0.7, 0.4), mu=0.1, s=0.9),
             trial_spec("adam-gru", (0.6, 0.3), mu=0.3, s=0.2),
+            trial_spec("rmsprop-lstm", (0.5, 0.1), s=0.4),  # s alone: the metric against s
             trial_spec("plain-lstm", (0.8, 0.2)),  # no momentum parameters: no panel
             trial_spec("momentum-lstm", state="fail", mu=0.9, s=1.0),  # failed: not a point
         ],
     )
     info = _momentum_info(study)
-    panels = {(p.family, p.param): p for p in info.panels}
-    assert set(panels) == {("adam-gru", "mu"), ("adam-gru", "s"), ("momentum-lstm", "mu"), ("momentum-lstm", "s")}
-    mu = panels[("momentum-lstm", "mu")]
-    assert (mu.values, mu.metric, mu.numbers) == ([0.1, 0.6], [0.7, 0.9], [1, 0])
-    s = panels[("momentum-lstm", "s")]
-    assert (s.values, s.instability) == ([0.6, 0.9], [0.5, 0.4])
+    panels = {p.family: p for p in info.panels}
+    assert set(panels) == {"adam-gru", "momentum-lstm", "rmsprop-lstm"}
+    plane = panels["momentum-lstm"]
+    assert plane.params == ("mu", "s")
+    assert (plane.values, plane.metric, plane.instability, plane.numbers) == ({"mu": [0.1, 0.6], "s": [0.9, 0.6]}, [0.7, 0.9], [0.4, 0.5], [1, 0])
+    assert plane.ranges == {"mu": (0.0, 1.0), "s": (0.0, 1.0)}  # the searched ranges, not the points'
+    assert panels["rmsprop-lstm"].params == ("s",) and panels["rmsprop-lstm"].values == {"s": [0.4]}
     fig = _momentum_figure(info)
-    assert len(fig.data) == 4
+    assert len(fig.data) == 3
+    by_family = {t.name: t for t in fig.data}
+    # In the (mu, s) plane the metric is the colour; with s alone it is the height.
+    assert list(by_family["momentum-lstm"].x) == [0.1, 0.6] and list(by_family["momentum-lstm"].y) == [0.9, 0.6]
+    assert list(by_family["momentum-lstm"].marker.color) == [0.7, 0.9]
+    assert list(by_family["rmsprop-lstm"].y) == [0.5]
+
+
+def test_momentum_ranges_stay_where_the_values_can_be(tmp_path, make_study, trial_spec):
+    # Before: one point per panel, axes auto-ranged to -0.5..1.5 (a negative accuracy).
+    study = make_study(tmp_path, [trial_spec("momentum-lstm", (0.98, 0.5), mu=0.6, s=0.6), trial_spec("rmsprop-lstm", (0.97, 0.1), s=0.4)])
+    info = _momentum_info(study)
+    low, high = info.metric_range
+    assert 0.0 <= low < 0.97 and 0.98 < high <= 1.0
+    fig = _momentum_figure(info)
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (low, high)
+    for axis in (fig.layout.xaxis, fig.layout.yaxis, fig.layout.xaxis2):  # mu and s of the plane, s of rmsprop
+        assert -0.1 < axis.range[0] < 0.0 and 1.0 < axis.range[1] < 1.1
+    assert tuple(fig.layout.yaxis2.range) == (low, high)  # rmsprop's accuracy axis
+
+    mse = make_study(tmp_path / "mse", [trial_spec("momentum-lstm", (0.01, 0.5), mu=0.6, s=0.6)], metric="mse", direction="minimize")
+    info = _momentum_info(mse)
+    assert 0.0 <= info.metric_range[0] < 0.01 < info.metric_range[1] and not info.maximize
+    assert _momentum_figure(info).layout.coloraxis.reversescale  # the better (lower) error is the brighter
+
+
+def test_grad_profile_log_axis_is_labelled_at_powers_of_ten(known_study):
+    # Before: plotly labelled the minor ticks of the log axis as bare digits (2, 3, ... 9).
+    axis = _grad_profile_figure(_grad_profile_info(known_study)).layout.yaxis
+    assert axis.type == "log" and axis.dtick == 1 and axis.exponentformat == "power"
+    assert axis.minor.dtick == "D1"  # minor ticks are drawn, never labelled
+    assert axis.range[0] <= -3 and axis.range[1] >= 0.0  # every norm, 1e-3 .. 1, inside
+    flat = _grad_profile_figure(_grad_profile_info(known_study)._replace(curves=[])).layout.yaxis
+    assert flat.type == "log"
 
 
 def test_write_plots_writes_html_and_attaches_each_figure_once(known_study, tmp_path):
@@ -151,6 +187,15 @@ def test_write_plots_writes_html_and_attaches_each_figure_once(known_study, tmp_
         return {k[len(SYSTEM_ATTR_PLOT_DATA):].split(":")[0] for k in attrs if k.startswith(SYSTEM_ATTR_PLOT_DATA)}
 
     assert graph_ids() == {"momnas-pareto-front", "momnas-hypervolume", "momnas-grad-profiles", "momnas-importances", "momnas-momentum"}
+    # The dashboard draws each in a 450 px high card: the attached copies fill it, never a fixed page size.
+    attrs = known_study._storage.get_study_system_attrs(known_study._study_id)
+    chunks: dict[str, list] = {}  # the dashboard stores each figure's JSON in numbered pieces
+    for key, value in attrs.items():
+        if key.startswith(SYSTEM_ATTR_PLOT_DATA):
+            graph, _, index = key[len(SYSTEM_ATTR_PLOT_DATA):].partition(":")
+            chunks.setdefault(graph, []).append((int(index), value))
+    layouts = [json.loads("".join(v for _, v in sorted(pieces)))["layout"] for pieces in chunks.values()]
+    assert len(layouts) == 5 and all(layout["height"] == 450 and "width" not in layout for layout in layouts)
 
 
 def test_plots_of_an_empty_study_say_so(tmp_path, make_study, trial_spec):
