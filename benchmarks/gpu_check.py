@@ -190,7 +190,7 @@ def _training_step(spec, H, device):
     """A family's model and one training iteration, as the bench times it (`after_optimizer_step` included)."""
     from cells.benchmark import _Classifier, parse_family, training_step
     from cells.build import build_cell
-    from cells.parametrizations import after_optimizer_step
+    from cells.manifolds import after_optimizer_step
 
     x = torch.rand(128, 784, 1, device=device)
     y = torch.randint(0, 10, (128,), device=device)

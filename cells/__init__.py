@@ -12,7 +12,7 @@ from .build import build_cell, register_impl
 from .cell import Cell, CellState
 from .config import CellConfig, Family, Param, families
 from .io import load, save
-from .parametrizations import after_optimizer_step, parameter_groups
+from .manifolds import after_optimizer_step, parameter_groups
 
 __all__ = [
     "CellConfig",

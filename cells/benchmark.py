@@ -158,7 +158,7 @@ def run_benchmark(families: Sequence[str] | None = None, *, hidden_sizes: Sequen
     impl actually used, auto/cudnn and reference/auto ratios, and the iteration counts.
     """
     from cells.build import build_cell
-    from cells.parametrizations import after_optimizer_step
+    from cells.manifolds import after_optimizer_step
 
     for name, value, low in (("batch", batch, 1), ("steps", steps, 1), ("iters", iters, 1), ("warmup", warmup, 0),
                              ("ref_iters", ref_iters, 1), ("ref_warmup", ref_warmup, 0),

@@ -1,7 +1,7 @@
 """Norm-preserving cores: orthogonal (expRNN / DTRIV / scoRNN / svd), unitary (scuRNN), urnn, enrnn.
 
 All use modReLU and an input projection without bias (`weight_ih`, kaiming-normal as expRNN);
-the recurrent matrix is constrained by a parametrization (`cells.parametrizations`), so the
+the recurrent matrix is constrained by a parametrization (`cells.manifolds`), so the
 cell code is plain PyTorch: `pre = a_t + h_{t-1} @ weight_hh`. The free tensors behind the
 constrained matrices are the "orthogonal" group of `parameter_groups` (smaller learning rate).
 """
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import parametrizations as P
+from .. import manifolds as P
 from ..cell import Cell
 
 __all__ = ["OrthogonalCell", "ComplexCell", "ENRNNCell", "modrelu", "complex_modrelu"]

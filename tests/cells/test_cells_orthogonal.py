@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from cells import CellConfig, after_optimizer_step, build_cell, parameter_groups
-from cells import parametrizations as P
+from cells import manifolds as P
+from cells.manifolds._linalg import polar, reorthogonalize
 from cells.cores.orthogonal import complex_modrelu, modrelu
 
 
@@ -298,8 +299,8 @@ def test_reorthogonalize_is_the_polar_factor():
     for a float32 product that is orthogonal up to rounding."""
     Q = torch.linalg.qr(torch.randn(64, 64, dtype=torch.float64))[0]
     M = (Q.float() @ torch.linalg.matrix_exp(P.skew(torch.randn(64, 64) * 0.01)))
-    fixed = P._reorthogonalize(M.double())
-    torch.testing.assert_close(fixed, P._polar(M.double()), rtol=0, atol=1e-13)
+    fixed = reorthogonalize(M.double())
+    torch.testing.assert_close(fixed, polar(M.double()), rtol=0, atol=1e-13)
     assert orthogonality_error(fixed) < 1e-13 < orthogonality_error(M.double())
 
 
@@ -320,3 +321,24 @@ def test_dtriv_schedule_continues_from_a_loaded_step_count(param):
     after_optimizer_step(fresh)
     assert int(fresh.parametrizations.weight_hh[0].steps) == 3
     assert all(torch.count_nonzero(A) == 0 for A in generators)
+
+
+@pytest.mark.parametrize("make", [lambda: P.Exp(4), lambda: P.Cayley(4, n_neg=1), lambda: P.SVD(4, m=0.2), lambda: P.UnitaryCayley()])
+def test_every_manifold_with_a_right_inverse_starts_where_it_is_told(make):
+    """The protocol's right_inverse: forward(right_inverse(W)) = W for a W on the manifold."""
+    manifold = make().double()
+    assert isinstance(manifold, P.Manifold)
+    gen = torch.Generator().manual_seed(0)
+    shapes = {P.SVD: [(4, 4), (4, 4), (4,)], P.UnitaryCayley: [(4, 4), (4,)]}.get(type(manifold), [(4, 4)])
+    W = manifold(*(0.3 * torch.randn(s, generator=gen, dtype=torch.float64) for s in shapes))
+    free = manifold.right_inverse(W)
+    again = manifold(*free) if isinstance(free, tuple) else manifold(free)
+    torch.testing.assert_close(again, W, atol=1e-8, rtol=0)
+
+
+@pytest.mark.parametrize(("core", "name"), [("urnn", "weight_hh"), ("enrnn", "weight_hh2")])
+def test_manifolds_without_a_right_inverse_say_so(core, name):
+    cell = build_cell(CellConfig(core=core, input_size=1, hidden_size=4))
+    manifold = cell.parametrizations[name][0]
+    with pytest.raises(NotImplementedError, match=f"{type(manifold).__name__} has no right inverse"):
+        setattr(cell, name, torch.zeros_like(getattr(cell, name)))

@@ -1,0 +1,28 @@
+"""`SpectralNormalize`: W / rho(W) once the spectral radius has exceeded 1 (ENRNN's W2)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ._base import Manifold
+
+
+class SpectralNormalize(Manifold):
+    """W / rho(W), rho the spectral radius, switched on the first time rho > 1 and kept on (ENRNN).
+
+    The switch is the buffer `latched` (saved with the weights). Autograd runs through
+    eigvals(W).abs().max(), which gives the published gradient.
+    """
+
+    orthogonal_group = False  # W2 is free: the default learning rate
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("latched", torch.zeros((), dtype=torch.bool))
+
+    def forward(self, W: Tensor) -> Tensor:
+        rho = torch.linalg.eigvals(W).abs().max()
+        if not bool(self.latched) and bool(rho.detach() > 1.0):
+            self.latched.fill_(True)
+        return W / rho if bool(self.latched) else W
