@@ -24,7 +24,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-__all__ = ["Dynamics", "Plain", "Momentum", "Adam", "RMSProp", "NAGRestart", "DYNAMICS", "make_dynamics"]
+__all__ = ["Dynamics", "Plain", "Momentum", "Adam", "RMSProp", "NAGRestart", "DYNAMICS_CLASSES", "make_dynamics"]
 
 State = tuple[Tensor, ...]
 
@@ -150,7 +150,7 @@ class NAGRestart(Dynamics):
         return u + self.coefficient(t) * (u - u_prev), (u,)
 
 
-DYNAMICS: dict[str, type[Dynamics]] = {
+DYNAMICS_CLASSES: dict[str, type[Dynamics]] = {
     "plain": Plain,
     "momentum": Momentum,
     "adam": Adam,
@@ -161,11 +161,11 @@ DYNAMICS: dict[str, type[Dynamics]] = {
 
 def dynamics_params(name: str) -> tuple[str, ...]:
     """The config fields a dynamics takes (its dataclass fields, less rmsprop's fixed mu)."""
-    cls = DYNAMICS[name]
+    cls = DYNAMICS_CLASSES[name]
     return tuple(f.name for f in fields(cls) if not (cls is RMSProp and f.name == "mu"))
 
 
 def make_dynamics(config) -> Dynamics:
     """The dynamics a CellConfig names, with its parameters."""
     name = config.dynamics
-    return DYNAMICS[name](**{p: getattr(config, p) for p in dynamics_params(name)})
+    return DYNAMICS_CLASSES[name](**{p: getattr(config, p) for p in dynamics_params(name)})

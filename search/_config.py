@@ -9,9 +9,8 @@ from typing import Any
 
 import yaml
 
+from search._samplers import SAMPLERS
 from search._study import DEFAULT_OUT
-
-SAMPLERS = ("tpe", "nsga2", "nsga3", "random", "gp")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +31,7 @@ class SearchConfig:
     # what to search
     space: str = "momentum"              # a named space (momnas spaces) or a YAML file
     trials: int = 64                     # finished trials wanted in the study (counting earlier ones on --resume)
-    sampler: str = "tpe"                 # tpe (multivariate) | nsga2 | nsga3 | random | gp
+    sampler: str = "tpe"                 # a key of search._samplers.SAMPLERS: tpe (multivariate) | nsga2 | nsga3 | random | gp
     seed: int | None = None              # sampler seed (repeatable suggestions); also each trial's training seed
     # each trial's training (the space may override hidden_size, lr, batch_size, ...)
     epochs: int = 5

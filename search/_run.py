@@ -8,7 +8,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -19,27 +19,11 @@ from search import _record
 from search._config import SearchConfig
 from search._mps import cuda_mps, mps_running
 from search._progress import Progress
+from search._samplers import make_sampler
 from search._study import ARTIFACT_DIR, artifact_store, make_storage, open_study, storage_url
 from search._summary import pareto_table, render_status, status_info
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
-    """The sampler by name: multivariate TPE (default), NSGA-II / III, random, GP."""
-    factories: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
-        # group=True: TPE models each family's parameters together, as the space is conditional.
-        "tpe": lambda: optuna.samplers.TPESampler(multivariate=True, group=True, seed=seed),
-        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
-        "nsga3": lambda: optuna.samplers.NSGAIIISampler(seed=seed),
-        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-        "gp": lambda: optuna.samplers.GPSampler(seed=seed),
-    }
-    if name not in factories:
-        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(factories)}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return factories[name]()
 
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

@@ -5,17 +5,17 @@
     >>> run = space(trial)                 # {"cell": {...}, "train": {...}}: suggests, never trains
 """
 
-from spaces._params import Choice, Fixed, Float, Int, Param
+from spaces._params import Choice, Distribution, Fixed, Float, Int
 from spaces._registry import describe, get_space, known_parameters, list_spaces, load_space
 from spaces._space import FAMILY_PARAM, Space, family_name, split_family
 
 __all__ = [
     "FAMILY_PARAM",
     "Choice",
+    "Distribution",
     "Fixed",
     "Float",
     "Int",
-    "Param",
     "Space",
     "describe",
     "family_name",

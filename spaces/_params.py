@@ -12,7 +12,7 @@ KINDS = ("float", "int", "categorical", "fixed")
 
 
 @dataclass(frozen=True)
-class Param:
+class Distribution:
     """How one parameter is drawn: `Float(0, 1)`, `Int(1, 3)`, `Choice("exp", "cayley")`, `Fixed(1.0)`.
 
     `when` makes it conditional on a sibling already drawn in the same branch:
@@ -32,7 +32,7 @@ class Param:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"Param: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+            raise ValueError(f"Distribution: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.kind in ("float", "int"):
             if self.low is None or self.high is None:
                 raise ValueError("a range needs both low and high")
@@ -115,17 +115,17 @@ def _num(x: float | int | None) -> str:
     return str(x)
 
 
-def Float(low: float, high: float, *, log: bool = False, step: float | None = None, when=None) -> Param:
-    return Param("float", float(low), float(high), log=log, step=step, when=when)
+def Float(low: float, high: float, *, log: bool = False, step: float | None = None, when=None) -> Distribution:
+    return Distribution("float", float(low), float(high), log=log, step=step, when=when)
 
 
-def Int(low: int, high: int, *, log: bool = False, step: int | None = None, when=None) -> Param:
-    return Param("int", int(low), int(high), log=log, step=step, when=when)
+def Int(low: int, high: int, *, log: bool = False, step: int | None = None, when=None) -> Distribution:
+    return Distribution("int", int(low), int(high), log=log, step=step, when=when)
 
 
-def Choice(*choices: Any, when=None) -> Param:
-    return Param("categorical", choices=tuple(choices), when=when)
+def Choice(*choices: Any, when=None) -> Distribution:
+    return Distribution("categorical", choices=tuple(choices), when=when)
 
 
-def Fixed(value: Any, *, when=None) -> Param:
-    return Param("fixed", value=value, when=when)
+def Fixed(value: Any, *, when=None) -> Distribution:
+    return Distribution("fixed", value=value, when=when)

@@ -23,22 +23,22 @@ def known_parameters() -> dict[str, dict[str, tuple[str, ...]]]:
 
 def list_spaces() -> dict[str, Space]:
     """The named spaces, by name."""
-    return dict(_tables.NAMED)
+    return dict(_tables.named_spaces())
 
 
 def load_space(path: str | Path) -> Space:
     """A space from a YAML file (see `spaces._yaml` for the format); errors name the file and entry."""
-    return _load_yaml(path, _tables.NAMED, known_parameters())
+    return _load_yaml(path, _tables.named_spaces(), known_parameters())
 
 
 def get_space(name_or_path: str | Path) -> Space:
     """A named space (`paper`, `momentum`, `full`) or a YAML file's space."""
     key = str(name_or_path)
-    if key in _tables.NAMED:
-        return _tables.NAMED[key]
+    if key in _tables.named_spaces():
+        return _tables.named_spaces()[key]
     if key.endswith((".yaml", ".yml")) or Path(key).exists():
         return load_space(key)
-    raise ValueError(f"unknown space {key!r}: named spaces are {', '.join(_tables.NAMED)}, or give a YAML file")
+    raise ValueError(f"unknown space {key!r}: named spaces are {', '.join(_tables.named_spaces())}, or give a YAML file")
 
 
 def describe(space: Space) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import optuna
 
-from spaces._params import Param
+from spaces._params import Distribution
 
 FAMILY_PARAM = "family"  # the first, categorical, parameter of every trial
 
@@ -25,7 +25,7 @@ def split_family(family: str) -> tuple[str, str]:
     return dynamics, core
 
 
-def _copy(mapping: Mapping[str, Mapping[str, Param]]) -> dict[str, dict[str, Param]]:
+def _copy(mapping: Mapping[str, Mapping[str, Distribution]]) -> dict[str, dict[str, Distribution]]:
     # Plain dicts (not MappingProxyType): a space travels pickled to Ray with the searcher.
     return {k: dict(v) for k, v in mapping.items()}
 
@@ -51,10 +51,10 @@ class Space:
     name: str
     description: str
     families: tuple[str, ...]
-    dynamics: Mapping[str, Mapping[str, Param]] = field(default_factory=dict)
-    cores: Mapping[str, Mapping[str, Param]] = field(default_factory=dict)
-    cell: Mapping[str, Param] = field(default_factory=dict)
-    train: Mapping[str, Param] = field(default_factory=dict)
+    dynamics: Mapping[str, Mapping[str, Distribution]] = field(default_factory=dict)
+    cores: Mapping[str, Mapping[str, Distribution]] = field(default_factory=dict)
+    cell: Mapping[str, Distribution] = field(default_factory=dict)
+    train: Mapping[str, Distribution] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.families:
@@ -79,7 +79,7 @@ class Space:
         cell.update(_draw(trial, f"{core}.", self.cores.get(core, {}), cell))
         return {"cell": cell, "train": _draw(trial, "", self.train, cell)}
 
-    def branches(self, family: str) -> dict[str, Param]:
+    def branches(self, family: str) -> dict[str, Distribution]:
         """Every parameter a trial of `family` may draw, under its trial name."""
         dynamics, core = split_family(family)
         out = {f"{dynamics}.{k}": p for k, p in self.dynamics.get(dynamics, {}).items()}
@@ -100,7 +100,7 @@ class Space:
         return {"name": self.name, "description": self.description, "families": list(self.families), "params": params}
 
 
-def _draw(trial: optuna.Trial, prefix: str, table: Mapping[str, Param], family: Mapping[str, Any]) -> dict[str, Any]:
+def _draw(trial: optuna.Trial, prefix: str, table: Mapping[str, Distribution], family: Mapping[str, Any]) -> dict[str, Any]:
     # `when` conditions see this branch's values so far, and the family's core and dynamics.
     drawn: dict[str, Any] = {}
     for key, param in table.items():

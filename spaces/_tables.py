@@ -7,12 +7,10 @@ has one distribution inside a space, whichever family draws it.
 
 from __future__ import annotations
 
+import functools
+
 from spaces._params import Choice, Fixed, Float, Int
 from spaces._space import Space, family_name
-
-CORES = ("rnn", "lstm", "gru", "orthogonal", "unitary", "urnn", "enrnn", "cornn", "unicornn")
-DYNAMICS = ("plain", "momentum", "adam", "rmsprop", "nag_restart")
-OPTIMIZER_DYNAMICS = DYNAMICS[1:]
 
 # MomentumRNN's ablation grid: mu in {0, .1, .3, .6, .9} x s in {.1, .3, .6, .9, 1}; its
 # recipes use beta 0.1 (sMNIST) and 0.01 (psMNIST), restart F 2 (sMNIST) and 40 (psMNIST).
@@ -71,12 +69,6 @@ WIDE_CORES = {
                  "dropout": Float(0.0, 0.3, when=("layers", (2, 3)))},
 }
 
-# The paper form of NAG replaces the whole pre-activation a_t + U h + b_h, so it is drawn only
-# on cores where that sum exists (not gru, whose candidate multiplies U h by the reset gate);
-# elsewhere the cell's default (input form) applies.
-ADDITIVE_CORES = tuple(c for c in CORES if c != "gru")
-NAG_FORMS = Choice("input", "paper", when=("core", ADDITIVE_CORES))
-
 # Learning rates of the recipes: 7e-4 (DTRIV) to 2e-2 (coRNN on adding).
 LR = Float(1e-4, 3e-2, log=True)
 
@@ -95,38 +87,53 @@ def _all(dynamics: tuple[str, ...], cores: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(family_name(d, c) for c in cores for d in dynamics)
 
 
-NAMED = {
-    "paper": Space(
-        name="paper",
-        description="The seed papers' cells with their published hyper-parameter ranges (REFERENCE §3).",
-        families=PAPER_FAMILIES,
-        dynamics=PAPER_DYNAMICS,
-        cores=PAPER_CORES,
-        train={"lr": Float(5e-4, 2e-2, log=True)},
-    ),
-    "momentum": Space(
-        name="momentum",
-        description="The optimizer-inspired dynamics (momentum, adam, rmsprop, nag_restart) over every core, plain as baseline.",
-        families=_all(DYNAMICS, CORES),
-        dynamics=WIDE_DYNAMICS,
-        cores=WIDE_CORES,
-        train={"lr": LR},
-    ),
-    "small": Space(
-        name="small",
-        description="The optimizer dynamics on the cores that train fast on a CPU (rnn, lstm, gru, cornn): quick searches.",
-        families=_all(DYNAMICS, ("rnn", "lstm", "gru", "cornn")),
-        dynamics=WIDE_DYNAMICS,
-        cores=WIDE_CORES,
-        train={"lr": LR},
-    ),
-    "full": Space(
-        name="full",
-        description="Everything: every dynamics on every core, both NAG forms, hidden size and batch size searched too.",
-        families=_all(DYNAMICS, CORES),
-        dynamics={**WIDE_DYNAMICS, "nag_restart": {**WIDE_DYNAMICS["nag_restart"], "nag_form": NAG_FORMS}},
-        cores=WIDE_CORES,
-        cell={"hidden_size": Choice(32, 64, 128, 256)},
-        train={"lr": LR, "batch_size": Choice(32, 64, 128)},
-    ),
-}
+@functools.cache
+def named_spaces() -> dict[str, Space]:
+    """The named spaces by name, built the first time one is asked for.
+
+    Their families come from the cells' own vocabulary (`cells.config.CORES` and `DYNAMICS`,
+    with each core's `additive` flag), so a new core or dynamics is searched as soon as cells
+    has it. Importing cells imports torch, which reading a study never needs: hence not at import.
+    """
+    from cells.config import CORES, DYNAMICS
+
+    cores, dynamics = tuple(CORES), tuple(DYNAMICS)
+    # The paper form of NAG replaces the whole pre-activation a_t + U h + b_h, so it is drawn only
+    # on the additive cores (not gru, whose candidate multiplies U h by the reset gate);
+    # elsewhere the cell's default (input form) applies.
+    nag_forms = Choice("input", "paper", when=("core", tuple(c for c in cores if CORES[c]["additive"])))
+    return {
+        "paper": Space(
+            name="paper",
+            description="The seed papers' cells with their published hyper-parameter ranges (REFERENCE §3).",
+            families=PAPER_FAMILIES,
+            dynamics=PAPER_DYNAMICS,
+            cores=PAPER_CORES,
+            train={"lr": Float(5e-4, 2e-2, log=True)},
+        ),
+        "momentum": Space(
+            name="momentum",
+            description="The optimizer-inspired dynamics (momentum, adam, rmsprop, nag_restart) over every core, plain as baseline.",
+            families=_all(dynamics, cores),
+            dynamics=WIDE_DYNAMICS,
+            cores=WIDE_CORES,
+            train={"lr": LR},
+        ),
+        "small": Space(
+            name="small",
+            description="The optimizer dynamics on the cores that train fast on a CPU (rnn, lstm, gru, cornn): quick searches.",
+            families=_all(dynamics, ("rnn", "lstm", "gru", "cornn")),
+            dynamics=WIDE_DYNAMICS,
+            cores=WIDE_CORES,
+            train={"lr": LR},
+        ),
+        "full": Space(
+            name="full",
+            description="Everything: every dynamics on every core, both NAG forms, hidden size and batch size searched too.",
+            families=_all(dynamics, cores),
+            dynamics={**WIDE_DYNAMICS, "nag_restart": {**WIDE_DYNAMICS["nag_restart"], "nag_form": nag_forms}},
+            cores=WIDE_CORES,
+            cell={"hidden_size": Choice(32, 64, 128, 256)},
+            train={"lr": LR, "batch_size": Choice(32, 64, 128)},
+        ),
+    }

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from spaces._params import Param
+from spaces._params import Distribution
 from spaces._space import Space, split_family
 
 TOP_KEYS = ("name", "description", "base", "families", "exclude", "params")
@@ -135,7 +135,7 @@ def space_from_data(
     )
 
 
-def _fallback(named: dict[str, Space], kind: str, name: str) -> dict[str, Param]:
+def _fallback(named: dict[str, Space], kind: str, name: str) -> dict[str, Distribution]:
     # A family outside the base space takes its ranges from the widest named space.
     return dict(getattr(named["full"], kind).get(name, {}))
 
@@ -181,13 +181,13 @@ def _maybe_number(value: Any) -> Any:
     return value
 
 
-def _param(name: str, spec: Any) -> Param:
+def _param(name: str, spec: Any) -> Distribution:
     where = f"params: {name}"
     try:
         if isinstance(spec, list):
-            return Param("categorical", choices=tuple(_maybe_number(v) for v in spec))
+            return Distribution("categorical", choices=tuple(_maybe_number(v) for v in spec))
         if not isinstance(spec, dict):
-            return Param("fixed", value=_maybe_number(spec))
+            return Distribution("fixed", value=_maybe_number(spec))
         when = _when(spec.get("when"), where)
         if "choices" in spec or "value" in spec:
             extra = sorted(set(spec) - {"choices", "value", "when"})
@@ -196,8 +196,8 @@ def _param(name: str, spec: Any) -> Param:
             if "choices" in spec:
                 if not isinstance(spec["choices"], list):
                     raise ValueError("choices must be a list")
-                return Param("categorical", choices=tuple(_maybe_number(v) for v in spec["choices"]), when=when)
-            return Param("fixed", value=_maybe_number(spec["value"]), when=when)
+                return Distribution("categorical", choices=tuple(_maybe_number(v) for v in spec["choices"]), when=when)
+            return Distribution("fixed", value=_maybe_number(spec["value"]), when=when)
         extra = sorted(set(spec) - set(RANGE_KEYS))
         if extra:
             raise ValueError(f"unknown key(s) {', '.join(extra)}; a range has {', '.join(RANGE_KEYS)}")
@@ -206,7 +206,7 @@ def _param(name: str, spec: Any) -> Param:
         low, high = _number(spec["low"], where + ".low"), _number(spec["high"], where + ".high")
         step = _number(spec["step"], where + ".step") if spec.get("step") is not None else None
         is_int = bool(spec.get("int")) or name.rpartition(".")[2] in INT_KEYS
-        return Param("int" if is_int else "float", low, high, log=bool(spec.get("log", False)), step=step, when=when)
+        return Distribution("int" if is_int else "float", low, high, log=bool(spec.get("log", False)), step=step, when=when)
     except ValueError as exc:
         if str(exc).startswith(where):
             raise

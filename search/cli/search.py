@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from search._samplers import SAMPLERS
 from search.cli._common import console, err_console, fail, user_errors
 
 _TASK = "task and training budget"
@@ -28,7 +29,7 @@ def search_command(
     optimizer: Annotated[str | None, typer.Option("--optimizer", help="adam, rmsprop or sgd (default: adam).", rich_help_panel=_TASK)] = None,
     space: Annotated[str | None, typer.Option("--space", help="paper, momentum, small, full, or a YAML space file (default: momentum).")] = None,
     trials: Annotated[int | None, typer.Option("--trials", help="Finished trials wanted in the study (default: 64).")] = None,
-    sampler: Annotated[str | None, typer.Option("--sampler", help="tpe (multivariate), nsga2, nsga3, random or gp (default: tpe).")] = None,
+    sampler: Annotated[str | None, typer.Option("--sampler", help=f"{', '.join(SAMPLERS)} (default: {next(iter(SAMPLERS))}, multivariate).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Sampler seed (repeatable suggestions).")] = None,
     gpus_per_trial: Annotated[float | None, typer.Option("--gpus-per-trial", help="GPUs per trial; fractions pack trials on a GPU (default: 0).", rich_help_panel=_WHERE)] = None,
     cpus_per_trial: Annotated[float | None, typer.Option("--cpus-per-trial", help="(default: 1)", rich_help_panel=_WHERE)] = None,

@@ -7,7 +7,7 @@ import pytest
 from cells import CellConfig, families
 from cells.config import CORES, DYNAMICS, PARAMS
 from cells.cores import CORE_CLASSES
-from cells.dynamics import DYNAMICS as DYNAMICS_CLASSES
+from cells.dynamics import DYNAMICS_CLASSES
 from cells.dynamics import dynamics_params
 
 from cells_helpers import every_family

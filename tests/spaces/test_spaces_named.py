@@ -162,3 +162,24 @@ def test_yaml_form_reads_back_to_the_same_space(name, tmp_path):
         assert again.dynamics[dyn] == space.dynamics.get(dyn, {})
     for core in again.cores:
         assert again.cores[core] == space.cores.get(core, {})
+
+
+def test_spaces_read_the_cells_vocabulary():
+    """The momentum and full spaces search every dynamics on every core that cells has, and the
+    paper form of NAG only where cells marks the core additive: one vocabulary, not a copy."""
+    from cells.config import CORES, DYNAMICS
+
+    every = {spaces.family_name(d, c) for c in CORES for d in DYNAMICS}
+    assert set(spaces.get_space("momentum").families) == set(spaces.get_space("full").families) == every
+    nag_form = spaces.get_space("full").dynamics["nag_restart"]["nag_form"]
+    assert nag_form.when == ("core", tuple(c for c, info in CORES.items() if info["additive"]))
+    assert "gru" not in nag_form.when[1]
+
+
+def test_importing_spaces_leaves_torch_out():
+    """The vocabulary comes from cells only when a space is asked for: reading a study stays light."""
+    import subprocess
+    import sys
+
+    code = "import sys, spaces, search; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
