@@ -131,9 +131,9 @@ def open_study(
     """Open a study the way `momnas search` stored it.
 
     Example:
-        >>> study = open_study(out_dir="momnas-runs")            # doctest: +SKIP
-        >>> study.metric_names                                    # doctest: +SKIP
-        ['val_mse', 'instability']
+        >>> study = open_study(out_dir="momnas-runs")
+        >>> study.study_name, study.metric_names
+        ('my-study', ['val_accuracy', 'instability'])
 
     Args:
         out_dir: The search's `--out` folder; its `optuna.db` is used when `storage` is None.

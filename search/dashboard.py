@@ -100,8 +100,12 @@ def serve_dashboard(
     """Serve optuna-dashboard for a stored study until interrupted; `on_ready` hears its URL first.
 
     Example:
-        >>> serve_dashboard("momnas-runs", port=0, on_ready=lambda d: print(d.url))  # doctest: +SKIP
-        http://127.0.0.1:41237/dashboard/studies/1
+        >>> import threading
+        >>> def ready(dashboard):
+        ...     print(dashboard.url)
+        ...     threading.Thread(target=dashboard.close).start()  # here: stop at once (a user presses Ctrl-C)
+        >>> serve_dashboard("momnas-runs", port=0, on_ready=ready)
+        http://127.0.0.1:.../dashboard/studies/1
     """
     dashboard = open_dashboard(out_dir, storage, study, host=host, port=port)
     if on_ready is not None:

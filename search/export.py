@@ -120,8 +120,10 @@ def pick_trial(study: optuna.Study, pick: str = "knee") -> FrozenTrial:
     """The trial `pick` names among the study's eligible ones.
 
     Example:
-        >>> pick_trial(study, "best:val_acc").number            # doctest: +SKIP
-        12
+        >>> from search import open_study
+        >>> trial = pick_trial(open_study("momnas-runs"), "best:val_accuracy")
+        >>> trial.state.name, trial.user_attrs["status"]
+        ('COMPLETE', 'completed')
 
     Args:
         study: A study written by `momnas search`.
@@ -242,8 +244,9 @@ def export_trial(
     """Write the trial `pick` chooses as a cell file at `to` (docs/architecture.md, "Exported cell").
 
     Example:
-        >>> export_trial(open_study("momnas-runs"), "best.json", pick="knee")   # doctest: +SKIP
-        Exported(trial=12, pick='knee', path=PosixPath('best.json'), weights=PosixPath('best.pt'), ...)
+        >>> from search import open_study
+        >>> export_trial(open_study("momnas-runs"), "best.json", pick="knee")
+        Exported(trial=..., pick='knee', path=PosixPath('best.json'), weights=PosixPath('best.pt'), ...)
 
     Args:
         study: A study written by `momnas search`.

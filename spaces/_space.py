@@ -41,9 +41,10 @@ class Space:
 
     Example:
         >>> import optuna
-        >>> space = get_space("momentum")                       # doctest: +SKIP
+        >>> from spaces import get_space
+        >>> space = get_space("momentum")
         >>> space(optuna.trial.FixedTrial({"family": "momentum-lstm", "momentum.mu": 0.6,
-        ...     "momentum.s": 0.6, "lstm.fg_init": 1.0, "lr": 1e-3}))  # doctest: +SKIP
+        ...     "momentum.s": 0.6, "lstm.fg_init": 1.0, "lr": 1e-3}))
         {'cell': {'core': 'lstm', 'dynamics': 'momentum', 'mu': 0.6, 's': 0.6, 'fg_init': 1.0},
          'train': {'lr': 0.001}}
     """

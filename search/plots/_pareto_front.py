@@ -148,6 +148,9 @@ def plot_pareto_front(study: optuna.Study) -> go.Figure:
     """The validation metric against instability, every finished trial a point.
 
     Example:
-        >>> fig = plot_pareto_front(open_study("momnas-runs"))   # doctest: +SKIP
+        >>> from search import open_study
+        >>> fig = plot_pareto_front(open_study("momnas-runs"))
+        >>> fig.layout.title.text.split("<br>")[0]
+        'Pareto front: val_accuracy against instability'
     """
     return _pareto_figure(_pareto_info(study))

@@ -41,7 +41,8 @@ def write_plots(study: optuna.Study, out_dir: str | Path, *, attach: bool = True
     """Write every figure of `study` as standalone HTML into `out_dir`, and attach them to the study.
 
     Example:
-        >>> write_plots(open_study("momnas-runs"), "momnas-runs/my-study/plots")  # doctest: +SKIP
+        >>> from search import open_study
+        >>> write_plots(open_study("momnas-runs"), "momnas-runs/my-study/plots")
         [PosixPath('momnas-runs/my-study/plots/pareto_front.html'), ...]
 
     Args:

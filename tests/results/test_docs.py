@@ -1,0 +1,42 @@
+"""The docstring examples of the search package run, and stay true: against a small study in
+./momnas-runs (one really trained trial, one failed), as a user's folder would hold it."""
+
+import doctest
+import importlib
+
+import optuna
+import pytest
+
+MODULES = ["search._study", "search.plots._pareto_front", "search.plots._writer", "search.export", "search.dashboard"]
+DIGITS = {"name": "digits", "n_train": 128, "n_val": 64, "n_test": 64}
+TRAIN = {"steps": 4, "batch_size": 32, "device": "cpu", "seed": 0}
+FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+pytestmark = pytest.mark.slow  # the study's trial is really trained; run_search's example really searches
+
+
+@pytest.fixture(scope="module")
+def user_folder(tmp_path_factory, make_study, trial_spec, add_trained_trial):
+    folder = tmp_path_factory.mktemp("user")
+    out = folder / "momnas-runs"
+    study = make_study(out, [trial_spec("momentum-lstm", state="fail", mu=0.9, s=1.0)], name="my-study",
+                       metric="accuracy", task=DIGITS)
+    cell = {"core": "lstm", "dynamics": "momentum", "input_size": 1, "hidden_size": 8, "mu": 0.6, "s": 0.6}
+    add_trained_trial(study, {"cell": cell, "task": DIGITS, "train": TRAIN}, folder / "trial")
+    return folder
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name, user_folder, monkeypatch):
+    monkeypatch.chdir(user_folder)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    result = doctest.testmod(importlib.import_module(name), optionflags=FLAGS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_run_search_example(tmp_path, monkeypatch):
+    """run_search's example runs a real two-trial search (local Ray) in the current folder."""
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testmod(importlib.import_module("search._run"), optionflags=FLAGS)
+    assert result.attempted > 0 and result.failed == 0
+    assert (tmp_path / "searched" / "optuna.db").is_file()
