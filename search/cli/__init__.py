@@ -8,6 +8,7 @@ import typer
 
 from search.cli.bench import bench_command
 from search.cli.cells import cells_command
+from search.cli.reproduce import reproduce_command
 from search.cli.results import dashboard_command, export_command, plot_command
 from search.cli.search import search_command, status_command
 from search.cli.spaces import spaces_app
@@ -29,4 +30,5 @@ app.command("status")(status_command)
 app.command("plot")(plot_command)
 app.command("dashboard")(dashboard_command)
 app.command("export")(export_command)
+app.command("reproduce")(reproduce_command)
 app.command("bench")(bench_command)

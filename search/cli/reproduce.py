@@ -1,0 +1,65 @@
+"""`momnas reproduce`: rerun a seed paper's experiment (a preset), then report ours beside the published numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from search.cli._common import console, fail, user_errors
+
+_BUDGET = "budget"
+_WHERE = "where it runs"
+
+
+def reproduce_command(
+    name: Annotated[Optional[str], typer.Argument(help="The preset (see --list).")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the presets and exit.")] = False,
+    budget: Annotated[str, typer.Option("--budget", help="Epochs per run, or 'full' for the published recipe's.", rich_help_panel=_BUDGET)] = "full",
+    seeds: Annotated[int, typer.Option("--seeds", help="Training seeds per cell (mean ± std over them).", rich_help_panel=_BUDGET)] = 3,
+    hidden: Annotated[Optional[int], typer.Option("--hidden", help="Train every cell at this hidden size instead of the published ones.", rich_help_panel=_BUDGET)] = None,
+    tiny: Annotated[bool, typer.Option("--tiny", help="A smoke run: 2 steps on 32 examples, hidden 8, T <= 32 (checks that everything runs).", rich_help_panel=_BUDGET)] = False,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Where MNIST lives (else $MOMNAS_DATA).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the runs and the report (default: momnas-repro/NAME).")] = None,
+    gpus_per_run: Annotated[Optional[float], typer.Option("--gpus-per-run", help="GPUs per run; fractions pack runs on a GPU (default: 0.25 with a GPU, else 0).", rich_help_panel=_WHERE)] = None,
+    cpus_per_run: Annotated[float, typer.Option("--cpus-per-run", help="CPUs (and torch threads) per run.", rich_help_panel=_WHERE)] = 1.0,
+    report_only: Annotated[bool, typer.Option("--report-only", help="Only rewrite the report from the runs already in --out.")] = False,
+) -> None:
+    """Reproduce a paper's table: train its cells by Ray Tune (resumable), write report.md and report.html."""
+    from search import reproduce as repro
+
+    with user_errors():
+        if list_:
+            console.print(_preset_table(repro.preset_rows()))
+            return
+        if name is None:
+            raise ValueError("name a preset (momnas reproduce --list shows them)")
+        repro.preset(name)
+        folder = out if out is not None else Path("momnas-repro") / name
+        if report_only:
+            md, html = repro.write_report(folder)
+            console.print(f"report: {md} and {html}")
+            return
+        result = repro.reproduce(
+            name, out=folder, budget=repro.parse_budget(budget), seeds=seeds, hidden=hidden, data_dir=data_dir,
+            tiny=tiny, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run)
+    md, html = result["report"]
+    console.print(md.read_text(), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"report: {md} and {html}")
+    if result["failed"]:
+        first = result["failed"][0]
+        where = folder / "runs" / first / "error.txt"
+        raise fail(f"{len(result['failed'])} run(s) or search(es) failed, first: {first}"
+                   f"{f' ({where})' if where.is_file() else ''}; the same command retries them", code=1)
+
+
+def _preset_table(rows) -> Table:
+    table = Table(title="reproduction presets (momnas reproduce NAME)", title_justify="left")
+    for column in ("preset", "what", "tables", "cells", "runs (3 seeds)", "published epochs"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        what = row["title"] + (" (runs `momnas search` per seed)" if row["search"] else "")
+        table.add_row(row["name"], what, row["tables"], str(row["cells"]), str(row["runs"]), row["epochs"])
+    return table
