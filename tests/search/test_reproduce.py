@@ -1,0 +1,177 @@
+"""`momnas reproduce`: presets hold the published recipes, every preset trains at a tiny budget to a
+report that holds the published numbers, the report is right on stored metrics, runs resume."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import cells
+import runs
+from search.cli import app
+from search.reproduce import markdown, plan, presets, report_info, write_report
+from search.reproduce._claim import TRIALS_FILE, search_command, search_dir
+from search.reproduce._execute import run_dir, write_plan
+
+MNIST_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_every_preset_expands_to_runs_whose_cells_build():
+    assert set(presets()) == {"momentum-psmnist", "momentum-smnist", "dtriv-psmnist", "cornn",
+                              "unicornn-psmnist", "copying", "search-momentum-psmnist"}
+    for name in presets():
+        full = plan(name, seeds=2)
+        assert full.budget == "full" and full.runs
+        assert len({r.id for r in full.runs}) == len(full.runs), f"{name}: two runs share a folder"
+        built = set()
+        for run in full.runs:
+            assert run.config.train.seed == run.seed
+            key = json.dumps(run.config.cell.to_dict(), sort_keys=True)
+            if key not in built:
+                cells.build_cell(run.config.cell)
+                built.add(key)
+
+
+def test_momentum_psmnist_is_momentumrnns_recipe_with_its_published_numbers():
+    full = plan("momentum-psmnist", seeds=1)
+    momentum = {r.hidden: r for r in full.runs if r.label == "Momentum LSTM"}
+    assert set(momentum) == {128, 256}
+    assert (momentum[128].published, momentum[256].published) == (93.40, 94.72)
+    cell, train = momentum[128].config.cell, momentum[128].config.train
+    assert (cell.core, cell.dynamics, cell.mu, cell.s) == ("lstm", "momentum", 0.6, 1.0)
+    assert (train.optimizer, train.lr, train.batch_size, train.clip, train.epochs) == ("rmsprop", 1e-3, 128, 1.0, 150)
+    assert plan("momentum-psmnist", budget=10, seeds=1).runs[0].config.train.epochs == 10
+    # A size the paper did not publish for a cell shows the number it did publish, with its n.
+    adam = next(r for r in plan("momentum-psmnist", hidden=128).runs if r.label == "Adam LSTM")
+    assert (adam.published, adam.published_hidden) == (95.05, 256)
+
+
+def test_bad_input_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match="choose one of copying"):
+        plan("nope")
+    result = CliRunner().invoke(app, ["reproduce", "copying", "--budget", "ten"])
+    assert result.exit_code == 2 and "--budget must be a positive number of epochs or 'full'" in result.output
+    result = CliRunner().invoke(app, ["reproduce", "copying", "--seeds", "0"])
+    assert result.exit_code == 2 and "--seeds must be a positive integer" in result.output
+
+
+@pytest.mark.slow
+def test_every_preset_trains_at_a_tiny_budget_to_a_report_with_the_published_numbers(tmp_path):
+    loaded: dict[str, runs.Task] = {}
+    for name in presets():
+        tiny = plan(name, seeds=1, tiny=True, data_dir=str(MNIST_DIR))
+        out = tmp_path / name
+        write_plan(out, tiny)
+        for run in tiny.runs:
+            task_key = json.dumps(run.config.task.to_dict(), sort_keys=True)
+            task = loaded.setdefault(task_key, runs.load_task(run.config.task))
+            result = runs.train(run.config, task=task, out_dir=run_dir(out, run))
+            assert result.status == "completed", f"{name}: {run.id}"
+        info = report_info(out)
+        assert all(row["completed"] == row["planned"] == 1 and row["mean"] is not None for row in info["rows"]), name
+        text = markdown(info)
+        for run in tiny.runs:
+            assert f"| {run.label} | 8 |" in text
+            published = run.published
+            if published is not None:
+                assert (f"{published:.2f}" if isinstance(published, float) else str(published)) in text
+        assert "Budget: tiny" in text
+
+
+def _metrics(accuracy: float, ratio: float, seconds: float = 100.0) -> dict:
+    return {"status": "completed", "task": "psmnist", "metric": "accuracy", "direction": "maximize",
+            "validation": {"accuracy": accuracy, "loss": 0.3}, "test": {"accuracy": accuracy, "loss": 0.3},
+            "baseline": 0.11, "stability": {"grad_ratio_log10": ratio, "instability": abs(ratio), "grad_norm_max": 1.0,
+                                            "loss_spikes": 0, "diverged": False},
+            "epochs": 2, "steps": 860, "seconds": seconds}
+
+
+def _store(out: Path, run, metrics: dict, curve_acc: list[float], gpus: float = 0.25) -> None:
+    folder = run_dir(out, run)
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps(run.config.to_dict()))
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    (folder / "curves.json").write_text(json.dumps({"epoch": [1, 2], "val_accuracy": curve_acc,
+                                                    "grad_ratio_log10": [-3.0, metrics["stability"]["grad_ratio_log10"]]}))
+    (folder / "host.json").write_text(json.dumps({"hardware": "NVIDIA H200", "gpus": gpus, "node": "n"}))
+
+
+def test_report_on_stored_metrics_gives_mean_std_the_published_number_and_missing_runs(tmp_path):
+    stored = plan("momentum-psmnist", budget=2, seeds=3, hidden=128)
+    write_plan(tmp_path, stored)
+    lstm = [r for r in stored.runs if r.label == "LSTM"]
+    momentum = [r for r in stored.runs if r.label == "Momentum LSTM"]
+    for run, acc in zip(lstm, (0.90, 0.91, 0.92)):
+        _store(tmp_path, run, _metrics(acc, -2.0), [0.5, acc])
+    for run, acc in zip(momentum[:2], (0.93, 0.95)):
+        _store(tmp_path, run, _metrics(acc, -1.0), [0.7, acc])
+    info = report_info(tmp_path)
+    rows = {r["label"]: r for r in info["rows"]}
+    assert rows["LSTM"]["mean"] == pytest.approx(91.0) and rows["LSTM"]["std"] == pytest.approx(1.0)
+    assert info["gpu_seconds"] == pytest.approx(5 * 100 * 0.25) and info["hardware"] == ["NVIDIA H200"]
+    assert info["curves"][("psMNIST", "Momentum LSTM", 128)]["val_accuracy"] == pytest.approx([0.7, 0.94])
+    text = markdown(info)
+    assert "| LSTM | 128 | 91.00 ± 1.00 | 3/3 | 92.00 | -1.00 | -2.0 | 2 | 100 |" in text
+    assert "| Momentum LSTM | 128 | 94.00 ± 1.41 | 2/3 | 93.40 | +0.60 |" in text
+    assert "| Adam LSTM | 128 | – | 0/3 | 95.05 (n=256) | – |" in text
+    assert "Budget: 2 epochs; seeds: 3" in text and "RMSProp LSTM: s and beta not published" in text
+    md, html = write_report(tmp_path)
+    assert md.read_text() == text
+    assert "plotly" in html.read_text() and (tmp_path / "plotly.min.js").is_file()
+
+
+def test_search_claim_report_compares_the_best_trial_with_the_hand_picked_cell(tmp_path):
+    stored = plan("search-momentum-psmnist", budget=1, seeds=2)
+    assert stored.runs[0].config.train.epochs == 10  # the hand-picked cell gets trials x epochs
+    write_plan(tmp_path, stored)
+    for run, acc in zip(stored.runs, (0.80, 0.82)):
+        _store(tmp_path, run, _metrics(acc, -1.0), [0.5, acc])
+    for seed, best in ((0, 0.90), (1, 0.92)):
+        trials = [{"number": i, "state": "COMPLETE", "family": "momentum-gru", "params": {"lr": 0.003},
+                   "status": "completed", "metrics": _metrics(acc, -0.5)} for i, acc in enumerate((0.5, best))]
+        trials.append({"number": 2, "state": "FAIL", "family": "adam-rnn", "params": {}, "status": "diverged", "metrics": None})
+        search_dir(tmp_path, seed).mkdir(parents=True)
+        (search_dir(tmp_path, seed) / TRIALS_FILE).write_text(json.dumps(trials))
+    search = report_info(tmp_path)["search"]
+    assert [s["best"]["number"] for s in search["seeds"]] == [1, 1]
+    assert search["answer"]["accuracy"].startswith("yes: the search's best cell is more accurate (91 ± 1.4 against 81 ± 1.4")
+    assert search["answer"]["stability"].startswith("yes: the search's best cell is more stable")
+    command = search_command(stored.search, tmp_path, 1, gpus_per_trial=0.25, cpus_per_trial=2)
+    assert command[1:4] == ["-m", "search.cli", "search"]
+    assert " ".join(command).count("--trials 10 --epochs 1 --hidden 128 --seed 1") == 1
+
+
+@pytest.mark.slow
+def test_reproduce_trains_through_ray_resumes_and_refuses_another_budget(tmp_path, ray_session):
+    out = tmp_path / "dtriv"
+    args = ["reproduce", "dtriv-psmnist", "--tiny", "--seeds", "1", "--data-dir", str(MNIST_DIR), "--out", str(out)]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "| DTRIV (K=1) | 8 |" in first.output and "94.90 (n=170)" in first.output
+    done = sorted(out.glob("runs/psmnist/*/metrics.json"))
+    assert len(done) == 2 and (out / "report.html").is_file()
+    # Interrupted before its metrics were written: only that run trains again.
+    kept, cut = done
+    kept_time = kept.stat().st_mtime_ns
+    cut.unlink()
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert cut.is_file() and kept.stat().st_mtime_ns == kept_time
+    # The same folder with another budget would mix two experiments: refused, nothing touched.
+    other = CliRunner().invoke(app, [*args[:2], "--budget", "1", "--hidden", "8", "--seeds", "1",
+                                     "--data-dir", str(MNIST_DIR), "--out", str(out)])
+    assert other.exit_code == 2 and "holds a finished run of another configuration" in other.output
+    assert kept.stat().st_mtime_ns == kept_time
