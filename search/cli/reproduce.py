@@ -39,7 +39,7 @@ def reproduce_command(
         repro.preset(name)
         folder = out if out is not None else Path("momnas-repro") / name
         if report_only:
-            md, html = repro.write_report(folder)
+            md, html = repro.report(folder)
             console.print(f"report: {md} and {html}")
             return
         result = repro.reproduce(

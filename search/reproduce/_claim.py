@@ -72,9 +72,16 @@ def run_searches(search: dict[str, Any], out: Path, *, gpus_per_trial: float, cp
         finished = subprocess.run(command, env={**os.environ, "COLUMNS": os.environ.get("COLUMNS", "120")})
         if finished.returncode != 0:
             errors.append(f"search seed {seed}: `momnas search` exited with {finished.returncode}")
+    refresh_trials(search, out)
+    return errors
+
+
+def refresh_trials(search: dict[str, Any], out: Path) -> None:
+    """Copy each seed's finished trials out of its study into trials.json (what the report reads)."""
+    for seed in range(search["seeds"]):
+        folder = search_dir(out, seed)
         if (folder / "optuna.db").is_file():
             rows = trial_rows(folder, seed)
             tmp = folder / f".{TRIALS_FILE}.tmp-{os.getpid()}"
             tmp.write_text(json.dumps(rows, indent=2) + "\n")
             os.replace(tmp, folder / TRIALS_FILE)
-    return errors

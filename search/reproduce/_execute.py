@@ -49,6 +49,14 @@ def check_out(out: Path, plan: Plan) -> None:
                 "give another --out, or the options it was run with")
 
 
+def read_plan(out: Path) -> dict[str, Any]:
+    """The plan.json a reproduction wrote into `out`."""
+    path = out / PLAN_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {out} holds no reproduction (run `momnas reproduce NAME --out {out}`)")
+    return json.loads(path.read_text())
+
+
 def check_tasks(plan: Plan) -> None:
     """Load every task of the plan at a few examples, so missing data (MNIST) stops the command
     with one line before anything is written, rather than failing every run."""

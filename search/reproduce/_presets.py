@@ -61,11 +61,12 @@ class Plan:
     seeds: int
     runs: tuple[PlannedRun, ...]
     search: dict[str, Any] | None  # search presets: the `momnas search` to run per seed (see _claim.py)
+    full_epochs: dict[str, int]    # table -> the published recipe's epochs per run (what `--budget full` trains)
 
     def to_dict(self) -> dict[str, Any]:
         return {"preset": self.preset, "title": self.title, "source": self.source, "claims": list(self.claims),
                 "budget": self.budget, "seeds": self.seeds, "runs": [r.to_dict() for r in self.runs],
-                "search": self.search}
+                "search": self.search, "full_epochs": self.full_epochs}
 
 
 def _slug(text: str) -> str:
@@ -218,4 +219,5 @@ def plan(
                      | ({"batch_size": TINY["batch_size"]} if tiny else {}),
         }
     return Plan(preset=name, title=data["title"], source=data["source"], claims=tuple(data.get("claims") or ()),
-                budget=described, seeds=seeds, runs=tuple(planned), search=search_plan)
+                budget=described, seeds=seeds, runs=tuple(planned), search=search_plan,
+                full_epochs={t["name"]: t["epochs"] * (search["trials"] if search else 1) for t in data["tables"]})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from search.reproduce._claim import run_searches
+from search.reproduce._claim import refresh_trials, run_searches
 from search.reproduce._execute import execute
 from search.reproduce._presets import plan as make_plan
 from search.reproduce._presets import presets
@@ -45,6 +45,18 @@ def reproduce(
     if plan.search is not None:
         failed += run_searches(plan.search, out, gpus_per_trial=gpus, cpus_per_trial=cpus_per_run)
     return {"plan": plan, "failed": failed, "report": write_report(out)}
+
+
+def report(out: str | Path) -> tuple[Path, Path]:
+    """Rewrite the report from what `out` holds: a search cut short still has its study, so its
+    trials are read again from there first."""
+    from search.reproduce._execute import read_plan
+
+    out = Path(out)
+    search = read_plan(out).get("search")
+    if search is not None:
+        refresh_trials(search, out)
+    return write_report(out)
 
 
 def preset_rows() -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from search.reproduce._claim import TRIALS_FILE, search_dir
-from search.reproduce._execute import ERROR_FILE, HOST_FILE, PLAN_FILE
+from search.reproduce._execute import ERROR_FILE, HOST_FILE, read_plan
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -44,9 +44,7 @@ def _run_files(out: Path, run: dict[str, Any]) -> dict[str, Any]:
 def report_info(out: str | Path) -> dict[str, Any]:
     """The whole report as plain data: one row per (table, cell, hidden size), curves, budget, search."""
     out = Path(out)
-    plan = _read(out / PLAN_FILE)
-    if plan is None:
-        raise FileNotFoundError(f"{out / PLAN_FILE} not found: {out} holds no reproduction (run `momnas reproduce NAME --out {out}`)")
+    plan = read_plan(out)
     groups: dict[tuple, list] = defaultdict(list)
     for run in plan["runs"]:
         groups[(run["table"], run["label"], run["hidden"])].append((run, _run_files(out, run)))
@@ -61,6 +59,9 @@ def report_info(out: str | Path) -> dict[str, Any]:
         ratios = [files["metrics"]["stability"]["grad_ratio_log10"] for files in completed
                   if files["metrics"]["stability"]["grad_ratio_log10"] is not None]
         seconds = [files["metrics"]["seconds"] for _, files in done]
+        # GPU-seconds per epoch of one run (seconds times the GPU share), for the cost of the full budget.
+        per_epoch = [files["metrics"]["seconds"] * ((files["host"] or {}).get("gpus") or 0) / files["metrics"]["epochs"]
+                     for _, files in done if files["metrics"]["epochs"]]
         for _, files in done:
             host = files["host"] or {}
             hardware.add(host.get("hardware", "unknown"))
@@ -80,13 +81,27 @@ def report_info(out: str | Path) -> dict[str, Any]:
             "grad_ratio_log10": ratio_mean,
             "epochs": max((files["metrics"]["epochs"] for _, files in done), default=None),
             "seconds_per_run": statistics.fmean(seconds) if seconds else None,
+            "gpu_seconds_per_epoch": statistics.fmean(per_epoch) if per_epoch else None,
         })
         curves[(table, label, hidden)] = _mean_curves([files["curves"] for files in completed if files["curves"]], metric)
     info = {"plan": {k: v for k, v in plan.items() if k != "runs"}, "rows": rows, "curves": curves,
-            "hardware": sorted(hardware), "gpu_seconds": gpu_seconds, "cpu_seconds": cpu_seconds}
+            "hardware": sorted(hardware), "gpu_seconds": gpu_seconds, "cpu_seconds": cpu_seconds,
+            "full_gpu_hours": _full_cost(plan, rows)}
     if plan.get("search"):
         info["search"] = _search_info(out, plan, rows)
     return info
+
+
+def _full_cost(plan: dict[str, Any], rows: list[dict]) -> float | None:
+    """GPU-hours the published epochs would take for the planned cells, sizes and seeds, from the
+    GPU-seconds per epoch measured here (None when a row has no GPU measurement)."""
+    full = plan.get("full_epochs") or {}
+    total = 0.0
+    for row in rows:
+        if not row["gpu_seconds_per_epoch"] or row["table"] not in full:
+            return None
+        total += row["gpu_seconds_per_epoch"] * full[row["table"]] * row["planned"]
+    return total / 3600
 
 
 def _mean_curves(curves: list[dict], metric: str | None) -> dict[str, list[float]]:
@@ -198,6 +213,10 @@ def markdown(info: dict[str, Any]) -> str:
               f"- Hardware: {', '.join(info['hardware']) or 'no run finished yet'}.",
               f"- Training time: {info['gpu_seconds']:.0f} GPU-seconds ({hours:.2f} GPU-hours, each run's seconds "
               f"times its GPU share) and {info['cpu_seconds']:.0f} CPU-only seconds."]
+    if info["full_gpu_hours"] is not None:
+        lines.append(f"- The published epochs ({', '.join(f'{k}: {v}' for k, v in plan['full_epochs'].items())}) for these cells, "
+                     f"sizes and seeds would take about {info['full_gpu_hours']:.1f} GPU-hours on this hardware "
+                     "(measured GPU-seconds per epoch times the epochs; `--budget full`).")
     for claim in plan.get("claims") or []:
         lines.append(f"- Claim: {claim}")
     tables: dict[str, list] = defaultdict(list)

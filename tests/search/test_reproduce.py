@@ -127,6 +127,7 @@ def test_report_on_stored_metrics_gives_mean_std_the_published_number_and_missin
     assert "| LSTM | 128 | 91.00 ± 1.00 | 3/3 | 92.00 | -1.00 | -2.0 | 2 | 100 |" in text
     assert "| Momentum LSTM | 128 | 94.00 ± 1.41 | 2/3 | 93.40 | +0.60 |" in text
     assert "| Adam LSTM | 128 | – | 0/3 | 95.05 (n=256) | – |" in text
+    assert info["full_gpu_hours"] is None  # not every cell was measured: no estimate
     assert "Budget: 2 epochs; seeds: 3" in text and "RMSProp LSTM: s and beta not published" in text
     md, html = write_report(tmp_path)
     assert md.read_text() == text
@@ -145,7 +146,11 @@ def test_search_claim_report_compares_the_best_trial_with_the_hand_picked_cell(t
         trials.append({"number": 2, "state": "FAIL", "family": "adam-rnn", "params": {}, "status": "diverged", "metrics": None})
         search_dir(tmp_path, seed).mkdir(parents=True)
         (search_dir(tmp_path, seed) / TRIALS_FILE).write_text(json.dumps(trials))
-    search = report_info(tmp_path)["search"]
+    info = report_info(tmp_path)
+    # 100 s x 0.25 GPU over 2 epochs, the published 10 trials x 10 epochs, 2 seeds.
+    assert info["full_gpu_hours"] == pytest.approx(100 * 0.25 / 2 * 100 * 2 / 3600)
+    assert "would take about 0.7 GPU-hours" in markdown(info)
+    search = info["search"]
     assert [s["best"]["number"] for s in search["seeds"]] == [1, 1]
     assert search["answer"]["accuracy"].startswith("yes: the search's best cell is more accurate (91 ± 1.4 against 81 ± 1.4")
     assert search["answer"]["stability"].startswith("yes: the search's best cell is more stable")
