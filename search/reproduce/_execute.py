@@ -151,6 +151,15 @@ class _ProgressLines:
     on_trial_error = on_trial_complete
 
 
+def _progress_callback(progress: Progress, labels: dict[str, str], total_task):
+    from ray import tune
+
+    class ProgressCallback(_ProgressLines, tune.Callback):
+        pass
+
+    return ProgressCallback(progress, labels, total_task)
+
+
 def execute(plan: Plan, out: Path, *, gpus_per_run: float, cpus_per_run: float, show_progress: bool = True) -> list[str]:
     """Train the plan's runs that are not done yet; returns the ids of the runs that failed."""
     import ray
@@ -159,9 +168,9 @@ def execute(plan: Plan, out: Path, *, gpus_per_run: float, cpus_per_run: float, 
     out = out.resolve()
     check_out(out, plan)
     check_tasks(plan)
-    write_plan(out, plan)
     pending = [run for run in plan.runs if not is_done(out, run)]
     if not pending:
+        write_plan(out, plan)
         return []
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray needs no token
@@ -175,14 +184,12 @@ def execute(plan: Plan, out: Path, *, gpus_per_run: float, cpus_per_run: float, 
             raise ValueError(
                 f"this Ray has {resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} GPUs, less than one run's "
                 f"{cpus_per_run:g} CPU(s) and {gpus_per_run:g} GPU(s); ask for less with --cpus-per-run / --gpus-per-run")
+        write_plan(out, plan)
         labels = {run.id: f"{run.table}: {run.label} n={run.hidden} seed {run.seed}" for run in pending}
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       disable=not show_progress, transient=False) as progress:
             total = progress.add_task(f"{plan.preset}: runs", total=len(plan.runs), completed=len(plan.runs) - len(pending))
-            class ProgressCallback(_ProgressLines, tune.Callback):
-                pass
-
-            callback = ProgressCallback(progress, labels, total)
+            callback = _progress_callback(progress, labels, total)
             tuner = tune.Tuner(
                 tune.with_resources(tune.with_parameters(trainable, configs={r.id: r.config.to_dict() for r in pending}),
                                     {"cpu": cpus_per_run, "gpu": gpus_per_run}),

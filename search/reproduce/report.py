@@ -153,21 +153,18 @@ def _baseline_runs(out: Path, plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _compare(ours: list[float], theirs: list[float], higher_is_better: bool, better: str, worse: str, same: str) -> str:
-    """One sentence: is `ours` better than `theirs` beyond the seed spread?"""
+    """One sentence: is `ours` better than `theirs` beyond the seed spread (the two stds combined)?"""
     a, sa = _mean_std(ours)
     b, sb = _mean_std(theirs)
     if a is None or b is None:
         return "not answered: runs are missing"
     spread = math.hypot(sa or 0.0, sb or 0.0)
     diff = a - b if higher_is_better else b - a
-    seeds = f"{len(ours)} vs {len(theirs)} seeds"
-    if diff > spread:
-        verdict = better
-    elif diff < -spread:
-        verdict = worse
-    else:
-        verdict = same
-    return f"{verdict} ({a:.4g} ± {sa:.2g} against {b:.4g} ± {sb:.2g}, {seeds})"
+    verdict = better if diff > spread else worse if diff < -spread else same
+    numbers = f"{a:.4g} ± {sa:.2g} against {b:.4g} ± {sb:.2g}, {len(ours)} vs {len(theirs)} seeds"
+    if min(len(ours), len(theirs)) < 2:
+        numbers += "; one seed has no spread to judge the difference by"
+    return f"{verdict} ({numbers})"
 
 
 def _answer(seeds: list[dict], hand: list[dict]) -> dict[str, str]:

@@ -180,3 +180,7 @@ def test_reproduce_trains_through_ray_resumes_and_refuses_another_budget(tmp_pat
                                      "--data-dir", str(MNIST_DIR), "--out", str(out)])
     assert other.exit_code == 2 and "holds a finished run of another configuration" in other.output
     assert kept.stat().st_mtime_ns == kept_time
+    # More GPU than this Ray has: refused before anything is written.
+    greedy = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "greedy"), "--gpus-per-run", "1"])
+    assert greedy.exit_code == 2 and "ask for less with --cpus-per-run / --gpus-per-run" in greedy.output
+    assert not (tmp_path / "greedy").exists()
