@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `momnas reproduce` at a small budget on one GPU, in about 8 minutes (docs/reproduction.md):
 #  A. momentum-psmnist: LSTM, Momentum, Adam, RMSProp and NAG-restart LSTM on psMNIST,
-#     MomentumRNN's recipe at n = 128, 5 epochs (of 150), 3 seeds: 15 runs, 5 at once (0.2 GPU each);
+#     MomentumRNN's recipe at n = 128, 4 epochs (of 150), 3 seeds: 15 runs, 8 at once (1/8 GPU each);
 #  B. search-momentum-psmnist: `momnas search --space momentum` (10 trials x 1 epoch) against the
 #     hand-picked Momentum LSTM trained 10 epochs, 2 seeds.
 # Each part runs under its own time limit; a part cut short still gets its report from the runs that
@@ -20,9 +20,9 @@ if [ "${SMOKE:-0}" = 1 ]; then
   a=(--tiny --seeds 1 --gpus-per-run 0); b=(--tiny --seeds 1 --gpus-per-run 0)
   limit_a=300; limit_b=300
 else
-  a=(--hidden 128 --budget 5 --seeds 3 --gpus-per-run 0.2 --cpus-per-run 2)
+  a=(--hidden 128 --budget 4 --seeds 3 --gpus-per-run 0.125 --cpus-per-run 1)
   b=(--budget 1 --seeds 2 --gpus-per-run 0.25 --cpus-per-run 2)
-  limit_a=${LIMIT_A:-270}; limit_b=${LIMIT_B:-190}
+  limit_a=${LIMIT_A:-200}; limit_b=${LIMIT_B:-250}
   # Runs that share a GPU run their kernels at once under CUDA MPS (search/_mps.py, NOTES.md run 14).
   nvidia-cuda-mps-control -d && started_mps=1 && sleep 2
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader

@@ -47,7 +47,7 @@ def reproduce_command(
             tiny=tiny, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run)
     md, html = result["report"]
     console.print(md.read_text(), markup=False, highlight=False, soft_wrap=True)
-    console.print(f"report: {md} and {html}")
+    console.print(f"report: {md} and {html}", soft_wrap=True)
     if result["failed"]:
         first = result["failed"][0]
         where = folder / "runs" / first / "error.txt"

@@ -274,13 +274,16 @@ def figures(info: dict[str, Any]) -> list:
     figs = []
     for table, entries in by_table.items():
         metric = next((k for _, c in entries for k in c if k.startswith("val_")), "val_metric")
-        fig = make_subplots(rows=1, cols=2, subplot_titles=(f"{metric} against epochs (mean over seeds)",
-                                                            "grad_ratio_log10 = log10(‖∂L/∂h_1‖ / ‖∂L/∂h_T‖)"))
+        shown, scale = _SHOWN.get(metric.removeprefix("val_"), (metric, 1.0))
+        fig = make_subplots(rows=1, cols=2, subplot_titles=(
+            f"validation {shown.removeprefix('test ')} against epochs (mean over seeds)",
+            "grad_ratio_log10 = log10(‖∂L/∂h_1‖ / ‖∂L/∂h_T‖)"))
         for i, (name, curve) in enumerate(entries):
             if not curve:
                 continue
             color = f"hsl({(i * 67) % 360},65%,45%)"
-            fig.add_trace(go.Scatter(x=curve["epoch"], y=curve[metric], name=name, legendgroup=name,
+            values = [None if v is None else v * scale for v in curve[metric]]
+            fig.add_trace(go.Scatter(x=curve["epoch"], y=values, name=name, legendgroup=name,
                                      mode="lines+markers", line={"color": color}), row=1, col=1)
             fig.add_trace(go.Scatter(x=curve["epoch"], y=curve["grad_ratio_log10"], name=name, legendgroup=name,
                                      showlegend=False, mode="lines+markers", line={"color": color}), row=1, col=2)
