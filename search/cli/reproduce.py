@@ -42,9 +42,13 @@ def reproduce_command(
             md, html = repro.report(folder)
             console.print(f"report: {md} and {html}")
             return
-        result = repro.reproduce(
-            name, out=folder, budget=repro.parse_budget(budget), seeds=seeds, hidden=hidden, data_dir=data_dir,
-            tiny=tiny, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run)
+        options = dict(budget=repro.parse_budget(budget), seeds=seeds, hidden=hidden, data_dir=data_dir, tiny=tiny)
+        planned = repro.plan(name, **options)
+        sizes = sorted({run.hidden for run in planned.runs})
+        console.print(f"{name}: {len(planned.runs)} runs ({len({(r.table, r.label) for r in planned.runs})} cells, "
+                      f"n = {', '.join(map(str, sizes))}, {seeds} seed(s)), budget {planned.budget}; into {folder}",
+                      highlight=False, soft_wrap=True)
+        result = repro.reproduce(name, out=folder, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, **options)
     md, html = result["report"]
     console.print(md.read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"report: {md} and {html}", soft_wrap=True)
