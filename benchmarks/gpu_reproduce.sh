@@ -22,7 +22,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
 else
   a=(--hidden 128 --budget 4 --seeds 3 --gpus-per-run 0.125 --cpus-per-run 1)
   b=(--budget 1 --seeds 2 --gpus-per-run 0.25 --cpus-per-run 2)
-  limit_a=${LIMIT_A:-200}; limit_b=${LIMIT_B:-250}
+  limit_a=${LIMIT_A:-190}; limit_b=${LIMIT_B:-230}
   # Runs that share a GPU run their kernels at once under CUDA MPS (search/_mps.py, NOTES.md run 14).
   nvidia-cuda-mps-control -d && started_mps=1 && sleep 2
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
@@ -30,7 +30,7 @@ fi
 part() {  # $1 preset, $2 time limit (s), then the preset's flags
   local preset=$1 limit=$2; shift 2
   local start=$(date +%s)
-  timeout --signal=INT --kill-after=20 "$limit" \
+  timeout --signal=INT --kill-after=10 "$limit" \
     python3 -m search.cli reproduce "$preset" --data-dir "$MNIST" --out "$out/$preset" "$@" > "$out/$preset.log" 2>&1
   echo "$preset: exit $? after $(( $(date +%s) - start )) s wall (limit $limit s)"
   python3 -m search.cli reproduce "$preset" --report-only --out "$out/$preset" > /dev/null 2>&1

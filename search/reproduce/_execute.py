@@ -174,6 +174,9 @@ def execute(plan: Plan, out: Path, *, gpus_per_run: float, cpus_per_run: float, 
         return []
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray needs no token
+    # Ctrl-C ends the command at once (KeyboardInterrupt) instead of Tune's graceful stop, after
+    # which a search preset would go on to its searches: a cut-off run starts again anyway.
+    os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     started = not ray.is_initialized()
     if started:
