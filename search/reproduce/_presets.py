@@ -163,6 +163,11 @@ def plan(
 ) -> Plan:
     """Expand preset `name` into its runs.
 
+    Example:
+        >>> runs = plan("momentum-psmnist", budget=10, seeds=3, hidden=128).runs
+        >>> len(runs), runs[3].id, runs[3].published, runs[3].config.train.epochs
+        (15, 'psmnist/momentum-lstm-n128-seed0', 93.4, 10)
+
     budget: epochs per run (None: each table's published epochs). A search preset's search
             trains `trials` trials of `budget` epochs, its hand-picked cell `trials x budget`.
     seeds:  training seeds 0..seeds-1 per cell (the data split is the same for every seed).

@@ -59,6 +59,15 @@ def test_momentum_psmnist_is_momentumrnns_recipe_with_its_published_numbers():
     assert (adam.published, adam.published_hidden) == (95.05, 256)
 
 
+def test_docstring_example_runs():
+    import doctest
+
+    import search.reproduce._presets as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_bad_input_is_refused_with_the_fix():
     with pytest.raises(ValueError, match="choose one of copying"):
         plan("nope")
