@@ -4,7 +4,6 @@ report that holds the published numbers, the report is right on stored metrics, 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
