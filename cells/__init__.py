@@ -9,7 +9,7 @@
 """
 
 from .build import build_cell, register_impl
-from .cell import Cell, CellState
+from .cell import Cell, CellState, hidden_states
 from .config import CellConfig, Family, Param, families
 from .io import load, save
 from .manifolds import after_optimizer_step, parameter_groups
@@ -17,6 +17,7 @@ from .manifolds import after_optimizer_step, parameter_groups
 __all__ = [
     "CellConfig",
     "build_cell",
+    "hidden_states",
     "register_impl",
     "save",
     "load",

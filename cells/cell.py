@@ -2,14 +2,19 @@
 
 A core subclasses `Cell` and says, for one time step, how its input projection and its
 recurrence look (`project`, `initial_state`, `step`, `output`, and for additive cores
-`recurrent` + `update`, with `step(a, s) = update(a + recurrent(s), s)`). The loop in
-`scan` is the only place time is iterated: fast implementations can reuse the per-step
-methods and hoist `dynamics.filter` out of the loop.
+`recurrent` + `update`, with `step(a, s) = update(a + recurrent(s), s)`). Stacked cores
+(unicornn) set `stacked` and hand out their layers with `layer(k)`.
+
+Two loops, each written once: `run_layers` iterates the layers (every implementation, the
+fast ones included, passes it what one layer does), `scan` iterates time in the reference
+recurrence. `hidden_states(cell, x)` runs that reference recurrence on the cell's own
+parameters and returns every per-step state as a node of the autograd graph, whatever
+forward the cell uses (the stability probe differentiates the loss with respect to them).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -17,8 +22,9 @@ from torch.nn.utils import parametrize
 
 from .config import PARAMS, CellConfig
 from .dynamics import Dynamics, make_dynamics
+from .registry import CORE_CLASSES
 
-__all__ = ["Cell", "CellState", "scan"]
+__all__ = ["Cell", "CellState", "LayerFn", "hidden_states", "run_layers", "scan"]
 
 
 class CellState(NamedTuple):
@@ -43,6 +49,7 @@ class Cell(nn.Module):
     """
 
     additive: ClassVar[bool] = True
+    stacked: ClassVar[bool] = False  # the state holds one (core, dynamics) entry per layer
 
     def __init__(self, config: CellConfig):
         super().__init__()
@@ -79,11 +86,28 @@ class Cell(nn.Module):
         """What the cell emits for this state, (B, output_size)."""
         raise NotImplementedError
 
+    # ---- the layers ----------------------------------------------------------------------
+    @property
+    def layer_count(self) -> int:
+        """How many layers `run_layers` iterates (one unless the core is stacked)."""
+        return self.config.layers if self.stacked else 1
+
+    def layer(self, k: int) -> Any:
+        """Layer k's per-step functions (`project`, `initial_state`, `step`, ...): the cell itself
+        for a single-layer core."""
+        return self
+
+    def between_layers(self, k: int, y: Tensor) -> Tensor:
+        """Layer k's output sequence (B, T, H) as layer k + 1 receives it (stacked cores: dropout)."""
+        return y
+
     # ---- the loop ----------------------------------------------------------------------
     def zero_state(self, x: Tensor) -> CellState:
         """The state at the start of a sequence for input x (B, T, input_size)."""
         B = x.shape[0]
-        return CellState(self.initial_state(B, x), self.dynamics.initial_state(B, self.gate_size, x), 0)
+        layers = [(self.layer(k).initial_state(B, x), self.dynamics.initial_state(B, self.gate_size, x))
+                  for k in range(self.layer_count)]
+        return _pack(self, layers, 0)
 
     def forward(self, x: Tensor, state: CellState | None = None) -> tuple[Tensor, CellState]:
         """x (B, T, input_size) -> (outputs (B, T, output_size), final CellState)."""
@@ -97,10 +121,8 @@ class Cell(nn.Module):
             return self.recur(x, state)
 
     def recur(self, x: Tensor, state: CellState) -> tuple[Tensor, CellState]:
-        """One layer: project, filter, recur. Stacked cores override this."""
-        g = self.project(x)  # (B, T, G)
-        out, core, dyn = scan(self, self.dynamics, g, state.core, state.dynamics, state.t)
-        return out, CellState(core, dyn, state.t + x.shape[1])
+        """The reference recurrence: every layer projects, filters and recurs step by step."""
+        return run_layers(self, x, state, _reference_layer)
 
     def _check_input(self, x: Tensor):
         name = type(self).__name__
@@ -136,11 +158,77 @@ class Cell(nn.Module):
 
 def _rebuild(config, state, dtype, device, training):
     """Unpickle a parametrized cell: the reference build of its config, then its weights."""
-    from .cores import CORE_CLASSES
-
     cell = CORE_CLASSES[config["core"]](CellConfig.from_dict(config)).to(device=device, dtype=dtype)
     cell.load_state_dict(state)
     return cell.train(training)
+
+
+# What one layer does in `run_layers`: (cell, layer, input sequence, core state, dynamics
+# state, t0) -> (output sequence (B, T, H), final core state, final dynamics state).
+LayerFn = Callable[[Cell, Any, Tensor, Any, Any, int], tuple[Tensor, Any, Any]]
+
+
+def run_layers(cell: Cell, x: Tensor, state: CellState, layer_fn: LayerFn) -> tuple[Tensor, CellState]:
+    """The one layer loop of every implementation: layer k runs `layer_fn` on the sequence
+    layer k - 1 emitted (after `cell.between_layers`); returns the last layer's sequence and
+    the CellState packed as the core keeps it."""
+    layers = _unpack(cell, state)
+    inp, finals = x, []
+    for k, (core, dyn) in enumerate(layers):
+        out, core, dyn = layer_fn(cell, cell.layer(k), inp, core, dyn, state.t)
+        inp = cell.between_layers(k, out)
+        finals.append((core, dyn))
+    return inp, _pack(cell, finals, state.t + x.shape[1])
+
+
+def _unpack(cell: Cell, state: CellState) -> list[tuple[Any, Any]]:
+    if cell.stacked:
+        return list(zip(state.core, state.dynamics))
+    return [(state.core, state.dynamics)]
+
+
+def _pack(cell: Cell, layers: list[tuple[Any, Any]], t: int) -> CellState:
+    if cell.stacked:
+        return CellState(tuple(core for core, _ in layers), tuple(dyn for _, dyn in layers), t)
+    (core, dyn), = layers
+    return CellState(core, dyn, t)
+
+
+def _reference_layer(cell: Cell, layer: Any, x: Tensor, core: Any, dyn: Any, t0: int):
+    return scan(layer, cell.dynamics, layer.project(x), core, dyn, t0)
+
+
+def hidden_states(cell: Cell, x: Tensor) -> list[Tensor]:
+    """h_1 .. h_T of the last layer, each (B, output_size), from the zero state: the reference
+    recurrence run on `cell`'s own parameters (whatever forward the cell normally uses).
+
+    Each h_t is the tensor the next step reads, so `torch.autograd.grad(loss, hs)` gives the
+    total derivative dL/dh_t (through the readout and every later state); the outputs are
+    `torch.stack(hs, dim=1)`.
+
+        >>> import torch
+        >>> from cells import CellConfig, build_cell
+        >>> cell = build_cell(CellConfig(core="gru", input_size=1, hidden_size=3))
+        >>> hs = hidden_states(cell, torch.randn(2, 5, 1))
+        >>> len(hs), tuple(hs[0].shape)
+        (5, (2, 3))
+        >>> grads = torch.autograd.grad(hs[-1].sum(), hs)
+        >>> bool(grads[0].abs().sum() > 0)   # h_1 reaches the loss through h_2 .. h_5
+        True
+    """
+    if not isinstance(cell, Cell):
+        raise TypeError(f"hidden_states: expected a cells Cell, got {type(cell).__name__}")
+    cell._check_input(x)
+    steps: list[Tensor] = []
+
+    def keep_steps(cell, layer, inp, core, dyn, t0):
+        outputs, core, dyn = _steps(layer, cell.dynamics, layer.project(inp), core, dyn, t0)
+        steps[:] = outputs  # the last layer's remain
+        return torch.stack(outputs, dim=1), core, dyn
+
+    with parametrize.cached():
+        run_layers(cell, x, cell.zero_state(x), keep_steps)
+    return steps
 
 
 def scan(core: Any, dynamics: Dynamics, g: Tensor, state: Any, dyn_state: tuple, t0: int):
@@ -149,6 +237,12 @@ def scan(core: Any, dynamics: Dynamics, g: Tensor, state: Any, dyn_state: tuple,
     `core` provides step / recurrent / update / output (a Cell, or one layer of a stack).
     Returns (outputs (B, T, output_size), final core state, final dynamics state).
     """
+    outputs, state, dyn_state = _steps(core, dynamics, g, state, dyn_state, t0)
+    return torch.stack(outputs, dim=1), state, dyn_state
+
+
+def _steps(core: Any, dynamics: Dynamics, g: Tensor, state: Any, dyn_state: tuple, t0: int):
+    """`scan` with the outputs as the list of per-step tensors."""
     # unbind, not g[:, t]: the backward of T slices would write T full (B, T, G) gradients
     outputs = []
     if dynamics.hoistable:
@@ -161,4 +255,4 @@ def scan(core: Any, dynamics: Dynamics, g: Tensor, state: Any, dyn_state: tuple,
             z, dyn_state = dynamics.preactivation(g_t, core.recurrent(state), dyn_state, t0 + t)
             state = core.update(z, state)
             outputs.append(core.output(state))
-    return torch.stack(outputs, dim=1), state, dyn_state
+    return outputs, state, dyn_state

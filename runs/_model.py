@@ -38,16 +38,5 @@ class SequenceModel(nn.Module):
         return f"readout={self.readout_mode!r}"
 
 
-def build_cell(cell_config: cells.CellConfig, impl: str = "auto") -> nn.Module:
-    """cells.build_cell with `impl`; "auto" falls back to the reference cells where no fast
-    implementation is registered (cells.fast registers "auto")."""
-    try:
-        return cells.build_cell(cell_config, impl=impl)
-    except ValueError as exc:
-        if impl != "auto" or "impl=" not in str(exc):
-            raise
-    return cells.build_cell(cell_config, impl="reference")
-
-
 def build_model(cell_config: cells.CellConfig, output_size: int, readout: str, impl: str = "auto") -> SequenceModel:
-    return SequenceModel(build_cell(cell_config, impl), output_size, readout)
+    return SequenceModel(cells.build_cell(cell_config, impl), output_size, readout)

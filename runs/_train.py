@@ -25,7 +25,7 @@ from runs._config import RunConfig
 from runs._model import SequenceModel, build_model
 from runs._optim import OPTIMIZERS, SCHEDULES
 from runs._progress import ProgressBar
-from runs._stability import ProbeUnavailable, SpikeCounter, grad_ratio_log10, hidden_gradients
+from runs._stability import SpikeCounter, grad_ratio_log10, hidden_gradients
 from runs._tasks import KINDS, Split, Task, load_task
 
 # ---------------------------------------------------------------------------- losses
@@ -123,26 +123,10 @@ def evaluate(model: SequenceModel, split: Split, kind: str, batch_size: int, dev
     return {KINDS[kind]["metric"]: metric_sum / len(split), "loss": loss_sum / len(split)}
 
 
-def _probe(model: SequenceModel, task: Task, x: torch.Tensor, y: torch.Tensor) -> np.ndarray | None:
-    """‖∂L/∂h_t‖ on the probe batch, without touching the training's gradients.
-
-    A fused implementation keeps its per-step states inside one kernel; then the same
-    weights are loaded into the reference (step-by-step) cell and probed there.
-    """
-    saved = [p.grad for p in model.parameters()]
-    try:
-        try:
-            _, norms = hidden_gradients(model.cell, model.head, LOSSES[task.kind], x, y)
-        except ProbeUnavailable:
-            reference = cells.build_cell(model.cell.config, impl="reference").to(x.device)
-            reference.load_state_dict(model.cell.state_dict())
-            try:
-                _, norms = hidden_gradients(reference, model.head, LOSSES[task.kind], x, y)
-            except ProbeUnavailable:
-                return None
-    finally:
-        for p, g in zip(model.parameters(), saved):
-            p.grad = g
+def _probe(model: SequenceModel, task: Task, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """‖∂L/∂h_t‖ on the probe batch, on the trained module itself (its reference recurrence,
+    `cells.hidden_states`); the training's gradients are left alone."""
+    _, norms = hidden_gradients(model.cell, model.head, LOSSES[task.kind], x, y)
     return norms
 
 
@@ -283,7 +267,7 @@ class _Run:
             self.status = "diverged"
             return True
         norms = _probe(self.model, task, self.probe_x, self.probe_y)
-        if norms is not None and np.isfinite(norms).all():
+        if np.isfinite(norms).all():
             self.profile, self.ratio = norms, grad_ratio_log10(norms)
         self.validation = val
         point = {

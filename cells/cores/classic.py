@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cell import Cell
+from ..registry import register_core
 
 __all__ = ["RNNCell", "LSTMCell", "GRUCell"]
 
@@ -56,6 +57,7 @@ class _TorchNamed(Cell):
         return self._hidden(state)
 
 
+@register_core("rnn")
 class RNNCell(_TorchNamed):
     """Elman cell: h_t = tanh(a_t + h_{t-1} W_hh^T + b_hh). State: h (B, H)."""
 
@@ -63,6 +65,7 @@ class RNNCell(_TorchNamed):
         return torch.tanh(z)
 
 
+@register_core("lstm")
 class LSTMCell(_TorchNamed):
     """LSTM, gates i, f, g, o stacked in rows as torch.nn.LSTM. State: (h, c), each (B, H).
 
@@ -95,6 +98,7 @@ class LSTMCell(_TorchNamed):
         return (h, c)
 
 
+@register_core("gru")
 class GRUCell(_TorchNamed):
     """GRU as torch.nn.GRU (gates r, z, n), with a_t in place of the input pre-activation. State: h (B, H).
 

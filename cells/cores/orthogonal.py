@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from .. import manifolds as P
 from ..cell import Cell
+from ..registry import register_core
 
 __all__ = ["OrthogonalCell", "ComplexCell", "ENRNNCell", "modrelu", "complex_modrelu"]
 
@@ -53,6 +54,7 @@ class _ModReLUCell(Cell):
         return state
 
 
+@register_core("orthogonal")
 class OrthogonalCell(_ModReLUCell):
     """h_t = modReLU(a_t + h_{t-1} @ weight_hh), weight_hh (H, H) orthogonal.
 
@@ -80,6 +82,7 @@ class OrthogonalCell(_ModReLUCell):
         return modrelu(z, self.modrelu_bias)
 
 
+@register_core("unitary", "urnn")
 class ComplexCell(_ModReLUCell):
     """Complex state h (B, H) stored as [Re, Im] (B, 2H); h_t = modReLU(a_t + h_{t-1} @ W), W unitary.
 
@@ -125,6 +128,7 @@ class ComplexCell(_ModReLUCell):
         return torch.cat([out.real, out.imag], dim=1)
 
 
+@register_core("enrnn")
 class ENRNNCell(_ModReLUCell):
     """Eigenvalue-normalised RNN (Helfrich & Ye 2020): state [h1 (n1); h2 (n2)].
 

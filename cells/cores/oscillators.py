@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cell import Cell, CellState, scan
+from ..cell import Cell
+from ..registry import register_core
 
 __all__ = ["CoRNNCell", "UnICORNNCell", "time_shared_dropout_mask"]
 
@@ -29,6 +30,7 @@ def time_shared_dropout_mask(y: Tensor, p: float) -> Tensor:
     return (keep.to(y.dtype) / (1.0 - p)).unsqueeze(1)
 
 
+@register_core("cornn")
 class CoRNNCell(Cell):
     """Coupled oscillators, state (y, z), each (B, H):
 
@@ -77,6 +79,7 @@ class CoRNNCell(Cell):
         return state[0]
 
 
+@register_core("unicornn")
 class UnICORNNCell(Cell):
     """Undamped independent oscillators, `layers` stacked; layer k has state (y, z), each (B, H):
 
@@ -96,6 +99,8 @@ class UnICORNNCell(Cell):
     `time_shared_dropout_mask` to it). The layers' final states are not masked. A call that
     carries a state in draws a new mask (the mask is not part of the CellState).
     """
+
+    stacked = True
 
     def __init__(self, config):
         super().__init__(config)
@@ -129,22 +134,6 @@ class UnICORNNCell(Cell):
             return y
         return y * time_shared_dropout_mask(y, p)
 
-    def zero_state(self, x):
-        B, L, H = x.shape[0], self.config.layers, self.hidden_size
-        zeros = x.new_zeros(B, H)
-        return CellState(tuple((zeros, zeros) for _ in range(L)),
-                         tuple(self.dynamics.initial_state(B, H, x) for _ in range(L)), 0)
-
-    def recur(self, x, state):
-        inp, cores, dyns = x, [], []
-        for k in range(self.config.layers):
-            layer = self.layer(k)
-            inp, core, dyn = scan(layer, self.dynamics, layer.project(inp), state.core[k], state.dynamics[k], state.t)
-            inp = self.between_layers(k, inp)
-            cores.append(core)
-            dyns.append(dyn)
-        return inp, CellState(tuple(cores), tuple(dyns), state.t + x.shape[1])
-
 
 class UnICORNNLayer:
     """One UnICORNN layer's per-step functions, bound to the cell's parameters of that layer."""
@@ -158,6 +147,10 @@ class UnICORNNLayer:
 
     def project(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight_ih, self.bias_ih)  # (B, T, H)
+
+    def initial_state(self, batch: int, like: Tensor):
+        zeros = like.new_zeros(batch, self.cell.hidden_size)
+        return (zeros, zeros)
 
     def recurrent(self, state):
         return self.w * state[0]  # (B, H)

@@ -9,11 +9,11 @@ only when a kernel is about to run). See `auto` for how a path is chosen.
 
 from cells.build import IMPLS, register_impl
 
-from . import kernels  # noqa: F401  (fills FUSED; imports no Triton)
-from .auto import FUSED, accelerate, choose
+from . import kernels  # noqa: F401  (declares the Triton paths; imports no Triton)
+from .auto import PATHS, FastPath, accelerate, choose, register_path
 from .filters import adam_term, decay_filter, momentum_filter, nag_filter, varying_decay_filter
 
-__all__ = ["accelerate", "choose", "FUSED", "decay_filter", "momentum_filter", "nag_filter", "adam_term",
+__all__ = ["accelerate", "choose", "PATHS", "FastPath", "register_path", "decay_filter", "momentum_filter", "nag_filter", "adam_term",
            "varying_decay_filter", "build_auto"]
 
 

@@ -13,11 +13,14 @@ the per-step methods are unchanged. The forward picks, per core and device:
   with batch_first=True cuDNN transposed it in and its gradient out, copies that an H200
   profile of adam-lstm at H = 128 put at ~0.7-0.8 ms of a 7.9 ms training iteration.
 - cores with a fused Triton kernel (on CUDA, or TRITON_INTERPRET=1): the hoisted filter,
-  then the whole time loop in one kernel (`FUSED` registry, filled by the kernel modules).
+  then the whole time loop in one kernel (declared in `kernels`).
 - the paper-form NAG (its filter depends on h): on CUDA a whole-loop Triton kernel for
-  the LSTM (`FUSED_PAPER`), the reference loop otherwise.
+  the LSTM (a path declared with `paper=True`), the reference loop otherwise.
 - everything else: the hoisted filter, then the core's own step in a Python loop (exact,
   the dynamics' work out of the loop); calls that pass a state run the reference loop.
+
+Each core declares its paths in `PATHS` (`register_path`); every path says what one layer
+does, and `cells.cell.run_layers` (the layer loop the reference uses too) runs the layers.
 
 The path taken is recorded in `cell.fast_path` (the benchmark prints it).
 """
@@ -25,19 +28,41 @@ The path taken is recorded in `cell.fast_path` (the benchmark prints it).
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from cells.cell import Cell, CellState
+from cells.cell import Cell, CellState, LayerFn, run_layers
 
 from . import hoist
 
-# core name -> fn(cell, x) -> (out, CellState) | None (None: not applicable, fall through)
-FUSED: dict[str, Callable] = {}
-FUSED_PAPER: dict[str, Callable] = {}  # the same for the paper-form NAG (no hoistable filter)
+
+class FastPath(NamedTuple):
+    """One fast way to run one layer of a core from the zero state (see `register_path`).
+
+    name: what `cell.fast_path` records ("fused-rnn", "triton", ...); layer: a
+    `cells.cell.LayerFn` (it starts from the zero state, so it ignores the states passed in);
+    ready(x): whether it runs for this input (dtype, device); paper: it serves the paper-form
+    NAG (whose filter needs h) instead of the hoistable dynamics.
+    """
+
+    name: str
+    layer: LayerFn
+    ready: Callable[[Tensor], bool]
+    paper: bool = False
+
+
+# core name -> its fast paths, the preferred first; cores and dynamics without a ready one
+# take `HOISTED` (hoistable dynamics) or the reference loop (the paper-form NAG).
+PATHS: dict[str, list[FastPath]] = {}
+
+
+def register_path(core: str, path: FastPath) -> None:
+    """Declare a fast path for `core`; paths registered earlier are preferred."""
+    PATHS.setdefault(core, []).append(path)
+
 
 _RNN_OPS = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
 
@@ -47,7 +72,7 @@ _RNN_OPS = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
 warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
 
 
-def _fused_rnn(cell: Cell, x: Tensor):
+def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, _state, _dyn, _t0):
     """rnn / lstm / gru through torch's fused RNN operator on the filtered stream.
 
     The operator runs time-major (batch_first=False): the adam / rmsprop stream a is made
@@ -79,53 +104,44 @@ def _fused_rnn(cell: Cell, x: Tensor):
     else:
         out, h = op(inp, h0, weights, True, 1, 0.0, train, False, False)
         core = h[0]
-    return out.transpose(0, 1), CellState(core, dyn_state, x.shape[1])
+    return out.transpose(0, 1), core, dyn_state
 
 
-def _hoisted_loop(cell: Cell, x: Tensor):
-    """Any core with a hoistable dynamics: filter for all steps at once, then the core's step.
+def _hoisted_layer(cell: Cell, layer, x: Tensor, state, dyn, t0):
+    """Any core with a hoistable dynamics: filter for all steps at once, then the core's step."""
+    a, dyn_state = hoist.hoisted(cell.dynamics, layer.project(x))  # (B, T, G)
+    outputs = []
+    for t in range(a.shape[1]):
+        state = layer.step(a[:, t], state)
+        outputs.append(layer.output(state))
+    return torch.stack(outputs, dim=1), state, dyn_state
 
-    Stacked cores (unicornn) expose `layer(k)` and `between_layers(k, y)`; each layer is
-    filtered and looped in turn, its y sequence passed through `between_layers` (dropout)."""
-    zero = cell.zero_state(x)
-    stacked = type(cell).recur is not Cell.recur
-    layers = [cell.layer(k) for k in range(cell.config.layers)] if stacked else [cell]
-    states = zero.core if stacked else (zero.core,)
-    inp, cores, dyns = x, [], []
-    for k, (layer, state) in enumerate(zip(layers, states)):
-        a, dyn_state = hoist.hoisted(cell.dynamics, layer.project(inp))  # (B, T, G)
-        outputs = []
-        for t in range(a.shape[1]):
-            state = layer.step(a[:, t], state)
-            outputs.append(layer.output(state))
-        inp = torch.stack(outputs, dim=1)
-        if stacked:  # unicornn's time-shared dropout between layers (training mode)
-            inp = cell.between_layers(k, inp)
-        cores.append(state)
-        dyns.append(dyn_state)
-    if stacked:
-        return inp, CellState(tuple(cores), tuple(dyns), x.shape[1])
-    return inp, CellState(cores[0], dyns[0], x.shape[1])
+
+def triton_ready(x: Tensor) -> bool:
+    """Whether a Triton kernel runs for x: float32 on CUDA, or on the CPU under TRITON_INTERPRET=1."""
+    from ._triton import available
+
+    return x.dtype == torch.float32 and available(x.device)
+
+
+HOISTED = FastPath("hoisted", _hoisted_layer, lambda x: True)
+for _core in _RNN_OPS:
+    register_path(_core, FastPath("fused-rnn", _fused_rnn, lambda x: True))
+
+
+def _path(cell: Cell, x: Tensor) -> FastPath | None:
+    """The first ready path declared for this core and dynamics; None: the reference loop."""
+    paper = not hoist.hoistable(cell.dynamics)  # paper-form NAG: only a whole-loop kernel helps
+    for path in PATHS.get(cell.config.core, ()):
+        if path.paper == paper and path.ready(x):
+            return path
+    return None if paper else HOISTED
 
 
 def choose(cell: Cell, x: Tensor) -> str:
     """The path `auto` takes for this cell and input: "fused-rnn", "triton", "hoisted" or "reference"."""
-    core = cell.config.core
-    if not hoist.hoistable(cell.dynamics):  # paper-form NAG: only a whole-loop kernel helps
-        return "triton" if core in FUSED_PAPER and _fused_ready(x) else "reference"
-    if core in _RNN_OPS:
-        return "fused-rnn"
-    if core in FUSED and _fused_ready(x):
-        return "triton"
-    if type(cell).recur is Cell.recur or hasattr(cell, "layer"):
-        return "hoisted"
-    return "reference"
-
-
-def _fused_ready(x: Tensor) -> bool:
-    from ._triton import available
-
-    return x.dtype == torch.float32 and available(x.device)
+    path = _path(cell, x)
+    return "reference" if path is None else path.name
 
 
 class FastCell(Cell):
@@ -146,20 +162,12 @@ class FastCell(Cell):
             self.fast_path = "reference"
             return super().forward(x, state)
         self._check_input(x)
-        path = choose(self, x)
-        self.fast_path = path
-        if path == "reference":
+        path = _path(self, x)
+        self.fast_path = "reference" if path is None else path.name
+        if path is None:
             return super().forward(x, state)
         with parametrize.cached():
-            if path == "fused-rnn":
-                return _fused_rnn(self, x)
-            if path == "triton":
-                table = FUSED if hoist.hoistable(self.dynamics) else FUSED_PAPER
-                result = table[self.config.core](self, x)
-                if result is not None:
-                    return result
-                self.fast_path = "hoisted"
-            return _hoisted_loop(self, x)
+            return run_layers(self, x, self.zero_state(x), path.layer)
 
 
 _CLASSES: dict[type, type] = {}

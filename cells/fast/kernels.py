@@ -1,9 +1,10 @@
-"""The fused-kernel paths of `auto`, one entry per core in `auto.FUSED`.
+"""The fused-kernel paths of `auto`: one `FastPath` per core, declared in `auto.PATHS`.
 
-Each maps the reference cell's own parameters (under `parametrize.cached()`, so a
-constrained matrix is built once per forward and autograd reaches its free tensors) onto
-a Triton time-loop kernel; the dynamics' filter is hoisted before it. The Triton modules
-are imported inside the functions: only when a kernel is about to run.
+Each runs one layer (`cells.cell.LayerFn`) from the zero state: it maps the reference
+cell's own parameters (under `parametrize.cached()`, so a constrained matrix is built once
+per forward and autograd reaches its free tensors) onto a Triton time-loop kernel; the
+dynamics' filter is hoisted before it. The Triton modules are imported inside the
+functions: only when a kernel is about to run.
 """
 
 from __future__ import annotations
@@ -11,19 +12,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from cells.cell import Cell, CellState
+from cells.cell import Cell
 
 from . import hoist
-from .auto import FUSED, FUSED_PAPER
+from .auto import FastPath, register_path, triton_ready
 
 
-def _cornn(cell: Cell, x: Tensor):
+def _cornn(cell: Cell, layer, x: Tensor, _state, _dyn, _t0):
     from .triton_cornn import cornn_sequence
 
     cfg = cell.config
-    a, dyn_state = hoist.hoisted(cell.dynamics, cell.project(x))  # (B, T, H)
-    y, z = cornn_sequence(a, cell.weight_hy, cell.weight_hz, cfg.dt, cfg.gamma, cfg.eps)
-    return y, CellState((y[:, -1], z[:, -1]), dyn_state, x.shape[1])
+    a, dyn_state = hoist.hoisted(cell.dynamics, layer.project(x))  # (B, T, H)
+    y, z = cornn_sequence(a, layer.weight_hy, layer.weight_hz, cfg.dt, cfg.gamma, cfg.eps)
+    return y, (y[:, -1], z[:, -1]), dyn_state
 
 
 def _modrelu(cell: Cell, x: Tensor, M: Tensor):
@@ -31,14 +32,14 @@ def _modrelu(cell: Cell, x: Tensor, M: Tensor):
 
     a, dyn_state = hoist.hoisted(cell.dynamics, cell.project(x))  # (B, T, H)
     h = modrelu_sequence(a, M, cell.modrelu_bias)
-    return h, CellState(h[:, -1], dyn_state, x.shape[1])
+    return h, h[:, -1], dyn_state
 
 
-def _orthogonal(cell: Cell, x: Tensor):
+def _orthogonal(cell: Cell, layer, x: Tensor, _state, _dyn, _t0):
     return _modrelu(cell, x, cell.weight_hh)  # pre = a + h @ B
 
 
-def _enrnn(cell: Cell, x: Tensor):
+def _enrnn(cell: Cell, layer, x: Tensor, _state, _dyn, _t0):
     # pre = a + h @ M with M = [[W1, 0], [W3, W2n]]: rows h1 (n1), h2 (n2); columns top (n1), bottom (n2)
     W1, W2, W3 = cell.weight_hh1, cell.weight_hh2, cell.weight_hh3
     n1, n2 = W1.shape[0], W2.shape[0]
@@ -46,32 +47,26 @@ def _enrnn(cell: Cell, x: Tensor):
     return _modrelu(cell, x, M)
 
 
-def _complex(cell: Cell, x: Tensor):
+def _complex(cell: Cell, layer, x: Tensor, _state, _dyn, _t0):
     from .triton_cmodrelu import cmodrelu_sequence
 
     a, dyn_state = hoist.hoisted(cell.dynamics, cell.project(x))  # (B, T, 2H)
     h0 = cell.initial_state(x.shape[0], x)  # (B, 2H), trained
     h = cmodrelu_sequence(a, cell.weight_hh, cell.modrelu_bias, h0)
-    return h, CellState(h[:, -1], dyn_state, x.shape[1])
+    return h, h[:, -1], dyn_state
 
 
-def _unicornn(cell: Cell, x: Tensor):
+def _unicornn(cell: Cell, layer, x: Tensor, _state, _dyn, _t0):
     from .triton_unicornn import unicornn_sequence
 
     cfg = cell.config
-    inp, cores, dyns = x, [], []
-    for k in range(cfg.layers):
-        layer = cell.layer(k)
-        a, dyn_state = hoist.hoisted(cell.dynamics, layer.project(inp))  # (B, T, H)
-        delta = cfg.dt * torch.sigmoid(layer.c)
-        y, z = unicornn_sequence(a, layer.w, delta, cfg.alpha)
-        cores.append((y[:, -1], z[:, -1]))
-        dyns.append(dyn_state)
-        inp = cell.between_layers(k, y)  # the time-shared dropout mask, outside the kernel
-    return inp, CellState(tuple(cores), tuple(dyns), x.shape[1])
+    a, dyn_state = hoist.hoisted(cell.dynamics, layer.project(x))  # (B, T, H)
+    delta = cfg.dt * torch.sigmoid(layer.c)
+    y, z = unicornn_sequence(a, layer.w, delta, cfg.alpha)
+    return y, (y[:, -1], z[:, -1]), dyn_state
 
 
-def _nag_paper_lstm(cell: Cell, x: Tensor):
+def _nag_paper_lstm(cell: Cell, layer, x: Tensor, _state, _dyn, _t0):
     from . import filters
     from .triton_nag_lstm import nag_lstm_fwd
 
@@ -79,9 +74,10 @@ def _nag_paper_lstm(cell: Cell, x: Tensor):
     sg = dyn.s * cell.project(x)  # (B, T, 4H): the only part that leaves the loop
     coeffs = filters.nag_coefficients_on(T, dyn.restart, x.dtype, x.device)
     Hs, Cs, Us, _ = nag_lstm_fwd(sg, cell.weight_hh_l0, cell.bias_hh_l0, coeffs)
-    return Hs[:, 1:], CellState((Hs[:, -1], Cs[:, -1]), (Us[:, -1],), T)
+    return Hs[:, 1:], (Hs[:, -1], Cs[:, -1]), (Us[:, -1],)
 
 
-FUSED_PAPER.update({"lstm": _nag_paper_lstm})
-FUSED.update({"cornn": _cornn, "orthogonal": _orthogonal, "enrnn": _enrnn, "unicornn": _unicornn,
-              "unitary": _complex, "urnn": _complex})
+for _core, _layer in {"cornn": _cornn, "orthogonal": _orthogonal, "enrnn": _enrnn, "unicornn": _unicornn,
+                      "unitary": _complex, "urnn": _complex}.items():
+    register_path(_core, FastPath("triton", _layer, triton_ready))
+register_path("lstm", FastPath("triton", _nag_paper_lstm, triton_ready, paper=True))

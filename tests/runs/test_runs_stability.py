@@ -58,7 +58,7 @@ def test_profile_is_the_total_derivative_through_the_recurrence():
     assert loss == pytest.approx(F.mse_loss(pred, y).item())
 
 
-def test_fused_implementation_is_probed_through_the_reference_cell():
+def test_fused_implementation_is_probed_through_its_reference_recurrence():
     cfg = runs.build_run_config(cell={"core": "lstm", "dynamics": "momentum", "hidden_size": 8},
                                 task={"name": "adding", "T": 15, "n_train": 32, "n_val": 16, "n_test": 16},
                                 train={"device": "cpu"})
