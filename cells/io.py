@@ -1,7 +1,9 @@
 """`save` / `load`: a cell's config and weights in one file (docs/architecture.md, "File formats").
 
 A checkpoint is `torch.save` of {"format": "momnas-checkpoint", "version": 1, "cell": config
-dict, "cell_state": state_dict}; runs add "run" and "model_state", which `load` ignores.
+dict, "cell_state": state_dict}; runs add "run" and "model_state" (`save(cell, path, **extra)`,
+read back with `read_checkpoint`), which `load` ignores. Files are written under a temporary
+name and renamed (`atomic_write`): a checkpoint is there whole or not at all.
 `load` also reads an exported JSON file {"cell": {...}, "weights": "relative/path.pt"?}.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -17,14 +20,27 @@ from torch import nn
 from .build import build_cell
 from .config import CellConfig
 
-__all__ = ["save", "load", "FORMAT", "VERSION"]
+__all__ = ["save", "load", "read_checkpoint", "atomic_write", "FORMAT", "VERSION"]
 
 FORMAT = "momnas-checkpoint"
 VERSION = 1
 
 
-def save(cell: nn.Module, path: str | os.PathLike) -> None:
-    """Write `cell`'s config and weights to `path` (any cell built by `build_cell`).
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` to a temporary name beside `path`, then rename it to `path`: the file is
+    there whole or not at all (a failed write leaves no temporary behind)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save(cell: nn.Module, path: str | os.PathLike, **extra: Any) -> None:
+    """Write `cell`'s config and weights to `path` (any cell built by `build_cell`), atomically;
+    `extra` entries are stored beside them (runs store "run" and "model_state").
 
     Example:
         >>> import tempfile, torch
@@ -37,8 +53,8 @@ def save(cell: nn.Module, path: str | os.PathLike) -> None:
     config = getattr(cell, "config", None)
     if not isinstance(config, CellConfig):
         raise TypeError(f"cells.save: expected a cell built by build_cell (with a .config), got {type(cell).__name__}")
-    torch.save({"format": FORMAT, "version": VERSION, "cell": config.to_dict(), "cell_state": cell.state_dict()},
-               Path(path))
+    data = {"format": FORMAT, "version": VERSION, "cell": config.to_dict(), "cell_state": cell.state_dict(), **extra}
+    atomic_write(path, lambda tmp: torch.save(data, tmp))
 
 
 def load(path: str | os.PathLike, impl: str = "auto") -> nn.Module:
@@ -53,7 +69,7 @@ def load(path: str | os.PathLike, impl: str = "auto") -> nn.Module:
                                 f"or runs, or a JSON file with a \"cell\" entry")
     if _is_json(path):
         return _load_json(path, impl)
-    checkpoint = _read_checkpoint(path)
+    checkpoint = read_checkpoint(path)
     cell = build_cell(_config(checkpoint["cell"], path), impl)
     _load_state(cell, checkpoint["cell_state"], path)
     return cell
@@ -85,7 +101,7 @@ def _load_json(path: Path, impl: str) -> nn.Module:
     if not weights_path.is_file():
         raise FileNotFoundError(f"cells.load: {weights_path} (the \"weights\" of {path}) does not exist; "
                                 f"put the checkpoint there or drop \"weights\" for a fresh cell")
-    checkpoint = _read_checkpoint(weights_path)
+    checkpoint = read_checkpoint(weights_path)
     if _config(checkpoint["cell"], weights_path) != config:
         raise ValueError(f"cells.load: {weights_path} holds a different cell than {path} describes; "
                          f"point \"weights\" at the checkpoint of this cell")
@@ -93,22 +109,27 @@ def _load_json(path: Path, impl: str) -> nn.Module:
     return cell
 
 
-def _read_checkpoint(path: Path) -> dict:
+def read_checkpoint(path: str | os.PathLike, reader: str = "cells.load", map_location: Any = "cpu") -> dict:
+    """The validated dict of the checkpoint at `path` (format, version, "cell", "cell_state");
+    errors are one line starting with `reader`, naming the file and what to do."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{reader}: {path} does not exist; pass a checkpoint written by cells.save or runs")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many kinds for a damaged or foreign file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"cells.load: {path} is not a readable checkpoint ({reason}); "
+        raise ValueError(f"{reader}: {path} is not a readable checkpoint ({reason}); "
                          f"write it with cells.save or restore the file") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise ValueError(f"cells.load: {path} is not a momnas checkpoint (no \"format\": \"{FORMAT}\"); "
+        raise ValueError(f"{reader}: {path} is not a momnas checkpoint (no \"format\": \"{FORMAT}\"); "
                          f"write it with cells.save")
     if checkpoint.get("version") != VERSION:
-        raise ValueError(f"cells.load: {path} has checkpoint version {checkpoint.get('version')!r}, this momnas "
+        raise ValueError(f"{reader}: {path} has checkpoint version {checkpoint.get('version')!r}, this momnas "
                          f"reads version {VERSION}; load it with the momnas that wrote it")
     for key in ("cell", "cell_state"):
         if key not in checkpoint:
-            raise ValueError(f"cells.load: {path} has no {key!r} entry; write it with cells.save")
+            raise ValueError(f"{reader}: {path} has no {key!r} entry; write it with cells.save")
     return checkpoint
 
 

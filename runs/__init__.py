@@ -18,7 +18,9 @@ from runs._model import SequenceModel, build_model
 from runs._stability import EPS, grad_ratio_log10, hidden_gradients
 from runs._tasks import KINDS, Split, Task, TaskSpec, load_task, register_task, task_input_size, tasks
 from runs._optim import optimizers, schedules
-from runs._train import RunResult, evaluate, load, save, train
+from runs._checkpoint import load, save
+from runs._loop import evaluate, train
+from runs._result import RunResult
 
 
 def build_run_config(

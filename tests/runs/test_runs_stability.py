@@ -10,7 +10,7 @@ import torch.nn.functional as F
 import cells
 import runs
 from runs._stability import EPS, SpikeCounter, grad_ratio_log10, hidden_gradients
-from runs._train import _probe
+from runs._loop import _probe
 
 
 def rnn(hidden=6, inputs=2, seed=0):

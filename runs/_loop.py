@@ -8,10 +8,7 @@ checkpoint, and no validation or test numbers measured on the broken weights.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -25,6 +22,7 @@ from runs._config import RunConfig
 from runs._model import SequenceModel, build_model
 from runs._optim import OPTIMIZERS, SCHEDULES
 from runs._progress import ProgressBar
+from runs._result import RunResult, write_outputs
 from runs._stability import SpikeCounter, grad_ratio_log10, hidden_gradients
 from runs._tasks import KINDS, Split, Task, load_task
 
@@ -47,50 +45,6 @@ METRICS: dict[str, Callable] = {
 }
 
 PROBE_SIZE = 64  # validation examples in the fixed stability probe batch
-
-
-# ---------------------------------------------------------------------------- result
-
-
-@dataclasses.dataclass
-class RunResult:
-    """What one run produced. `to_dict()` is metrics.json (docs/architecture.md)."""
-
-    status: str                      # completed | diverged | stopped
-    task: str
-    metric: str                      # e.g. "accuracy", "mse", "cross_entropy"
-    direction: str                   # "maximize" | "minimize"
-    validation: dict[str, float] | None  # None when diverged
-    test: dict[str, float] | None        # None when diverged
-    baseline: float | None
-    stability: dict[str, Any]
-    epochs: float
-    steps: int
-    seconds: float
-    curves: dict[str, list]          # one entry per evaluation (see curves.json)
-    grad_profile: list[float] | None  # ‖∂L/∂h_t‖, t = 1..T, at the last sound evaluation
-    model: SequenceModel | None      # None when diverged
-    config: RunConfig
-
-    @property
-    def value(self) -> float | None:
-        """The validation metric a search optimises (None when diverged)."""
-        return None if self.validation is None else self.validation[self.metric]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status, "task": self.task, "metric": self.metric, "direction": self.direction,
-            "validation": self.validation, "test": self.test, "baseline": self.baseline,
-            "stability": self.stability, "epochs": self.epochs, "steps": self.steps, "seconds": self.seconds,
-        }
-
-    def profile(self, max_points: int = 256) -> tuple[list[int], list[float]]:
-        """(time steps, ‖∂L/∂h_t‖) thinned to at most `max_points`, first and last step kept."""
-        if not self.grad_profile:
-            return [], []
-        T = len(self.grad_profile)
-        ts = sorted({int(round(v)) for v in np.linspace(1, T, min(max_points, T))})
-        return ts, [self.grad_profile[t - 1] for t in ts]
 
 
 # ---------------------------------------------------------------------------- loop
@@ -319,77 +273,3 @@ def _epochs(step: int, steps_per_epoch: int) -> float | int:
     epochs = round(step / steps_per_epoch, 3)
     return int(epochs) if epochs == int(epochs) else epochs
 
-
-# ---------------------------------------------------------------------------- files
-
-CHECKPOINT_FORMAT = "momnas-checkpoint"
-CHECKPOINT_VERSION = 1
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _json(data: Any) -> Callable[[Path], None]:
-    return lambda path: path.write_text(json.dumps(data, indent=2) + "\n")
-
-
-def write_outputs(result: RunResult, out_dir: str | Path) -> None:
-    """run.json, curves.json, metrics.json and, unless diverged, checkpoint.pt under out_dir.
-
-    Each file is written under a temporary name and renamed: it is there whole or not at
-    all. metrics.json comes last, so its presence means the others are complete.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if result.model is not None:
-        _atomic_write(out / "checkpoint.pt", lambda p: save(result.model, p, result.config))
-    else:
-        # A diverged run has no weights: a checkpoint from an earlier run in this folder must
-        # not pass for this run's.
-        (out / "checkpoint.pt").unlink(missing_ok=True)
-    _atomic_write(out / "run.json", _json(result.config.to_dict()))
-    _atomic_write(out / "curves.json", _json(result.curves))
-    _atomic_write(out / "metrics.json", _json(result.to_dict()))
-
-
-def save(model: SequenceModel, path: str | Path, config: RunConfig | None = None) -> None:
-    """Write a run checkpoint (docs/architecture.md) that cells.load and runs.load read."""
-    config = config if config is not None else getattr(model, "run_config", None)
-    if config is None:
-        raise ValueError("runs.save: no RunConfig (pass config=, or a model from runs.train / runs.load)")
-    torch.save({
-        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-        "cell": config.cell.to_dict(), "cell_state": model.cell.state_dict(),
-        "run": config.to_dict(), "model_state": model.state_dict(),
-    }, path)
-
-
-def load(path: str | Path, *, map_location: str | torch.device = "cpu") -> SequenceModel:
-    """Rebuild the trained model (cell + readout) of a run checkpoint; `model.run_config` holds its RunConfig."""
-    from runs._tasks import task_spec
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found")
-    data = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a momnas checkpoint")
-    if data.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: checkpoint version {data.get('version')!r}, this momnas reads {CHECKPOINT_VERSION}")
-    if "run" not in data or "model_state" not in data:
-        raise ValueError(f"{path} holds a cell only (no run); read it with cells.load")
-    config = RunConfig.from_dict(data["run"], what=str(path))
-    spec, _ = task_spec(config.task.name)
-    # The readout's size is in its weights: an npz task's class count is not in its config.
-    output_size = data["model_state"]["readout.weight"].shape[0]
-    model = build_model(config.cell, output_size, spec.readout, config.train.impl)
-    model.load_state_dict(data["model_state"])
-    model.run_config = config
-    return model
