@@ -49,12 +49,19 @@ def precision(dissipative: bool = False) -> str:
 RESIDENT_MAX = 128  # state widths up to this keep the state in registers (one tile)
 
 
-def tile_blocks(H: int) -> tuple[int, int]:
-    """(BN, BK) of the tiled kernels for a state of width H: one tile of up to 64 (or the
-    benchmark's override) along the output and the reduction dimension."""
-    p = max(16, triton.next_power_of_2(H))
-    tile = OVERRIDES["tile"] or 64
-    return min(p, tile), min(p, tile)
+BB = 16  # batch rows per program of a recurrence kernel: the smallest tile tl.dot accepts
+
+
+def padded(H: int) -> int:
+    """The state width a kernel's tiles cover: the next power of two, at least 16 (tl.dot's minimum)."""
+    return max(16, triton.next_power_of_2(H))
+
+
+def tile_blocks(H: int) -> dict:
+    """{"BN", "BK"} of the tiled kernels for a state of width H: one tile of up to 64 (or the
+    benchmark's override, OVERRIDES["tile"]) along the output and the reduction dimension."""
+    tile = min(padded(H), OVERRIDES["tile"] or 64)
+    return {"BN": tile, "BK": tile}
 
 
 def launch_options(resident: bool) -> dict:
@@ -67,8 +74,54 @@ def launch_options(resident: bool) -> dict:
     return opts
 
 
+def launch(resident, tiled, B: int, H: int, *args, resident_max: int = RESIDENT_MAX, prec: str) -> None:
+    """Run a recurrence kernel over B batch rows, BB per program: `resident` (the state in
+    registers, block HP = `padded(H)`) when HP <= resident_max, else `tiled` (the state read
+    back in BN x BK tiles, `tile_blocks`); either may be None where a kernel has one form."""
+    HP = padded(H)
+    grid = (triton.cdiv(B, BB),)
+    if resident is not None and (tiled is None or HP <= resident_max):
+        resident[grid](*args, BB=BB, HP=HP, PREC=prec, **launch_options(True))
+    else:
+        tiled[grid](*args, BB=BB, PREC=prec, **tile_blocks(H), **launch_options(False))
+
+
 if triton is not None:
     from triton.language.extra import libdevice
+
+    @triton.jit
+    def batch_rows(B, BB: tl.constexpr):
+        """This program's BB batch rows and their mask (rows past B are off)."""
+        rb = tl.program_id(0) * BB + tl.arange(0, BB)
+        return rb, rb < B
+
+    @triton.jit
+    def columns(n0, N, BN: tl.constexpr, mb):
+        """The BN columns from n0 of a width-N state, their mask, and the (rows x columns) mask."""
+        rn = n0 + tl.arange(0, BN)
+        mn = rn < N
+        return rn, mn, mb[:, None] & mn[None, :]
+
+    @triton.jit
+    def rows(rb, t, T, W, cols):
+        """Offsets of the entries (row rb, step t, column cols) of a (B, T, W) buffer, (BB, len(cols))."""
+        return (rb[:, None] * T + t) * W + cols[None, :]
+
+    @triton.jit
+    def tiled_dot(acc, X, rb, mb, t, T, K, Wm, rn, mn, ld, TRANS: tl.constexpr, BK: tl.constexpr,
+                  PREC: tl.constexpr):
+        """acc + x_t @ Wm[:, rn] over K in BK tiles: x_t the step-t rows rb of X (B, T, K); Wm
+        row-major with leading dimension ld, read as its transpose when TRANS (Wm^T[k, n])."""
+        for k0 in range(0, K, BK):
+            rk = k0 + tl.arange(0, BK)
+            mk = rk < K
+            xk = tl.load(X + rows(rb, t, T, K, rk), mask=mb[:, None] & mk[None, :], other=0.0)
+            if TRANS:
+                w = tl.load(Wm + rn[None, :] * ld + rk[:, None], mask=mk[:, None] & mn[None, :], other=0.0)
+            else:
+                w = tl.load(Wm + rk[:, None] * ld + rn[None, :], mask=mk[:, None] & mn[None, :], other=0.0)
+            acc += tl.dot(xk, w, input_precision=PREC)
+        return acc
 
     @triton.jit
     def tanh_portable(x):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import torch
 
 from cells.fast._triton import tl, triton
+from cells.fast.ops import custom_op
 
 BLOCK = 256
 UNROLL = 4  # time steps whose loads are issued together
@@ -115,25 +116,11 @@ def _grid(g: torch.Tensor) -> tuple[tuple[int], int]:
     return (triton.cdiv(N, BLOCK),), N
 
 
-@torch.library.custom_op("momnas::adam_filter", mutates_args=())
-def adam_filter(g: torch.Tensor, mu: float, s: float, beta: float,
-                eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """g (T, B, F) float32 -> a, v, r (T, B, F), in g's layout (see the module docstring)."""
-    a = _layout(g)
-    g = _in_layout(g, a)
-    v, r = torch.empty_like(a), torch.empty_like(a)
-    T, B, F = g.shape
-    grid, N = _grid(g)
-    _adam_fwd[grid](g, a, v, r, N, T, F, g.stride(0), g.stride(1), mu, s, beta, eps, BLOCK=BLOCK, UNROLL=UNROLL)
-    return a, v, r
+def _adam_filter_bwd_fake(dA, dV, dR, g, v, r, mu, s, beta, eps, has_dvr):
+    return _layout(g)
 
 
-@adam_filter.register_fake
-def _(g, mu, s, beta, eps):
-    return _layout(g), _layout(g), _layout(g)
-
-
-@torch.library.custom_op("momnas::adam_filter_bwd", mutates_args=())
+@custom_op("adam_filter_bwd", _adam_filter_bwd_fake)
 def adam_filter_bwd(dA: torch.Tensor, dV: torch.Tensor, dR: torch.Tensor, g: torch.Tensor, v: torch.Tensor,
                     r: torch.Tensor, mu: float, s: float, beta: float, eps: float,
                     has_dvr: bool) -> torch.Tensor:
@@ -145,11 +132,6 @@ def adam_filter_bwd(dA: torch.Tensor, dV: torch.Tensor, dR: torch.Tensor, g: tor
     _adam_bwd[grid](dA, dV, dR, g, v, r, dG, N, T, F, g.stride(0), g.stride(1), mu, s, beta, eps,
                     HAS_DVR=has_dvr, BLOCK=BLOCK, UNROLL=UNROLL)
     return dG
-
-
-@adam_filter_bwd.register_fake
-def _(dA, dV, dR, g, v, r, mu, s, beta, eps, has_dvr):
-    return _layout(g)
 
 
 def _setup(ctx, inputs, output):
@@ -171,4 +153,18 @@ def _backward(ctx, dA, dV, dR):
     return adam_filter_bwd(dA, dV, dR, g, v, r, *ctx.consts, has_dvr), None, None, None, None
 
 
-adam_filter.register_autograd(_backward, setup_context=_setup)
+def _adam_filter_fake(g, mu, s, beta, eps):
+    return _layout(g), _layout(g), _layout(g)
+
+
+@custom_op("adam_filter", _adam_filter_fake, _backward, _setup)
+def adam_filter(g: torch.Tensor, mu: float, s: float, beta: float,
+                eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """g (T, B, F) float32 -> a, v, r (T, B, F), in g's layout (see the module docstring)."""
+    a = _layout(g)
+    g = _in_layout(g, a)
+    v, r = torch.empty_like(a), torch.empty_like(a)
+    T, B, F = g.shape
+    grid, N = _grid(g)
+    _adam_fwd[grid](g, a, v, r, N, T, F, g.stride(0), g.stride(1), mu, s, beta, eps, BLOCK=BLOCK, UNROLL=UNROLL)
+    return a, v, r

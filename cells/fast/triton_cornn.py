@@ -19,84 +19,59 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import RESIDENT_MAX, kernel_tanh, launch_options, precision, tile_blocks, tl, triton
-
-BB = 16  # batch rows per program: the smallest tile tl.dot accepts
-
+from cells.fast._triton import RESIDENT_MAX, kernel_tanh, launch, precision, tl, triton
+from cells.fast.ops import custom_op
 
 if triton is not None:
+    from cells.fast._triton import batch_rows, columns, rows, tiled_dot
+
     tanh = kernel_tanh()  # bound now, as triton.jit binds compiled / interpreted now
 
     @triton.jit
     def _cornn_fwd_kernel(A, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
                           BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
-        rb = tl.program_id(0) * BB + tl.arange(0, BB)
-        mb = rb < B
+        rb, mb = batch_rows(B, BB)
         for t in range(T):
             for n0 in range(0, H, BN):
-                rn = n0 + tl.arange(0, BN)
-                mn = rn < H
-                m2 = mb[:, None] & mn[None, :]
-                acc = tl.load(A + (rb[:, None] * T + t) * H + rn[None, :], mask=m2, other=0.0)
-                for k0 in range(0, H, BK):
-                    rk = k0 + tl.arange(0, BK)
-                    mk = rk < H
-                    mbk = mb[:, None] & mk[None, :]
-                    yk = tl.load(Y + (rb[:, None] * (T + 1) + t) * H + rk[None, :], mask=mbk, other=0.0)
-                    zk = tl.load(Z + (rb[:, None] * (T + 1) + t) * H + rk[None, :], mask=mbk, other=0.0)
-                    mkn = mk[:, None] & mn[None, :]
-                    wy = tl.load(Wy + rn[None, :] * H + rk[:, None], mask=mkn, other=0.0)  # Wy^T[k, n]
-                    wz = tl.load(Wz + rn[None, :] * H + rk[:, None], mask=mkn, other=0.0)
-                    acc += tl.dot(yk, wy, input_precision=PREC)
-                    acc += tl.dot(zk, wz, input_precision=PREC)
-                yp = tl.load(Y + (rb[:, None] * (T + 1) + t) * H + rn[None, :], mask=m2, other=0.0)
-                zp = tl.load(Z + (rb[:, None] * (T + 1) + t) * H + rn[None, :], mask=m2, other=0.0)
+                rn, mn, m2 = columns(n0, H, BN, mb)
+                acc = tl.load(A + rows(rb, t, T, H, rn), mask=m2, other=0.0)
+                acc = tiled_dot(acc, Y, rb, mb, t, T + 1, H, Wy, rn, mn, H, True, BK, PREC)  # + y_{t-1} Wy^T
+                acc = tiled_dot(acc, Z, rb, mb, t, T + 1, H, Wz, rn, mn, H, True, BK, PREC)  # + z_{t-1} Wz^T
+                prev = rows(rb, t, T + 1, H, rn)
+                yp = tl.load(Y + prev, mask=m2, other=0.0)
+                zp = tl.load(Z + prev, mask=m2, other=0.0)
                 s = tanh(acc)
                 zn = zp + dt * (s - gamma * yp - eps * zp)
                 yn = yp + dt * zn
-                tl.store(S + (rb[:, None] * T + t) * H + rn[None, :], s, mask=m2)
-                tl.store(Z + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], zn, mask=m2)
-                tl.store(Y + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], yn, mask=m2)
+                tl.store(S + rows(rb, t, T, H, rn), s, mask=m2)
+                tl.store(Z + prev + H, zn, mask=m2)
+                tl.store(Y + prev + H, yn, mask=m2)
             tl.debug_barrier()  # step t+1 reads what every thread of this program wrote
 
     @triton.jit
     def _cornn_bwd_kernel(dY, dZ, S, Wy, Wz, G, GY, GZ, B, T, H, dt, gamma, eps,
                           BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
         # GY, GZ (B, H): the gradient w.r.t. y_t, z_t flowing back from later steps.
-        rb = tl.program_id(0) * BB + tl.arange(0, BB)
-        mb = rb < B
+        rb, mb = batch_rows(B, BB)
         for i in range(T):
             t = T - 1 - i
             for n0 in range(0, H, BN):
-                rn = n0 + tl.arange(0, BN)
-                m2 = mb[:, None] & (rn < H)[None, :]
+                rn, _, m2 = columns(n0, H, BN, mb)
                 st = rb[:, None] * H + rn[None, :]
-                gy = tl.load(GY + st, mask=m2, other=0.0) + \
-                    tl.load(dY + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], mask=m2, other=0.0)
-                gz = tl.load(GZ + st, mask=m2, other=0.0) + \
-                    tl.load(dZ + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], mask=m2, other=0.0) + dt * gy
-                s = tl.load(S + (rb[:, None] * T + t) * H + rn[None, :], mask=m2, other=0.0)
+                nxt = rows(rb, t + 1, T + 1, H, rn)
+                gy = tl.load(GY + st, mask=m2, other=0.0) + tl.load(dY + nxt, mask=m2, other=0.0)
+                gz = tl.load(GZ + st, mask=m2, other=0.0) + tl.load(dZ + nxt, mask=m2, other=0.0) + dt * gy
+                s = tl.load(S + rows(rb, t, T, H, rn), mask=m2, other=0.0)
                 g = dt * gz * (1.0 - s * s)
-                tl.store(G + (rb[:, None] * T + t) * H + rn[None, :], g, mask=m2)
+                tl.store(G + rows(rb, t, T, H, rn), g, mask=m2)
                 tl.store(GY + st, gy - dt * gamma * gz, mask=m2)
                 tl.store(GZ + st, (1.0 - dt * eps) * gz, mask=m2)
             tl.debug_barrier()
             for n0 in range(0, H, BN):
-                rn = n0 + tl.arange(0, BN)
-                mn = rn < H
-                m2 = mb[:, None] & mn[None, :]
+                rn, mn, m2 = columns(n0, H, BN, mb)
                 st = rb[:, None] * H + rn[None, :]
-                acc_y = tl.zeros((BB, BN), dtype=tl.float32)
-                acc_z = tl.zeros((BB, BN), dtype=tl.float32)
-                for k0 in range(0, H, BK):
-                    rk = k0 + tl.arange(0, BK)
-                    mk = rk < H
-                    gk = tl.load(G + (rb[:, None] * T + t) * H + rk[None, :], mask=mb[:, None] & mk[None, :], other=0.0)
-                    mkn = mk[:, None] & mn[None, :]
-                    wy = tl.load(Wy + rk[:, None] * H + rn[None, :], mask=mkn, other=0.0)  # Wy[k, n]
-                    wz = tl.load(Wz + rk[:, None] * H + rn[None, :], mask=mkn, other=0.0)
-                    acc_y += tl.dot(gk, wy, input_precision=PREC)
-                    acc_z += tl.dot(gk, wz, input_precision=PREC)
+                acc_y = tiled_dot(tl.zeros((BB, BN), dtype=tl.float32), G, rb, mb, t, T, H, Wy, rn, mn, H, False, BK, PREC)
+                acc_z = tiled_dot(tl.zeros((BB, BN), dtype=tl.float32), G, rb, mb, t, T, H, Wz, rn, mn, H, False, BK, PREC)
                 tl.store(GY + st, tl.load(GY + st, mask=m2, other=0.0) + acc_y, mask=m2)
                 tl.store(GZ + st, tl.load(GZ + st, mask=m2, other=0.0) + acc_z, mask=m2)
             tl.debug_barrier()
@@ -106,35 +81,29 @@ if triton is not None:
     def _cornn_fwd_resident(A, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
                             BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
         # H <= HP <= 128: the whole state stays in registers, the weights in L1; no barrier.
-        rb = tl.program_id(0) * BB + tl.arange(0, BB)
-        rn = tl.arange(0, HP)
-        mb = rb < B
-        mn = rn < H
-        m2 = mb[:, None] & mn[None, :]
+        rb, mb = batch_rows(B, BB)
+        rn, mn, m2 = columns(0, H, HP, mb)
         mw = mn[:, None] & mn[None, :]
         y = tl.zeros((BB, HP), dtype=tl.float32)
         z = tl.zeros((BB, HP), dtype=tl.float32)
         for t in range(T):
             wy = tl.load(Wy + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)  # Wy^T[k, n]
             wz = tl.load(Wz + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)
-            acc = tl.load(A + (rb[:, None] * T + t) * H + rn[None, :], mask=m2, other=0.0)
+            acc = tl.load(A + rows(rb, t, T, H, rn), mask=m2, other=0.0)
             acc += tl.dot(y, wy, input_precision=PREC)
             acc += tl.dot(z, wz, input_precision=PREC)
             s = tanh(acc)
             z = z + dt * (s - gamma * y - eps * z)
             y = y + dt * z
-            tl.store(S + (rb[:, None] * T + t) * H + rn[None, :], s, mask=m2)
-            tl.store(Z + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], z, mask=m2)
-            tl.store(Y + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], y, mask=m2)
+            tl.store(S + rows(rb, t, T, H, rn), s, mask=m2)
+            tl.store(Z + rows(rb, t + 1, T + 1, H, rn), z, mask=m2)
+            tl.store(Y + rows(rb, t + 1, T + 1, H, rn), y, mask=m2)
 
     @triton.jit
     def _cornn_bwd_resident(dY, dZ, S, Wy, Wz, G, GY, GZ, B, T, H, dt, gamma, eps,
                             BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
-        rb = tl.program_id(0) * BB + tl.arange(0, BB)
-        rn = tl.arange(0, HP)
-        mb = rb < B
-        mn = rn < H
-        m2 = mb[:, None] & mn[None, :]
+        rb, mb = batch_rows(B, BB)
+        rn, mn, m2 = columns(0, H, HP, mb)
         mw = mn[:, None] & mn[None, :]
         gy = tl.zeros((BB, HP), dtype=tl.float32)
         gz = tl.zeros((BB, HP), dtype=tl.float32)
@@ -142,44 +111,22 @@ if triton is not None:
             t = T - 1 - i
             wy = tl.load(Wy + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)  # Wy[k, n]
             wz = tl.load(Wz + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)
-            gy += tl.load(dY + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], mask=m2, other=0.0)
-            gz += tl.load(dZ + (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :], mask=m2, other=0.0) + dt * gy
-            s = tl.load(S + (rb[:, None] * T + t) * H + rn[None, :], mask=m2, other=0.0)
+            gy += tl.load(dY + rows(rb, t + 1, T + 1, H, rn), mask=m2, other=0.0)
+            gz += tl.load(dZ + rows(rb, t + 1, T + 1, H, rn), mask=m2, other=0.0) + dt * gy
+            s = tl.load(S + rows(rb, t, T, H, rn), mask=m2, other=0.0)
             g = dt * gz * (1.0 - s * s)
-            tl.store(G + (rb[:, None] * T + t) * H + rn[None, :], g, mask=m2)
+            tl.store(G + rows(rb, t, T, H, rn), g, mask=m2)
             gy = gy - dt * gamma * gz + tl.dot(g, wy, input_precision=PREC)
             gz = (1.0 - dt * eps) * gz + tl.dot(g, wz, input_precision=PREC)
         tl.store(GY + rb[:, None] * H + rn[None, :], gy, mask=m2)
         tl.store(GZ + rb[:, None] * H + rn[None, :], gz, mask=m2)
 
 
-@torch.library.custom_op("momnas::cornn_fwd", mutates_args=())
-def cornn_fwd(a: torch.Tensor, Wy: torch.Tensor, Wz: torch.Tensor, dt: float, gamma: float,
-              eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """a (B, T, H) float32 -> Y, Z (B, T+1, H) with the zero initial state in row 0, S = tanh(pre)."""
-    a, Wy, Wz = a.contiguous(), Wy.contiguous(), Wz.contiguous()
-    B, T, H = a.shape
-    Y = torch.zeros(B, T + 1, H, device=a.device, dtype=a.dtype)
-    Z = torch.zeros_like(Y)
-    S = torch.empty_like(a)
-    HP = max(16, triton.next_power_of_2(H))
-    if HP <= RESIDENT_MAX:
-        _cornn_fwd_resident[(triton.cdiv(B, BB),)](a, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
-                                                    BB=BB, HP=HP, PREC=precision(dissipative=True), **launch_options(True))
-        return Y, Z, S
-    BN, BK = tile_blocks(H)
-    _cornn_fwd_kernel[(triton.cdiv(B, BB),)](a, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
-                                              BB=BB, BN=BN, BK=BK, PREC=precision(dissipative=True), **launch_options(False))
-    return Y, Z, S
+def _cornn_bwd_fake(dY, dZ, S, Wy, Wz, dt, gamma, eps):
+    return torch.empty_like(S)
 
 
-@cornn_fwd.register_fake
-def _(a, Wy, Wz, dt, gamma, eps):
-    B, T, H = a.shape
-    return a.new_empty(B, T + 1, H), a.new_empty(B, T + 1, H), a.new_empty(B, T, H)
-
-
-@torch.library.custom_op("momnas::cornn_bwd", mutates_args=())
+@custom_op("cornn_bwd", _cornn_bwd_fake)
 def cornn_bwd(dY: torch.Tensor, dZ: torch.Tensor, S: torch.Tensor, Wy: torch.Tensor, Wz: torch.Tensor,
               dt: float, gamma: float, eps: float) -> torch.Tensor:
     """dL/dY, dL/dZ (B, T+1, H) -> G = dL/d(pre-activation) (B, T, H)."""
@@ -188,18 +135,9 @@ def cornn_bwd(dY: torch.Tensor, dZ: torch.Tensor, S: torch.Tensor, Wy: torch.Ten
     G = torch.empty_like(S)
     GY = torch.zeros(B, H, device=S.device, dtype=S.dtype)
     GZ = torch.zeros_like(GY)
-    HP = max(16, triton.next_power_of_2(H))
-    kernel, blocks = ((_cornn_bwd_resident, {"HP": HP}) if HP <= RESIDENT_MAX else
-                      (_cornn_bwd_kernel, dict(zip(("BN", "BK"), tile_blocks(H)))))
-    kernel[(triton.cdiv(B, BB),)](dY, dZ, S, Wy.contiguous(), Wz.contiguous(), G, GY, GZ,
-                                  B, T, H, dt, gamma, eps, BB=BB, PREC=precision(dissipative=True),
-                                  **blocks, **launch_options(HP <= RESIDENT_MAX))
+    launch(_cornn_bwd_resident, _cornn_bwd_kernel, B, H, dY, dZ, S, Wy.contiguous(), Wz.contiguous(), G, GY, GZ,
+           B, T, H, dt, gamma, eps, resident_max=RESIDENT_MAX, prec=precision(dissipative=True))
     return G
-
-
-@cornn_bwd.register_fake
-def _(dY, dZ, S, Wy, Wz, dt, gamma, eps):
-    return torch.empty_like(S)
 
 
 def _setup(ctx, inputs, output):
@@ -221,7 +159,23 @@ def _backward(ctx, dY, dZ, dS):
     return G, dWy, dWz, None, None, None
 
 
-cornn_fwd.register_autograd(_backward, setup_context=_setup)
+def _cornn_fwd_fake(a, Wy, Wz, dt, gamma, eps):
+    B, T, H = a.shape
+    return a.new_empty(B, T + 1, H), a.new_empty(B, T + 1, H), a.new_empty(B, T, H)
+
+
+@custom_op("cornn_fwd", _cornn_fwd_fake, _backward, _setup)
+def cornn_fwd(a: torch.Tensor, Wy: torch.Tensor, Wz: torch.Tensor, dt: float, gamma: float,
+              eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """a (B, T, H) float32 -> Y, Z (B, T+1, H) with the zero initial state in row 0, S = tanh(pre)."""
+    a, Wy, Wz = a.contiguous(), Wy.contiguous(), Wz.contiguous()
+    B, T, H = a.shape
+    Y = torch.zeros(B, T + 1, H, device=a.device, dtype=a.dtype)
+    Z = torch.zeros_like(Y)
+    S = torch.empty_like(a)
+    launch(_cornn_fwd_resident, _cornn_fwd_kernel, B, H, a, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
+           resident_max=RESIDENT_MAX, prec=precision(dissipative=True))
+    return Y, Z, S
 
 
 def cornn_sequence(a: torch.Tensor, Wy: torch.Tensor, Wz: torch.Tensor, dt: float, gamma: float,

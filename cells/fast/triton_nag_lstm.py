@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import kernel_tanh, launch_options, precision, tl, triton
-
-BB = 16
-
+from cells.fast._triton import kernel_tanh, launch, precision, tl, triton
+from cells.fast.ops import custom_op
 
 if triton is not None:
+    from cells.fast._triton import batch_rows, columns, rows, tiled_dot
+
     tanh = kernel_tanh()  # bound now, as triton.jit binds compiled / interpreted now
 
     @triton.jit
@@ -29,15 +29,12 @@ if triton is not None:
     @triton.jit
     def _nag_lstm_fwd(SG, W, bias, CO, Hs, Cs, Us, P, B, T, H,
                       BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
-        rb = tl.program_id(0) * BB + tl.arange(0, BB)
-        mb = rb < B
+        rb, mb = batch_rows(B, BB)
         G4 = 4 * H
         for t in range(T):
             ct = tl.load(CO + t)
             for n0 in range(0, H, BN):
-                rn = n0 + tl.arange(0, BN)
-                mn = rn < H
-                m2 = mb[:, None] & mn[None, :]
+                rn, mn, m2 = columns(n0, H, BN, mb)
                 ai = tl.zeros((BB, BN), dtype=tl.float32)
                 af = tl.zeros((BB, BN), dtype=tl.float32)
                 ag = tl.zeros((BB, BN), dtype=tl.float32)
@@ -45,17 +42,17 @@ if triton is not None:
                 for k0 in range(0, H, BK):
                     rk = k0 + tl.arange(0, BK)
                     mk = rk < H
-                    hk = tl.load(Hs + (rb[:, None] * (T + 1) + t) * H + rk[None, :], mask=mb[:, None] & mk[None, :], other=0.0)
+                    hk = tl.load(Hs + rows(rb, t, T + 1, H, rk), mask=mb[:, None] & mk[None, :], other=0.0)
                     mkn = mk[:, None] & mn[None, :]
                     wp = W + rn[None, :] * H + rk[:, None]  # U^T[k, gate row n]
                     ai += tl.dot(hk, tl.load(wp, mask=mkn, other=0.0), input_precision=PREC)
                     af += tl.dot(hk, tl.load(wp + H * H, mask=mkn, other=0.0), input_precision=PREC)
                     ag += tl.dot(hk, tl.load(wp + 2 * H * H, mask=mkn, other=0.0), input_precision=PREC)
                     ao += tl.dot(hk, tl.load(wp + 3 * H * H, mask=mkn, other=0.0), input_precision=PREC)
-                sg = SG + (rb[:, None] * T + t) * G4 + rn[None, :]
-                up = Us + (rb[:, None] * (T + 1) + t) * G4 + rn[None, :]  # u_{t-1}
+                sg = SG + rows(rb, t, T, G4, rn)
+                up = Us + rows(rb, t, T + 1, G4, rn)  # u_{t-1}
                 un = up + G4  # u_t
-                pp = P + (rb[:, None] * T + t) * G4 + rn[None, :]
+                pp = P + rows(rb, t, T, G4, rn)
                 ui = ai + tl.load(bias + rn, mask=mn, other=0.0)[None, :] - tl.load(sg, mask=m2, other=0.0)
                 uf = af + tl.load(bias + H + rn, mask=mn, other=0.0)[None, :] - tl.load(sg + H, mask=m2, other=0.0)
                 ug = ag + tl.load(bias + 2 * H + rn, mask=mn, other=0.0)[None, :] - tl.load(sg + 2 * H, mask=m2, other=0.0)
@@ -72,7 +69,7 @@ if triton is not None:
                 tl.store(pp + H, pf, mask=m2)
                 tl.store(pp + 2 * H, pg, mask=m2)
                 tl.store(pp + 3 * H, po, mask=m2)
-                hs = (rb[:, None] * (T + 1) + t) * H + rn[None, :]
+                hs = rows(rb, t, T + 1, H, rn)
                 c = _sigmoid(pf) * tl.load(Cs + hs, mask=m2, other=0.0) + _sigmoid(pi) * tanh(pg)
                 tl.store(Cs + hs + H, c, mask=m2)
                 tl.store(Hs + hs + H, _sigmoid(po) * tanh(c), mask=m2)
@@ -82,22 +79,19 @@ if triton is not None:
     def _nag_lstm_bwd(dHs, dCs, dUs, P, Cs, W, CO, G, DH, DC, DPN, B, T, H,
                       BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
         # DH, DC (B, H): dL/dh_t, dL/dc_t from later steps; DPN (B, 4H): dL/dp_{t+1}.
-        rb = tl.program_id(0) * BB + tl.arange(0, BB)
-        mb = rb < B
+        rb, mb = batch_rows(B, BB)
         G4 = 4 * H
         for i in range(T):
             t = T - 1 - i
             ct = tl.load(CO + t)
             cn = tl.load(CO + t + 1, mask=t + 1 < T, other=0.0)
             for n0 in range(0, H, BN):
-                rn = n0 + tl.arange(0, BN)
-                mn = rn < H
-                m2 = mb[:, None] & mn[None, :]
+                rn, mn, m2 = columns(n0, H, BN, mb)
                 st = rb[:, None] * H + rn[None, :]
-                hs = (rb[:, None] * (T + 1) + t + 1) * H + rn[None, :]
+                hs = rows(rb, t + 1, T + 1, H, rn)
                 dh = tl.load(DH + st, mask=m2, other=0.0) + tl.load(dHs + hs, mask=m2, other=0.0)
                 dc = tl.load(DC + st, mask=m2, other=0.0) + tl.load(dCs + hs, mask=m2, other=0.0)
-                pp = P + (rb[:, None] * T + t) * G4 + rn[None, :]
+                pp = P + rows(rb, t, T, G4, rn)
                 ig = _sigmoid(tl.load(pp, mask=m2, other=0.0))
                 fg = _sigmoid(tl.load(pp + H, mask=m2, other=0.0))
                 gg = tanh(tl.load(pp + 2 * H, mask=m2, other=0.0))
@@ -112,8 +106,8 @@ if triton is not None:
                 dpo = dh * tc * og * (1.0 - og)
                 tl.store(DC + st, dc * fg, mask=m2)
                 sp = rb[:, None] * G4 + rn[None, :]
-                gt = G + (rb[:, None] * T + t) * G4 + rn[None, :]
-                du = dUs + (rb[:, None] * (T + 1) + t + 1) * G4 + rn[None, :]
+                gt = G + rows(rb, t, T, G4, rn)
+                du = dUs + rows(rb, t + 1, T + 1, G4, rn)
                 tl.store(gt, (1.0 + ct) * dpi - cn * tl.load(DPN + sp, mask=m2, other=0.0) +
                          tl.load(du, mask=m2, other=0.0), mask=m2)
                 tl.store(gt + H, (1.0 + ct) * dpf - cn * tl.load(DPN + sp + H, mask=m2, other=0.0) +
@@ -128,48 +122,17 @@ if triton is not None:
                 tl.store(DPN + sp + 3 * H, dpo, mask=m2)
             tl.debug_barrier()
             for n0 in range(0, H, BN):  # dL/dh_{t-1} = G_t @ U over the 4H gate rows
-                rn = n0 + tl.arange(0, BN)
-                mn = rn < H
-                acc = tl.zeros((BB, BN), dtype=tl.float32)
-                for k0 in range(0, G4, BK):
-                    rk = k0 + tl.arange(0, BK)
-                    mk = rk < G4
-                    gk = tl.load(G + (rb[:, None] * T + t) * G4 + rk[None, :], mask=mb[:, None] & mk[None, :], other=0.0)
-                    w = tl.load(W + rk[:, None] * H + rn[None, :], mask=mk[:, None] & mn[None, :], other=0.0)
-                    acc += tl.dot(gk, w, input_precision=PREC)
-                tl.store(DH + rb[:, None] * H + rn[None, :], acc, mask=mb[:, None] & mn[None, :])
+                rn, mn, m2 = columns(n0, H, BN, mb)
+                acc = tiled_dot(tl.zeros((BB, BN), dtype=tl.float32), G, rb, mb, t, T, G4, W, rn, mn, H, False, BK, PREC)
+                tl.store(DH + rb[:, None] * H + rn[None, :], acc, mask=m2)
             tl.debug_barrier()
 
 
-def _tiles(H: int) -> dict:
-    p = max(16, triton.next_power_of_2(H))
-    return {"BN": min(p, 64), "BK": min(p, 64)}
+def _nag_lstm_bwd_fake(dHs, dCs, dUs, P, Cs, W, coeffs):
+    return torch.empty_like(P)
 
 
-@torch.library.custom_op("momnas::nag_lstm_fwd", mutates_args=())
-def nag_lstm_fwd(sg: torch.Tensor, W: torch.Tensor, bias: torch.Tensor,
-                 coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """s g (B, T, 4H), U (4H, H), b_h (4H,), c (T,) -> h, c (B, T+1, H), u (B, T+1, 4H), p (B, T, 4H)."""
-    sg, W, bias, coeffs = sg.contiguous(), W.contiguous(), bias.contiguous(), coeffs.contiguous()
-    B, T, G4 = sg.shape
-    H = G4 // 4
-    Hs = torch.zeros(B, T + 1, H, device=sg.device, dtype=sg.dtype)
-    Cs = torch.zeros_like(Hs)
-    Us = torch.zeros(B, T + 1, G4, device=sg.device, dtype=sg.dtype)
-    P = torch.empty_like(sg)
-    _nag_lstm_fwd[(triton.cdiv(B, BB),)](sg, W, bias, coeffs, Hs, Cs, Us, P, B, T, H, BB=BB, PREC=precision(dissipative=True),
-                                          **_tiles(H), **launch_options(False))
-    return Hs, Cs, Us, P
-
-
-@nag_lstm_fwd.register_fake
-def _(sg, W, bias, coeffs):
-    B, T, G4 = sg.shape
-    return (sg.new_empty(B, T + 1, G4 // 4), sg.new_empty(B, T + 1, G4 // 4), sg.new_empty(B, T + 1, G4),
-            sg.new_empty(B, T, G4))
-
-
-@torch.library.custom_op("momnas::nag_lstm_bwd", mutates_args=())
+@custom_op("nag_lstm_bwd", _nag_lstm_bwd_fake)
 def nag_lstm_bwd(dHs: torch.Tensor, dCs: torch.Tensor, dUs: torch.Tensor, P: torch.Tensor, Cs: torch.Tensor,
                  W: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
     """-> G = dL/du_t (B, T, 4H)."""
@@ -179,15 +142,9 @@ def nag_lstm_bwd(dHs: torch.Tensor, dCs: torch.Tensor, dUs: torch.Tensor, P: tor
     DH = torch.zeros(B, H, device=P.device, dtype=P.dtype)
     DC = torch.zeros_like(DH)
     DPN = torch.zeros(B, G4, device=P.device, dtype=P.dtype)
-    _nag_lstm_bwd[(triton.cdiv(B, BB),)](dHs.contiguous(), dCs.contiguous(), dUs.contiguous(), P, Cs,
-                                          W.contiguous(), coeffs.contiguous(), G, DH, DC, DPN, B, T, H,
-                                          BB=BB, PREC=precision(dissipative=True), **_tiles(H), **launch_options(False))
+    launch(None, _nag_lstm_bwd, B, H, dHs.contiguous(), dCs.contiguous(), dUs.contiguous(), P, Cs,
+           W.contiguous(), coeffs.contiguous(), G, DH, DC, DPN, B, T, H, prec=precision(dissipative=True))
     return G
-
-
-@nag_lstm_bwd.register_fake
-def _(dHs, dCs, dUs, P, Cs, W, coeffs):
-    return torch.empty_like(P)
 
 
 def _setup(ctx, inputs, output):
@@ -208,4 +165,22 @@ def _backward(ctx, dHs, dCs, dUs, dP):
     return -G, dW, G2.sum(0), None
 
 
-nag_lstm_fwd.register_autograd(_backward, setup_context=_setup)
+def _nag_lstm_fwd_fake(sg, W, bias, coeffs):
+    B, T, G4 = sg.shape
+    return (sg.new_empty(B, T + 1, G4 // 4), sg.new_empty(B, T + 1, G4 // 4), sg.new_empty(B, T + 1, G4),
+            sg.new_empty(B, T, G4))
+
+
+@custom_op("nag_lstm_fwd", _nag_lstm_fwd_fake, _backward, _setup)
+def nag_lstm_fwd(sg: torch.Tensor, W: torch.Tensor, bias: torch.Tensor,
+                 coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """s g (B, T, 4H), U (4H, H), b_h (4H,), c (T,) -> h, c (B, T+1, H), u (B, T+1, 4H), p (B, T, 4H)."""
+    sg, W, bias, coeffs = sg.contiguous(), W.contiguous(), bias.contiguous(), coeffs.contiguous()
+    B, T, G4 = sg.shape
+    H = G4 // 4
+    Hs = torch.zeros(B, T + 1, H, device=sg.device, dtype=sg.dtype)
+    Cs = torch.zeros_like(Hs)
+    Us = torch.zeros(B, T + 1, G4, device=sg.device, dtype=sg.dtype)
+    P = torch.empty_like(sg)
+    launch(None, _nag_lstm_fwd, B, H, sg, W, bias, coeffs, Hs, Cs, Us, P, B, T, H, prec=precision(dissipative=True))
+    return Hs, Cs, Us, P

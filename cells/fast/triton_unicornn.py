@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from cells.fast._triton import kernel_tanh, tl, triton
+from cells.fast.ops import custom_op
 
 BLOCK = 128
 
@@ -22,13 +23,17 @@ if triton is not None:
     tanh = kernel_tanh()  # bound now, as triton.jit binds compiled / interpreted now
 
     @triton.jit
-    def _unicornn_fwd_kernel(A, W, D, Y, Z, S, N, T, H, alpha, BLOCK: tl.constexpr):
-        e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)  # element = b * H + h
+    def _elements(W, D, N, H, BLOCK: tl.constexpr):
+        """This program's BLOCK elements e = b * H + h of the N = B * H recurrences: e, their
+        mask, b, h, and the per-feature w and delta they use."""
+        e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         m = e < N
-        b = e // H
         h = e % H
-        w = tl.load(W + h, mask=m, other=0.0)
-        d = tl.load(D + h, mask=m, other=0.0)
+        return e, m, e // H, h, tl.load(W + h, mask=m, other=0.0), tl.load(D + h, mask=m, other=0.0)
+
+    @triton.jit
+    def _unicornn_fwd_kernel(A, W, D, Y, Z, S, N, T, H, alpha, BLOCK: tl.constexpr):
+        e, m, b, h, w, d = _elements(W, D, N, H, BLOCK)
         y = tl.zeros((BLOCK,), dtype=tl.float32)
         z = tl.zeros((BLOCK,), dtype=tl.float32)
         for t in range(T):
@@ -42,12 +47,7 @@ if triton is not None:
 
     @triton.jit
     def _unicornn_bwd_kernel(dY, dZ, Y, Z, S, W, D, G, DW, DD, N, T, H, alpha, BLOCK: tl.constexpr):
-        e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        m = e < N
-        b = e // H
-        h = e % H
-        w = tl.load(W + h, mask=m, other=0.0)
-        d = tl.load(D + h, mask=m, other=0.0)
+        e, m, b, h, w, d = _elements(W, D, N, H, BLOCK)
         gy = tl.zeros((BLOCK,), dtype=tl.float32)
         gz = tl.zeros((BLOCK,), dtype=tl.float32)
         dw = tl.zeros((BLOCK,), dtype=tl.float32)
@@ -69,28 +69,11 @@ if triton is not None:
         tl.store(DD + e, dd, mask=m)
 
 
-@torch.library.custom_op("momnas::unicornn_fwd", mutates_args=())
-def unicornn_fwd(a: torch.Tensor, w: torch.Tensor, delta: torch.Tensor,
-                 alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """a (B, T, H) -> Y, Z (B, T+1, H) with the zero initial state in row 0, S = tanh(pre)."""
-    a = a.contiguous()
-    B, T, H = a.shape
-    Y = torch.zeros(B, T + 1, H, device=a.device, dtype=a.dtype)
-    Z = torch.zeros_like(Y)
-    S = torch.empty_like(a)
-    N = B * H
-    _unicornn_fwd_kernel[(triton.cdiv(N, BLOCK),)](a, w.contiguous(), delta.contiguous(), Y, Z, S,
-                                                    N, T, H, alpha, BLOCK=BLOCK)
-    return Y, Z, S
+def _unicornn_bwd_fake(dY, dZ, Y, Z, S, w, delta, alpha):
+    return torch.empty_like(S), w.new_empty(w.shape), delta.new_empty(delta.shape)
 
 
-@unicornn_fwd.register_fake
-def _(a, w, delta, alpha):
-    B, T, H = a.shape
-    return a.new_empty(B, T + 1, H), a.new_empty(B, T + 1, H), a.new_empty(B, T, H)
-
-
-@torch.library.custom_op("momnas::unicornn_bwd", mutates_args=())
+@custom_op("unicornn_bwd", _unicornn_bwd_fake)
 def unicornn_bwd(dY: torch.Tensor, dZ: torch.Tensor, Y: torch.Tensor, Z: torch.Tensor, S: torch.Tensor,
                  w: torch.Tensor, delta: torch.Tensor, alpha: float
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -104,11 +87,6 @@ def unicornn_bwd(dY: torch.Tensor, dZ: torch.Tensor, Y: torch.Tensor, Z: torch.T
                                                     w.contiguous(), delta.contiguous(), G, DW, DD,
                                                     N, T, H, alpha, BLOCK=BLOCK)
     return G, DW.sum(0), DD.sum(0)
-
-
-@unicornn_bwd.register_fake
-def _(dY, dZ, Y, Z, S, w, delta, alpha):
-    return torch.empty_like(S), w.new_empty(w.shape), delta.new_empty(delta.shape)
 
 
 def _setup(ctx, inputs, output):
@@ -126,7 +104,24 @@ def _backward(ctx, dY, dZ, dS):
     return G, dw, dd, None
 
 
-unicornn_fwd.register_autograd(_backward, setup_context=_setup)
+def _unicornn_fwd_fake(a, w, delta, alpha):
+    B, T, H = a.shape
+    return a.new_empty(B, T + 1, H), a.new_empty(B, T + 1, H), a.new_empty(B, T, H)
+
+
+@custom_op("unicornn_fwd", _unicornn_fwd_fake, _backward, _setup)
+def unicornn_fwd(a: torch.Tensor, w: torch.Tensor, delta: torch.Tensor,
+                 alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """a (B, T, H) -> Y, Z (B, T+1, H) with the zero initial state in row 0, S = tanh(pre)."""
+    a = a.contiguous()
+    B, T, H = a.shape
+    Y = torch.zeros(B, T + 1, H, device=a.device, dtype=a.dtype)
+    Z = torch.zeros_like(Y)
+    S = torch.empty_like(a)
+    N = B * H
+    _unicornn_fwd_kernel[(triton.cdiv(N, BLOCK),)](a, w.contiguous(), delta.contiguous(), Y, Z, S,
+                                                    N, T, H, alpha, BLOCK=BLOCK)
+    return Y, Z, S
 
 
 def unicornn_sequence(a: torch.Tensor, w: torch.Tensor, delta: torch.Tensor,

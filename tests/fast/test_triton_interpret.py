@@ -283,6 +283,36 @@ def test_paper_nag_lstm_kernel_over_several_tiles():
         assert rel(a, b) < 1e-4
 
 
+@pytest.mark.parametrize("core,kwargs", [("cornn", {}), ("orthogonal", {}), ("unitary", {}),
+                                         ("lstm", {"dynamics": "nag_restart", "nag_form": "paper", "restart": 3})])
+def test_tile_override_reaches_every_tiled_kernel(core, kwargs, monkeypatch):
+    """benchmarks/gpu_check.py sweeps `_triton.OVERRIDES["tile"]`: a tile of 16 instead of 64
+    sums H = 40 in three pieces instead of one, so the float32 bits change, and the result
+    still matches the float64 reference."""
+    from cells.fast import _triton
+
+    monkeypatch.setattr(triton_cornn, "RESIDENT_MAX", 0)
+    monkeypatch.setattr(triton_modrelu, "RESIDENT_MAX", 0)
+    monkeypatch.setattr(triton_cmodrelu, "MAX_H", 0)
+    torch.manual_seed(0)
+    cfg = CellConfig(core=core, input_size=1, hidden_size=40, **{"dynamics": "momentum", **kwargs})
+    ref = build_cell(cfg, impl="reference").double()
+    with torch.no_grad():  # dense recurrent matrices (the orthogonal init is block-diagonal)
+        for p in ref.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    fast = build_cell(cfg, impl="auto")
+    fast.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ref.state_dict().items()})
+    x = torch.rand(5, 6, 1, dtype=torch.float64)
+    outputs = {}
+    for tile in (None, 16):
+        monkeypatch.setitem(_triton.OVERRIDES, "tile", tile)
+        outputs[tile] = fast(x.float())[0]
+        assert fast.fast_path == "triton"
+    assert not torch.equal(outputs[None], outputs[16])
+    out64 = ref(x)[0]
+    assert rel(outputs[16], out64) < 1e-4 and rel(outputs[None], out64) < 1e-4
+
+
 @pytest.mark.parametrize("dynamics", ["plain", "rmsprop"])
 def test_unicornn_kernel_path_with_dropout_in_training(dynamics):
     """The time-shared dropout mask multiplies each layer's kernel output y outside the kernel,
