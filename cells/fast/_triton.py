@@ -103,9 +103,25 @@ if triton is not None:
         return rn, mn, mb[:, None] & mn[None, :]
 
     @triton.jit
+    def resident_block(B, H, BB: tl.constexpr, HP: tl.constexpr):
+        """A register-resident kernel's indices: rows rb and their mask mb, the columns rn of
+        the width-H state padded to HP and their mask mn, the (rows x columns) mask m2 and the
+        (H x H) weight mask mw."""
+        rb, mb = batch_rows(B, BB)
+        rn, mn, m2 = columns(0, H, HP, mb)
+        return rb, mb, rn, mn, m2, mn[:, None] & mn[None, :]
+
+    @triton.jit
     def rows(rb, t, T, W, cols):
         """Offsets of the entries (row rb, step t, column cols) of a (B, T, W) buffer, (BB, len(cols))."""
         return (rb[:, None] * T + t) * W + cols[None, :]
+
+    @triton.jit
+    def carried(Back, dOut, rb, rn, m2, t, T, W):
+        """dL/d(state_t) at columns rn: what later steps carried back (Back, (B, W)) plus the
+        loss's own gradient at step t (dOut, (B, T+1, W), row t + 1)."""
+        return (tl.load(Back + rb[:, None] * W + rn[None, :], mask=m2, other=0.0) +
+                tl.load(dOut + rows(rb, t + 1, T + 1, W, rn), mask=m2, other=0.0))
 
     @triton.jit
     def tiled_dot(acc, X, rb, mb, t, T, K, Wm, rn, mn, ld, TRANS: tl.constexpr, BK: tl.constexpr,
@@ -122,6 +138,16 @@ if triton is not None:
                 w = tl.load(Wm + rk[:, None] * ld + rn[None, :], mask=mk[:, None] & mn[None, :], other=0.0)
             acc += tl.dot(xk, w, input_precision=PREC)
         return acc
+
+    @triton.jit
+    def tiled_product(Out, X, Wm, rb, mb, t, T, K, N, ld, TRANS: tl.constexpr, BB: tl.constexpr,
+                      BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
+        """Out (B, N) = x_t @ Wm (x_t @ Wm^T when TRANS) in (BB x BN) tiles, `tiled_dot` each:
+        how a tiled backward carries dL/dh_{t-1} = G_t @ (recurrent matrix) back one step."""
+        for n0 in range(0, N, BN):
+            rn, mn, m2 = columns(n0, N, BN, mb)
+            acc = tiled_dot(tl.zeros((BB, BN), dtype=tl.float32), X, rb, mb, t, T, K, Wm, rn, mn, ld, TRANS, BK, PREC)
+            tl.store(Out + rb[:, None] * N + rn[None, :], acc, mask=m2)
 
     @triton.jit
     def tanh_portable(x):

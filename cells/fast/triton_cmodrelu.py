@@ -22,7 +22,7 @@ MAX_H = 64  # register-resident up to this H (four (H x H) fp32 weight blocks in
 
 
 if triton is not None:
-    from cells.fast._triton import batch_rows, columns, rows, tiled_dot
+    from cells.fast._triton import batch_rows, carried, columns, resident_block, rows, tiled_dot, tiled_product
 
     @triton.jit
     def _scale(pr, pi, bb, eps):
@@ -45,9 +45,7 @@ if triton is not None:
     @triton.jit
     def _cmodrelu_fwd(A, M, bias, Hs, P, B, T, H, eps,
                       BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
-        rb, mb = batch_rows(B, BB)
-        rn, mn, m2 = columns(0, H, HP, mb)
-        mw = mn[:, None] & mn[None, :]
+        rb, mb, rn, mn, m2, mw = resident_block(B, H, BB, HP)
         W2 = 2 * H
         row = rb[:, None] * (T + 1) * W2 + rn[None, :]
         hr = tl.load(Hs + row, mask=m2, other=0.0)  # h0, written by the caller
@@ -78,16 +76,13 @@ if triton is not None:
     @triton.jit
     def _cmodrelu_bwd(dH, P, M, bias, G, GH, DB, B, T, H, eps,
                       BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
-        rb, mb = batch_rows(B, BB)
-        rn, mn, m2 = columns(0, H, HP, mb)
-        mw = mn[:, None] & mn[None, :]
+        rb, mb, rn, mn, m2, mw = resident_block(B, H, BB, HP)
         W2 = 2 * H
         bb = tl.load(bias + rn, mask=mn, other=0.0)
         ghr = tl.zeros((BB, HP), dtype=tl.float32)
         ghi = tl.zeros((BB, HP), dtype=tl.float32)
         db = tl.zeros((BB, HP), dtype=tl.float32)
-        for i in range(T):
-            t = T - 1 - i
+        for t in range(T - 1, -1, -1):
             kt = rn[None, :] * W2 + rn[:, None]  # transposed blocks: [k, n] = M[n, k]
             trr = tl.load(M + kt, mask=mw, other=0.0)
             tri = tl.load(M + kt + H, mask=mw, other=0.0)
@@ -139,14 +134,11 @@ if triton is not None:
         # GH (B, 2H): dL/dh_t from later steps; DB (B, H): per-row sums of dL/db.
         rb, mb = batch_rows(B, BB)
         W2 = 2 * H
-        for i in range(T):
-            t = T - 1 - i
+        for t in range(T - 1, -1, -1):
             for n0 in range(0, H, BN):
                 rn, mn, m2 = columns(n0, H, BN, mb)
-                st = rb[:, None] * W2 + rn[None, :]
-                ht = rows(rb, t + 1, T + 1, W2, rn)
-                ghr = tl.load(GH + st, mask=m2, other=0.0) + tl.load(dH + ht, mask=m2, other=0.0)
-                ghi = tl.load(GH + st + H, mask=m2, other=0.0) + tl.load(dH + ht + H, mask=m2, other=0.0)
+                ghr = carried(GH, dH, rb, rn, m2, t, T, W2)
+                ghi = carried(GH + H, dH + H, rb, rn, m2, t, T, W2)
                 at = rows(rb, t, T, W2, rn)
                 pr = tl.load(P + at, mask=m2, other=0.0)
                 pi = tl.load(P + at + H, mask=m2, other=0.0)
@@ -157,10 +149,8 @@ if triton is not None:
                 sd = rb[:, None] * H + rn[None, :]
                 tl.store(DB + sd, tl.load(DB + sd, mask=m2, other=0.0) + dbt, mask=m2)
             tl.debug_barrier()
-            for n0 in range(0, W2, BN):  # GH = G_t @ M^T over the 2H state columns
-                rn, mn, m2 = columns(n0, W2, BN, mb)
-                acc = tiled_dot(tl.zeros((BB, BN), dtype=tl.float32), G, rb, mb, t, T, W2, M, rn, mn, W2, True, BK, PREC)
-                tl.store(GH + rb[:, None] * W2 + rn[None, :], acc, mask=m2)
+            # GH = G_t @ M^T over the 2H state columns
+            tiled_product(GH, G, M, rb, mb, t, T, W2, W2, W2, True, BB, BN, BK, PREC)
             tl.debug_barrier()
 
 

@@ -23,7 +23,7 @@ from cells.fast._triton import RESIDENT_MAX, kernel_tanh, launch, precision, tl,
 from cells.fast.ops import custom_op
 
 if triton is not None:
-    from cells.fast._triton import batch_rows, columns, rows, tiled_dot
+    from cells.fast._triton import batch_rows, carried, columns, resident_block, rows, tiled_dot
 
     tanh = kernel_tanh()  # bound now, as triton.jit binds compiled / interpreted now
 
@@ -53,14 +53,12 @@ if triton is not None:
                           BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
         # GY, GZ (B, H): the gradient w.r.t. y_t, z_t flowing back from later steps.
         rb, mb = batch_rows(B, BB)
-        for i in range(T):
-            t = T - 1 - i
+        for t in range(T - 1, -1, -1):
             for n0 in range(0, H, BN):
                 rn, _, m2 = columns(n0, H, BN, mb)
                 st = rb[:, None] * H + rn[None, :]
-                nxt = rows(rb, t + 1, T + 1, H, rn)
-                gy = tl.load(GY + st, mask=m2, other=0.0) + tl.load(dY + nxt, mask=m2, other=0.0)
-                gz = tl.load(GZ + st, mask=m2, other=0.0) + tl.load(dZ + nxt, mask=m2, other=0.0) + dt * gy
+                gy = carried(GY, dY, rb, rn, m2, t, T, H)
+                gz = carried(GZ, dZ, rb, rn, m2, t, T, H) + dt * gy
                 s = tl.load(S + rows(rb, t, T, H, rn), mask=m2, other=0.0)
                 g = dt * gz * (1.0 - s * s)
                 tl.store(G + rows(rb, t, T, H, rn), g, mask=m2)
@@ -81,9 +79,7 @@ if triton is not None:
     def _cornn_fwd_resident(A, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
                             BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
         # H <= HP <= 128: the whole state stays in registers, the weights in L1; no barrier.
-        rb, mb = batch_rows(B, BB)
-        rn, mn, m2 = columns(0, H, HP, mb)
-        mw = mn[:, None] & mn[None, :]
+        rb, mb, rn, mn, m2, mw = resident_block(B, H, BB, HP)
         y = tl.zeros((BB, HP), dtype=tl.float32)
         z = tl.zeros((BB, HP), dtype=tl.float32)
         for t in range(T):
@@ -102,13 +98,10 @@ if triton is not None:
     @triton.jit
     def _cornn_bwd_resident(dY, dZ, S, Wy, Wz, G, GY, GZ, B, T, H, dt, gamma, eps,
                             BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
-        rb, mb = batch_rows(B, BB)
-        rn, mn, m2 = columns(0, H, HP, mb)
-        mw = mn[:, None] & mn[None, :]
+        rb, mb, rn, mn, m2, mw = resident_block(B, H, BB, HP)
         gy = tl.zeros((BB, HP), dtype=tl.float32)
         gz = tl.zeros((BB, HP), dtype=tl.float32)
-        for i in range(T):
-            t = T - 1 - i
+        for t in range(T - 1, -1, -1):
             wy = tl.load(Wy + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)  # Wy[k, n]
             wz = tl.load(Wz + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)
             gy += tl.load(dY + rows(rb, t + 1, T + 1, H, rn), mask=m2, other=0.0)

@@ -20,7 +20,7 @@ from cells.fast._triton import RESIDENT_MAX, launch, precision, tl, triton
 from cells.fast.ops import custom_op
 
 if triton is not None:
-    from cells.fast._triton import batch_rows, columns, rows, tiled_dot
+    from cells.fast._triton import batch_rows, carried, columns, resident_block, rows, tiled_dot, tiled_product
 
     @triton.jit
     def _modrelu_fwd_kernel(A, M, bias, Hs, P, B, T, H,
@@ -43,12 +43,11 @@ if triton is not None:
                             BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
         # GH (B, H): dL/dh_t from later steps; DB (B, H): per-row sums of dL/db.
         rb, mb = batch_rows(B, BB)
-        for i in range(T):
-            t = T - 1 - i
+        for t in range(T - 1, -1, -1):
             for n0 in range(0, H, BN):
                 rn, mn, m2 = columns(n0, H, BN, mb)
                 st = rb[:, None] * H + rn[None, :]
-                gh = tl.load(GH + st, mask=m2, other=0.0) + tl.load(dH + rows(rb, t + 1, T + 1, H, rn), mask=m2, other=0.0)
+                gh = carried(GH, dH, rb, rn, m2, t, T, H)
                 p = tl.load(P + rows(rb, t, T, H, rn), mask=m2, other=0.0)
                 bb = tl.load(bias + rn, mask=mn, other=0.0)
                 on = (tl.abs(p) + bb[None, :]) > 0
@@ -57,11 +56,7 @@ if triton is not None:
                 tl.store(G + rows(rb, t, T, H, rn), g, mask=m2)
                 tl.store(DB + st, tl.load(DB + st, mask=m2, other=0.0) + tl.where(on, gh * sgn, 0.0), mask=m2)
             tl.debug_barrier()
-            for n0 in range(0, H, BN):
-                rn, mn, m2 = columns(n0, H, BN, mb)
-                acc = tl.zeros((BB, BN), dtype=tl.float32)
-                acc = tiled_dot(acc, G, rb, mb, t, T, H, M, rn, mn, H, True, BK, PREC)  # G_t @ M^T
-                tl.store(GH + rb[:, None] * H + rn[None, :], acc, mask=m2)
+            tiled_product(GH, G, M, rb, mb, t, T, H, H, H, True, BB, BN, BK, PREC)  # G_t @ M^T
             tl.debug_barrier()
 
 
@@ -69,12 +64,11 @@ if triton is not None:
     def _modrelu_fwd_resident(A, M, bias, Hs, P, B, T, H,
                               BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
         # H <= HP <= 128: the state stays in registers, M in L1; no barrier.
-        rb, mb = batch_rows(B, BB)
-        rn, mn, m2 = columns(0, H, HP, mb)
+        rb, mb, rn, mn, m2, mw = resident_block(B, H, BB, HP)
         bb = tl.load(bias + rn, mask=mn, other=0.0)
         h = tl.zeros((BB, HP), dtype=tl.float32)
         for t in range(T):
-            w = tl.load(M + rn[:, None] * H + rn[None, :], mask=mn[:, None] & mn[None, :], other=0.0)
+            w = tl.load(M + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)
             acc = tl.load(A + rows(rb, t, T, H, rn), mask=m2, other=0.0)
             acc += tl.dot(h, w, input_precision=PREC)
             mag = tl.maximum(tl.abs(acc) + bb[None, :], 0.0)
@@ -85,14 +79,12 @@ if triton is not None:
     @triton.jit
     def _modrelu_bwd_resident(dH, P, M, bias, G, GH, DB, B, T, H,
                               BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
-        rb, mb = batch_rows(B, BB)
-        rn, mn, m2 = columns(0, H, HP, mb)
+        rb, mb, rn, mn, m2, mw = resident_block(B, H, BB, HP)
         bb = tl.load(bias + rn, mask=mn, other=0.0)
         gh = tl.zeros((BB, HP), dtype=tl.float32)
         db = tl.zeros((BB, HP), dtype=tl.float32)
-        for i in range(T):
-            t = T - 1 - i
-            w = tl.load(M + rn[None, :] * H + rn[:, None], mask=mn[:, None] & mn[None, :], other=0.0)  # M^T
+        for t in range(T - 1, -1, -1):
+            w = tl.load(M + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)  # M^T
             gh += tl.load(dH + rows(rb, t + 1, T + 1, H, rn), mask=m2, other=0.0)
             p = tl.load(P + rows(rb, t, T, H, rn), mask=m2, other=0.0)
             on = (tl.abs(p) + bb[None, :]) > 0

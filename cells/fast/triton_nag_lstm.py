@@ -18,7 +18,7 @@ from cells.fast._triton import kernel_tanh, launch, precision, tl, triton
 from cells.fast.ops import custom_op
 
 if triton is not None:
-    from cells.fast._triton import batch_rows, columns, rows, tiled_dot
+    from cells.fast._triton import batch_rows, carried, columns, rows, tiled_product
 
     tanh = kernel_tanh()  # bound now, as triton.jit binds compiled / interpreted now
 
@@ -81,16 +81,15 @@ if triton is not None:
         # DH, DC (B, H): dL/dh_t, dL/dc_t from later steps; DPN (B, 4H): dL/dp_{t+1}.
         rb, mb = batch_rows(B, BB)
         G4 = 4 * H
-        for i in range(T):
-            t = T - 1 - i
+        for t in range(T - 1, -1, -1):
             ct = tl.load(CO + t)
             cn = tl.load(CO + t + 1, mask=t + 1 < T, other=0.0)
             for n0 in range(0, H, BN):
                 rn, mn, m2 = columns(n0, H, BN, mb)
                 st = rb[:, None] * H + rn[None, :]
                 hs = rows(rb, t + 1, T + 1, H, rn)
-                dh = tl.load(DH + st, mask=m2, other=0.0) + tl.load(dHs + hs, mask=m2, other=0.0)
-                dc = tl.load(DC + st, mask=m2, other=0.0) + tl.load(dCs + hs, mask=m2, other=0.0)
+                dh = carried(DH, dHs, rb, rn, m2, t, T, H)
+                dc = carried(DC, dCs, rb, rn, m2, t, T, H)
                 pp = P + rows(rb, t, T, G4, rn)
                 ig = _sigmoid(tl.load(pp, mask=m2, other=0.0))
                 fg = _sigmoid(tl.load(pp + H, mask=m2, other=0.0))
@@ -121,10 +120,8 @@ if triton is not None:
                 tl.store(DPN + sp + 2 * H, dpg, mask=m2)
                 tl.store(DPN + sp + 3 * H, dpo, mask=m2)
             tl.debug_barrier()
-            for n0 in range(0, H, BN):  # dL/dh_{t-1} = G_t @ U over the 4H gate rows
-                rn, mn, m2 = columns(n0, H, BN, mb)
-                acc = tiled_dot(tl.zeros((BB, BN), dtype=tl.float32), G, rb, mb, t, T, G4, W, rn, mn, H, False, BK, PREC)
-                tl.store(DH + rb[:, None] * H + rn[None, :], acc, mask=m2)
+            # dL/dh_{t-1} = G_t @ U over the 4H gate rows
+            tiled_product(DH, G, W, rb, mb, t, T, G4, H, H, False, BB, BN, BK, PREC)
             tl.debug_barrier()
 
 
