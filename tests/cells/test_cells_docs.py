@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["cells", "cells.config", "cells.dynamics", "cells.build", "cells.io", "cells.manifolds", "cells.manifolds._linalg", "cells.manifolds._optim"]
+MODULES = ["cells", "cells.cell", "cells.config", "cells.dynamics", "cells.build", "cells.io", "cells.manifolds", "cells.manifolds._linalg", "cells.manifolds._optim"]
 
 
 @pytest.mark.parametrize("name", MODULES)
