@@ -194,6 +194,20 @@ def test_ray_client_refusals_take_seconds_not_ray_clients_30(head_ports, tmp_pat
         assert not open_study_names(tmp_path)
 
 
+def test_ping_tells_a_ray_client_server_and_its_token_from_anything_else(head_ports, monkeypatch):
+    # What start_ray's quick refusals rest on, against the real head: if Ray changes how its
+    # client server answers a ping or checks the token, this fails (not just slower errors).
+    from search._cluster import ping_client_server
+
+    gcs_port, client_port = head_ports
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", TOKEN)
+    assert ping_client_server(f"127.0.0.1:{client_port}") is None
+    assert ping_client_server(f"127.0.0.1:{gcs_port}") == "UNIMPLEMENTED"
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "0" * 64)
+    assert ping_client_server(f"127.0.0.1:{client_port}") == "UNAUTHENTICATED"
+
+
 def test_ray_client_without_grpcio_says_what_it_needs(tmp_path):
     # grpcio comes with momnas (ray[client]); a Python that lost it gets one line, not a traceback.
     blocked = ["-c", "import sys; sys.modules['grpc'] = None; from search.cli import app; app()"]
