@@ -12,6 +12,11 @@ import yaml
 from search._samplers import SAMPLERS
 from search._study import DEFAULT_OUT
 
+EARLY_STOPS = ("auto", "mo-asha", "none")
+# `auto` turns MO-ASHA on where it has room to save time: enough trials for a rung to rank
+# them, and enough epochs for a rung below the full budget (Schmucker et al. 2021: grace 1, eta 3).
+AUTO_EARLY_STOP = {"trials": 16, "epochs": 3}
+
 
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
@@ -41,6 +46,10 @@ class SearchConfig:
     optimizer: str = "adam"
     clip: float | None = 1.0             # gradient-norm clip (MomentumRNN's recipes use 1.0)
     train: dict[str, Any] = dataclasses.field(default_factory=dict)  # any other runs TrainConfig option
+    # early stopping: MO-ASHA stops trials that rank low on both objectives at a rung
+    early_stop: str = "auto"             # auto (mo-asha for >= 16 trials of >= 3 epochs) | mo-asha | none
+    grace_epochs: int = 1                # the first rung, in epochs; rungs at grace * eta^k
+    reduction_factor: int = 3            # eta: the top 1/eta of a rung go on
     # where it runs
     gpus_per_trial: float = 0.0          # fractions pack several trials on one GPU
     cpus_per_trial: float = 1.0
@@ -79,8 +88,16 @@ class SearchConfig:
                 raise ValueError(f"search: `{key}` must be true or false, got {getattr(self, key)!r}")
         for key in ("T", "n_train", "n_val", "n_test", "max_concurrent"):
             positive_int(key, allow_none=True)
-        for key in ("trials", "epochs", "hidden", "batch_size"):
+        for key in ("trials", "epochs", "hidden", "batch_size", "grace_epochs"):
             positive_int(key)
+        if self.early_stop not in EARLY_STOPS:
+            raise ValueError(f"search: unknown early stop {self.early_stop!r}; choose one of {', '.join(EARLY_STOPS)}")
+        if isinstance(self.reduction_factor, bool) or not isinstance(self.reduction_factor, int) or self.reduction_factor < 2:
+            raise ValueError(f"search: `reduction_factor` must be a whole number >= 2 (the top 1/eta of a rung go on), "
+                             f"got {self.reduction_factor!r}")
+        if self.early_stop == "mo-asha" and self.grace_epochs >= self.epochs:
+            raise ValueError(f"search: --early-stop mo-asha ranks trials at --grace-epochs {self.grace_epochs}, which is not "
+                             f"below --epochs {self.epochs}, so it would stop nothing; lower --grace-epochs or leave out --early-stop")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"search: unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
@@ -116,6 +133,21 @@ class SearchConfig:
         space = Path(self.space).stem if self.space.endswith((".yaml", ".yml")) else self.space
         task = self.task.replace(":", "-").replace("/", "-")
         return f"{space}-{task}" + (f"-T{self.T}" if self.T else "")
+
+    def early_stopping(self) -> tuple[str, str]:
+        """("mo-asha" or "none", the line that says so): `auto` resolved by AUTO_EARLY_STOP."""
+        from search.mo_asha import rung_epochs  # Ray: only once a search runs
+
+        rungs = rung_epochs(self.grace_epochs, self.reduction_factor, self.epochs)
+        if self.early_stop == "none":
+            return "none", "none (--early-stop none)"
+        if self.early_stop == "auto" and not (rungs and self.trials >= AUTO_EARLY_STOP["trials"]
+                                             and self.epochs >= AUTO_EARLY_STOP["epochs"]):
+            return "none", (f"none (auto: on from {AUTO_EARLY_STOP['trials']} trials of {AUTO_EARLY_STOP['epochs']} epochs "
+                            f"with a rung below --epochs; --early-stop mo-asha turns it on)")
+        how = f" (auto: {self.trials} trials of {self.epochs} epochs)" if self.early_stop == "auto" else ""
+        return "mo-asha", (f"MO-ASHA{how}: at epoch(s) {', '.join(f'{r:g}' for r in rungs)} the top 1/{self.reduction_factor} "
+                           "on both objectives go on, the others stop as PRUNED (--early-stop none: off)")
 
     def task_dict(self) -> dict[str, Any]:
         """The runs TaskConfig dict of this search, its paths (data_dir, npz:PATH) made absolute:

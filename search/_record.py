@@ -1,8 +1,9 @@
 """What a finished trial leaves in the study: its state, objective values, user attributes, artifacts.
 
-Plain functions of the trainable's last report, so the rules (architecture.md, "Studies")
-live in one place and are tested without Ray: completed runs are COMPLETE, diverged and
-failed runs FAIL, runs stopped early PRUNED.
+Plain functions of the trainable's reports, so the rules (architecture.md, "Studies") live
+in one place and are tested without Ray: completed runs are COMPLETE, diverged and failed
+runs FAIL, runs stopped early (by the early-stopping scheduler, or by the run's report hook)
+PRUNED; every trial keeps its per-evaluation objectives as its learning curve.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ METRICS = "momnas_metrics"
 GRAD_PROFILE = "momnas_grad_profile"
 ERROR = "momnas_error"
 TRIAL_DIR = "momnas_trial_dir"
+
+# Trial user attributes written here besides the metrics.json ones.
+CURVE = "curve"                       # [{"epoch", "metric", "instability"}, ...]: every evaluation's objectives
+STOPPED_AT = "stopped_at_epoch"       # the rung (epochs) at which early stopping ended the trial
 
 MAX_PROFILE_POINTS = 256
 _STATES = {"completed": TrialState.COMPLETE, "stopped": TrialState.PRUNED}
@@ -68,6 +73,25 @@ def outcome(final: dict[str, Any] | None, *, metric: str) -> Outcome:
             state = TrialState.FAIL
             attrs.setdefault("error", f"completed without finite val_{metric} and instability")
     return Outcome(state, values, attrs, final.get(TRIAL_DIR))
+
+
+def stopped_early(epoch: float) -> Outcome:
+    """A trial the early-stopping scheduler ended at `epoch`: PRUNED, without objective values
+    (its truncated ones would sit on the Pareto front); its curve says how far it got."""
+    return Outcome(TrialState.PRUNED, None, {"status": "stopped", STOPPED_AT: epoch})
+
+
+def curve_point(report: dict[str, Any] | None, objectives: list[str]) -> dict[str, Any] | None:
+    """One point of a learning curve from a per-evaluation report: its epoch, the validation
+    metric and the instability (None where missing or not finite); None for other reports."""
+    if not report or not isinstance(report.get("epoch"), (int, float)):
+        return None
+    metric, instability = (report.get(name) for name in objectives)
+
+    def finite(value: Any) -> float | None:
+        return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+    return {"epoch": float(report["epoch"]), "metric": finite(metric), "instability": finite(instability)}
 
 
 def objective_values(metrics: dict[str, Any] | None, metric: str) -> list[float]:

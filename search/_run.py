@@ -20,7 +20,7 @@ from search._config import SearchConfig
 from search._mps import cuda_mps, mps_running
 from search._progress import Progress
 from search._samplers import make_sampler
-from search._study import ARTIFACT_DIR, artifact_store, make_storage, open_study, storage_url
+from search._study import ARTIFACT_DIR, _hide_password, artifact_store, make_storage, open_study, storage_url
 from search._summary import pareto_table, render_status, status_info
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -31,15 +31,17 @@ def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=FINISHED) if not t.user_attrs.get("interrupted")]
 
 
-def recover_interrupted(study: optuna.Study) -> list[int]:
+def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage) -> list[int]:
     """Mark trials an interrupted search left RUNNING as FAIL (`interrupted`) and re-enqueue
-    their parameters, so the next search runs them again. Returns their numbers."""
-    storage = study._storage
+    their parameters, so the next search runs them again. `storage` is the study's. Returns
+    their numbers."""
+    study_id = storage.get_study_id_from_name(study.study_name)
     numbers = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-        storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
-        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        storage.set_trial_user_attr(trial_id, "interrupted", True)
+        storage.set_trial_user_attr(trial_id, "status", "interrupted")
+        study.tell(t.number, state=TrialState.FAIL)
         if t.params:
             study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number}, skip_if_exists=False)
         numbers.append(t.number)
@@ -48,9 +50,10 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
 
 @dataclasses.dataclass(frozen=True)
 class TrialSpace:
-    """The define-by-run function OptunaSearch calls: the space's suggestion laid over the
+    """The define-by-run function the searcher calls: the space's suggestion laid over the
     search's defaults, as the trial's full run config. Suggests and returns; trains nothing.
-    (A class, not a closure: Tune pickles the searcher that holds it.)"""
+    (A class, not a closure: Tune pickles the searcher that holds it; so `config` holds the
+    storage URL with its password masked.)"""
 
     config: SearchConfig
     space: spaces.Space
@@ -122,7 +125,7 @@ def _check_train(config: SearchConfig, space: spaces.Space, input_size: int) -> 
 def _check_resources(config: SearchConfig) -> None:
     """A local Ray with fewer CPUs or GPUs than one trial asks for would wait forever: refuse now.
     (On a cluster, --address, the resources are known only once Ray has joined it: see
-    search._tune.check_fits.)"""
+    search._cluster.check_fits.)"""
     if config.address is not None:
         return
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -199,7 +202,7 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
     store = artifact_store(out.resolve())  # absolute: through Ray Client the searcher writes it from the head
     if name in existing:
         _check_same_search(study, config, directions, space)
-        requeued = recover_interrupted(study)
+        requeued = recover_interrupted(study, storage)
         if requeued:
             console.print(
                 f"resume: {len(requeued)} trial(s) left running by an interrupted search "
@@ -225,19 +228,32 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
     if todo > 0:
         from search import _tune  # Ray only now: reading and checking stay light
 
+        from search._storage_ref import StorageRef
+        from search.mo_asha import MOASHA
+
+        early_stop, why = config.early_stopping()
+        console.print(f"early stopping: {why}")
+        scheduler = None
+        if early_stop == "mo-asha":
+            scheduler = MOASHA(
+                metrics=_record.objective_names(task.metric),
+                modes=["max" if d == "maximize" else "min" for d in directions],
+                max_epochs=config.epochs, grace=config.grace_epochs, eta=config.reduction_factor,
+            )
         progress = Progress(total=config.trials, done=done, metric=task.metric, direction=task.direction, console=console)
         if 0 < config.gpus_per_trial < 1 and not config.mps and config.address is None and not mps_running():
             console.print("note: trials sharing a GPU take turns on it without CUDA MPS; --mps runs them at once "
                           "(1.3-2.8x the trials per second on an H200: README, Searching)")
         try:
             with cuda_mps() if config.mps else contextlib.nullcontext(), progress:
+                masked = config.replace(storage=config.storage and _hide_password(config.storage))
                 _tune.run_trials(
-                    space=TrialSpace(config, space, task.input_size, str(trials_dir.resolve()), _record.objective_names(task.metric)),
-                    storage=storage, study_name=name, sampler=sampler, metric=task.metric,
-                    directions=directions, n_trials=todo, run_dir=out / "ray",
+                    space=TrialSpace(masked, space, task.input_size, str(trials_dir.resolve()), _record.objective_names(task.metric)),
+                    storage=StorageRef(url, storage), study_name=name, sampler=sampler, metric=task.metric,
+                    n_trials=todo, run_dir=out / "ray",
                     artifact_store=store, progress=progress, cpus_per_trial=config.cpus_per_trial,
                     gpus_per_trial=config.gpus_per_trial, max_concurrent=config.max_concurrent,
-                    address=config.address,
+                    address=config.address, scheduler=scheduler,
                 )
         except Exception:
             # A search that could not start (no cluster, ...) leaves no empty study behind to

@@ -126,3 +126,47 @@ def test_cli_refuses_an_unknown_task_before_starting_anything(tmp_path):
     result = CliRunner().invoke(app, ["search", "--task", "nope", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "error:" in result.output and "nope" in result.output
     assert not (tmp_path / "optuna.db").exists()
+
+
+def test_mo_asha_stops_trials_as_pruned_and_keeps_them_off_the_front(ray_session, tmp_path):
+    from search.export import pick_trial
+    from search.plots import write_plots
+
+    # 3 epochs, a rung at epoch 1 where only the top quarter goes on: some of 8 trials stop there.
+    flags = _flags(epochs=3)
+    result = CliRunner().invoke(app, ["search", *flags, "--trials", "8", "--early-stop", "mo-asha", "--reduction-factor", "4",
+                                      "--out", str(tmp_path), "--study", "asha"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "early stopping: MO-ASHA: at epoch(s) 1 the top 1/4 on both objectives go on" in said
+
+    study = open_study(out_dir=tmp_path, study="asha")
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert pruned and complete, [t.state for t in study.trials]
+    assert "stopped early" in said and f"{len(pruned)} stopped" in said
+    for trial in pruned:
+        ua = trial.user_attrs
+        assert trial.values is None and ua["status"] == "stopped" and ua["stopped_at_epoch"] == 1
+        (point,) = ua["curve"]  # evaluated once, at the rung, then stopped
+        assert point["epoch"] == 1 and point["metric"] > 0 and point["instability"] >= 0
+    for trial in complete:  # every evaluation's objectives, the last one the trial's values
+        curve = trial.user_attrs["curve"]
+        assert [p["epoch"] for p in curve] == [1, 2, 3]
+        assert [curve[-1]["metric"], curve[-1]["instability"]] == pytest.approx(trial.values)
+
+    numbers = {t.number for t in pruned}
+    assert not numbers & {t.number for t in study.best_trials}
+    status = CliRunner().invoke(app, ["status", "--out", str(tmp_path), "--study", "asha"])
+    assert status.exit_code == 0 and f"{len(pruned)} pruned" in " ".join(status.output.split())
+    assert not numbers & {row["trial"] for row in search_status(tmp_path)["pareto"]}
+    assert pick_trial(study, "knee").state == TrialState.COMPLETE
+    with pytest.raises(ValueError, match="stopped early"):
+        pick_trial(study, f"trial:{min(numbers)}")
+    assert write_plots(study, tmp_path / "plots")
+
+
+def search_status(out):
+    from search._summary import status_info
+
+    return status_info(open_study(out_dir=out, study="asha"))
