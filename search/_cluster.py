@@ -5,7 +5,11 @@ token or is not one, trials that no node could host.
 Only public APIs: `ray.init`, `ray.nodes`, the token rules Ray documents (RAY_AUTH_MODE,
 RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token), and a plain gRPC call whose
 method and message come from the protobuf descriptors Ray's client registers.
-tests/search/test_search_cluster_contract.py fails when Ray changes any of these.
+tests/search/test_search_cluster_contract.py and test_search_cluster.py fail when Ray
+changes any of these.
+
+Ray reads RAY_AUTH_MODE once, when it is imported: `prefer_token_mode` must run before
+anything imports ray (run_search calls it first), so Ray is imported here only in functions.
 """
 
 from __future__ import annotations
@@ -16,26 +20,29 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import ray
-
 CLIENT_PORT = 10001                                # Ray Client's default port
 PING_METHOD = "ray.rpc.RayletDriver.ClusterInfo"   # Ray Client's ping (as ray.util.client.worker.ping_server sends it)
 PING_TYPE = ("ray.rpc.ClusterInfoType.TypeEnum", "PING")
 TOKEN_HEADER = "authorization"                     # "Bearer TOKEN", as Ray's documented HTTP/gRPC token header
 
 
+def prefer_token_mode(address: str | None) -> None:
+    """Token mode for joining a cluster where this machine has a Ray token and RAY_AUTH_MODE
+    is unset: a head started where a token exists demands it (Ray's rule for `ray start`),
+    a driver sends it only in token mode, and token-less clusters accept it too. A local,
+    private Ray needs none. Call before ray is imported: Ray reads the mode then."""
+    if "RAY_AUTH_MODE" not in os.environ:
+        os.environ["RAY_AUTH_MODE"] = "token" if address and auth_token() is not None else "disabled"
+
+
 def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
     """Join `address` ("auto", "HOST:PORT", "ray://HOST:PORT") or start a quiet local Ray; True
     if this call connected (ray.shutdown() then only disconnects from a joined cluster)."""
+    prefer_token_mode(address)  # in time only if ray is not imported yet (run_search sees to it)
+    import ray
+
     if ray.is_initialized():
         return False
-    if address and "RAY_AUTH_MODE" not in os.environ and auth_token() is not None:
-        # A head started where a Ray token exists demands it (Ray's rule: token mode when
-        # RAY_AUTH_MODE is unset and a token exists), and a driver sends it only in token mode
-        # (token-less clusters accept it too).
-        os.environ["RAY_AUTH_MODE"] = "token"
-    # A local, private Ray needs no token.
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if not address:
         ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
@@ -155,6 +162,8 @@ def _no_client_server_noise(record: logging.LogRecord) -> bool:
 def check_fits(cpus_per_trial: float, gpus_per_trial: float) -> None:
     """Refuse trials that no node of the joined Ray cluster could host: Tune would wait for
     them forever. (A trial runs on one node, so the largest node counts, not the total.)"""
+    import ray
+
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     if any(r.get("CPU", 0) >= cpus_per_trial and r.get("GPU", 0) >= gpus_per_trial for r in nodes):
         return

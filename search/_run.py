@@ -162,6 +162,9 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
         >>> [t.state.name for t in study.trials]
         ['COMPLETE', 'COMPLETE']
     """
+    from search._cluster import prefer_token_mode
+
+    prefer_token_mode(config.address)  # before anything imports ray, which reads it then
     import runs  # torch: only when a search runs, so that reading studies stays light
 
     console = console or Console(stderr=True)
