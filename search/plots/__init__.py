@@ -10,6 +10,8 @@ draws it with plotly.
 - Gradient profiles ‖∂L/∂h_t‖ over t of the Pareto trials, log y (`_grad_profiles.py`).
 - Parameter importances per objective, fANOVA (`_importances.py`).
 - The metric over the momentum parameters mu and s per family (`_momentum.py`).
+- Learning curves: each trial's metric and instability after every evaluation, trials that
+  early stopping ended apart (`_learning_curves.py`).
 - One run's learning curves (`_run_curves.py`, for `momnas train`).
 
 `write_plots(study, out_dir)` (`_writer.py`) writes the study figures as standalone HTML and
@@ -20,6 +22,7 @@ module with its `_info` / `_figure` pair and `plot_` function, plus one entry in
 from search.plots._grad_profiles import plot_grad_profiles
 from search.plots._hypervolume import plot_hypervolume
 from search.plots._importances import plot_importances
+from search.plots._learning_curves import plot_learning_curves
 from search.plots._momentum import plot_momentum
 from search.plots._pareto_front import plot_pareto_front
 from search.plots._run_curves import plot_run_curves
@@ -29,6 +32,7 @@ __all__ = [
     "plot_grad_profiles",
     "plot_hypervolume",
     "plot_importances",
+    "plot_learning_curves",
     "plot_momentum",
     "plot_pareto_front",
     "plot_run_curves",

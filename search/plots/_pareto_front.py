@@ -76,6 +76,8 @@ def _pareto_info(study: optuna.Study) -> _ParetoInfo:
         px = x if x is not None and math.isfinite(x) else x_edge
         py = y if y is not None and math.isfinite(y) else y_edge
         status = trial.user_attrs.get("status") or trial.state.name.lower()
+        if "stopped_at_epoch" in trial.user_attrs:
+            status += f" at epoch {fmt(trial.user_attrs['stopped_at_epoch'])} (MO-ASHA)"
         lines = [f"<b>trial {trial.number}</b> · {family_of(trial)} · {status}"]
         lines.append(f"{names[0]} = {fmt(x)}, {names[1]} = {fmt(y)}" + (" (no finite value)" if at_edge else ""))
         lines += config_lines(trial)

@@ -60,9 +60,13 @@ def pareto_numbers(study: optuna.Study) -> set[int]:
 
 
 def recorded_values(trial: FrozenTrial, metric: str) -> tuple[float | None, float | None]:
-    """The objective values of a trial, or for one without values what its metrics.json recorded."""
+    """The objective values of a trial; for one without values, what its metrics.json recorded,
+    or where it has none (early stopping ended it), its learning curve's last point."""
     if trial.values is not None and len(trial.values) == 2:
         return trial.values[0], trial.values[1]
+    curve = trial.user_attrs.get("curve") or []
+    if "metrics" not in trial.user_attrs and curve:
+        return curve[-1].get("metric"), curve[-1].get("instability")
     metrics = trial.user_attrs.get("metrics") or {}
     value = (metrics.get("validation") or {}).get(metric)
     instability = (metrics.get("stability") or {}).get("instability")

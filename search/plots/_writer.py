@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from search.plots._grad_profiles import plot_grad_profiles
 from search.plots._hypervolume import plot_hypervolume
 from search.plots._importances import plot_importances
+from search.plots._learning_curves import plot_learning_curves
 from search.plots._momentum import plot_momentum
 from search.plots._pareto_front import plot_pareto_front
 
@@ -20,6 +21,7 @@ _PLOTS = {
     "grad_profiles": plot_grad_profiles,
     "importances": plot_importances,
     "momentum": plot_momentum,
+    "learning_curves": plot_learning_curves,
 }
 
 # optuna-dashboard draws an attached figure in a 450 px high card half the page wide: the copy it
@@ -55,7 +57,7 @@ def write_plots(study: optuna.Study, out_dir: str | Path, *, attach: bool = True
 
     Returns:
         The paths written, in the order Pareto front, hypervolume, gradient profiles,
-        importances, momentum parameters.
+        importances, momentum parameters, learning curves.
     """
     from optuna_dashboard import save_plotly_graph_object
 

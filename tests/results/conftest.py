@@ -29,11 +29,14 @@ _STATES = {"complete": TrialState.COMPLETE, "fail": TrialState.FAIL, "pruned": T
 _STATUS = {"complete": "completed", "fail": "diverged", "pruned": "stopped"}
 
 
-def _trial_spec(family, values=None, *, state="complete", mu=None, s=None, lr=1e-3, hidden=8, profile=None, recorded=None, status=None):
-    """One trial: its family ("{dynamics}-{core}"), objective values, and what a run records."""
+def _trial_spec(family, values=None, *, state="complete", mu=None, s=None, lr=1e-3, hidden=8, profile=None, recorded=None, status=None,
+                curve=None, stopped_at=None):
+    """One trial: its family ("{dynamics}-{core}"), objective values, and what a run records
+    (`curve`: its per-evaluation objectives; `stopped_at`: MO-ASHA stopped it there, so it has no metrics.json)."""
     return {
         "family": family, "values": values, "state": state, "mu": mu, "s": s, "lr": lr,
         "hidden": hidden, "profile": profile, "recorded": recorded, "status": status,
+        "curve": curve, "stopped_at": stopped_at,
     }
 
 
@@ -70,6 +73,11 @@ def _make_study(out_dir: Path, trials: list[dict], *, name="study", metric="acc"
             "run_config": {"cell": cell, "task": task, "train": {"epochs": 1, "lr": spec["lr"], "batch_size": 16}},
             "family": spec["family"], "status": metrics["status"], "metrics": metrics, "artifacts": {},
         }
+        if spec["curve"] is not None:
+            user_attrs["curve"] = spec["curve"]
+        if spec["stopped_at"] is not None:
+            user_attrs["stopped_at_epoch"] = spec["stopped_at"]
+            del user_attrs["metrics"]
         if spec["profile"] is not None:
             user_attrs["grad_profile"] = list(spec["profile"])
             user_attrs["grad_profile_t"] = list(range(len(spec["profile"])))

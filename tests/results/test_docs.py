@@ -7,7 +7,7 @@ import importlib
 import optuna
 import pytest
 
-MODULES = ["search._study", "search.plots._pareto_front", "search.plots._writer", "search.export", "search.dashboard"]
+MODULES = ["search._study", "search.plots._pareto_front", "search.plots._writer", "search.plots._learning_curves", "search.export", "search.dashboard"]
 DIGITS = {"name": "digits", "n_train": 128, "n_val": 64, "n_test": 64}
 TRAIN = {"steps": 4, "batch_size": 32, "device": "cpu", "seed": 0}
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE

@@ -61,7 +61,8 @@ def test_plots_of_a_real_search(searched):
     # The search wrote the figures at its end, each referring to one plotly.js beside them (offline).
     folder = out / "tiny" / "plots"
     written = {p.name for p in folder.glob("*.html")}
-    assert written == {"pareto_front.html", "hypervolume.html", "grad_profiles.html", "importances.html", "momentum.html"}
+    assert written == {"pareto_front.html", "hypervolume.html", "grad_profiles.html", "importances.html", "momentum.html",
+                       "learning_curves.html"}
     assert (folder / "plotly.min.js").stat().st_size > 1_000_000
     paths = plots.write_plots(study, folder)
     assert all('src="plotly.min.js"' in p.read_text() for p in paths)

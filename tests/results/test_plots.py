@@ -176,7 +176,8 @@ def test_write_plots_writes_html_and_attaches_each_figure_once(known_study, tmp_
 
     out = tmp_path / "plots"
     paths = plots.write_plots(known_study, out)
-    assert [p.name for p in paths] == ["pareto_front.html", "hypervolume.html", "grad_profiles.html", "importances.html", "momentum.html"]
+    assert [p.name for p in paths] == ["pareto_front.html", "hypervolume.html", "grad_profiles.html", "importances.html", "momentum.html",
+                                        "learning_curves.html"]
     for path in paths:
         text = path.read_text()
         assert "plotly" in text and "<html>" in text
@@ -186,7 +187,8 @@ def test_write_plots_writes_html_and_attaches_each_figure_once(known_study, tmp_
         attrs = known_study._storage.get_study_system_attrs(known_study._study_id)
         return {k[len(SYSTEM_ATTR_PLOT_DATA):].split(":")[0] for k in attrs if k.startswith(SYSTEM_ATTR_PLOT_DATA)}
 
-    assert graph_ids() == {"momnas-pareto-front", "momnas-hypervolume", "momnas-grad-profiles", "momnas-importances", "momnas-momentum"}
+    assert graph_ids() == {"momnas-pareto-front", "momnas-hypervolume", "momnas-grad-profiles", "momnas-importances", "momnas-momentum",
+                           "momnas-learning-curves"}
     # The dashboard draws each in a 450 px high card: the attached copies fill it, never a fixed page size.
     attrs = known_study._storage.get_study_system_attrs(known_study._study_id)
     chunks: dict[str, list] = {}  # the dashboard stores each figure's JSON in numbered pieces
@@ -195,7 +197,7 @@ def test_write_plots_writes_html_and_attaches_each_figure_once(known_study, tmp_
             graph, _, index = key[len(SYSTEM_ATTR_PLOT_DATA):].partition(":")
             chunks.setdefault(graph, []).append((int(index), value))
     layouts = [json.loads("".join(v for _, v in sorted(pieces)))["layout"] for pieces in chunks.values()]
-    assert len(layouts) == 5 and all(layout["height"] == 450 and "width" not in layout for layout in layouts)
+    assert len(layouts) == 6 and all(layout["height"] == 450 and "width" not in layout for layout in layouts)
 
 
 def test_plots_of_an_empty_study_say_so(tmp_path, make_study, trial_spec):
@@ -215,7 +217,7 @@ def test_plot_command_writes_where_the_study_lives(known_study, tmp_path):
     result = CliRunner().invoke(app, ["plot", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     written = [line for line in result.stdout.splitlines() if line.endswith(".html")]
-    assert written == [str(tmp_path / "study" / "plots" / f"{n}.html") for n in ("pareto_front", "hypervolume", "grad_profiles", "importances", "momentum")]
+    assert written == [str(tmp_path / "study" / "plots" / f"{n}.html") for n in ("pareto_front", "hypervolume", "grad_profiles", "importances", "momentum", "learning_curves")]
     assert all(Path(p).stat().st_size > 0 for p in written)
 
     result = CliRunner().invoke(app, ["plot", "--out", str(tmp_path), "--study", "nope"])
@@ -235,3 +237,27 @@ def test_plot_to_a_file_is_one_line_and_draws_nothing(known_study, tmp_path):
         assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
         assert words in result.stderr and "name a folder for the plots" in result.stderr
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_trials_early_stopping_ended_are_drawn_stopped_where_they_stopped(tmp_path, make_study, trial_spec):
+    from search.plots._learning_curves import _curves_figure, _curves_info
+
+    curve = lambda *points: [{"epoch": e, "metric": m, "instability": i} for e, m, i in points]  # noqa: E731
+    study = make_study(tmp_path, [
+        trial_spec("plain-lstm", (0.8, 0.2), curve=curve((1, 0.6, 0.3), (2, 0.7, 0.25), (3, 0.8, 0.2))),
+        trial_spec("momentum-lstm", (0.7, 0.6), curve=curve((1, 0.5, 0.7), (2, 0.6, 0.65), (3, 0.7, 0.6))),
+        # MO-ASHA stopped it at its first rung: no values, no metrics.json, just its curve.
+        trial_spec("adam-gru", state="pruned", curve=curve((1, 0.4, 0.9)), stopped_at=1),
+    ])
+    by = {p.number: p for p in _pareto_info(study).points}
+    assert by[2].kind == "stopped" and (by[2].value, by[2].instability, by[2].at_edge) == (0.4, 0.9, False)
+    assert "stopped at epoch 1" in by[2].hover
+    assert _pareto_info(study).front == [0]  # never on the front
+
+    info = _curves_info(study)
+    assert [(c.number, c.kind, c.epochs) for c in info.curves] == [(0, "pareto", [1, 2, 3]), (1, "other", [1, 2, 3]), (2, "stopped", [1])]
+    assert info.curves[2].metric == [0.4] and info.curves[2].instability == [0.9]
+    fig = _curves_figure(info)
+    stopped = [t for t in fig.data if t.name == "adam-gru (stopped)"]
+    assert len(stopped) == 2 and stopped[0].line.dash == "dot" and stopped[0].marker.symbol == "x"
+    assert sorted({n for t in fig.data for n in t.customdata}) == [0, 1, 2]
