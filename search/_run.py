@@ -243,13 +243,13 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
                 modes=["max" if d == "maximize" else "min" for d in directions],
                 max_epochs=config.epochs, grace=config.grace_epochs, eta=config.reduction_factor,
             )
+        masked = config.replace(storage=config.storage and _hide_password(config.storage))  # pickled with the searcher
         progress = Progress(total=config.trials, done=done, metric=task.metric, direction=task.direction, console=console)
         if 0 < config.gpus_per_trial < 1 and not config.mps and config.address is None and not mps_running():
             console.print("note: trials sharing a GPU take turns on it without CUDA MPS; --mps runs them at once "
                           "(1.3-2.8x the trials per second on an H200: README, Searching)")
         try:
             with cuda_mps() if config.mps else contextlib.nullcontext(), progress:
-                masked = config.replace(storage=config.storage and _hide_password(config.storage))
                 _tune.run_trials(
                     space=TrialSpace(masked, space, task.input_size, str(trials_dir.resolve()), _record.objective_names(task.metric)),
                     storage=StorageRef(url, storage), study_name=name, sampler=sampler, metric=task.metric,

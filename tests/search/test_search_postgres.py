@@ -48,3 +48,17 @@ def test_search_into_postgresql(postgres_url, ray_session, tmp_path):  # skip be
         assert not (tmp_path / "optuna.db").exists()  # the storage is the server, not a file
     finally:
         optuna.delete_study(study_name=name, storage=postgres_url)
+
+
+def test_a_pickled_storage_ref_reopens_the_server_with_the_password_from_the_environment(postgres_url, monkeypatch):
+    # What happens on a Ray Client head: the searcher arrives pickled, without the password.
+    import pickle
+
+    from search._storage_ref import STORAGE_ENV, StorageRef
+
+    data = pickle.dumps(StorageRef(postgres_url))
+    password = postgres_url.split("//", 1)[1].split("@", 1)[0].partition(":")[2]
+    assert password and f":{password}@".encode() not in data and b":***@" in data
+    monkeypatch.setenv(STORAGE_ENV, postgres_url)
+    storage = pickle.loads(data).get()
+    assert isinstance(optuna.get_all_study_names(storage=storage), list)
