@@ -28,7 +28,7 @@ import ray
 from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
-from search import _record
+from search import _record, _resources
 
 from search._record import OBJECTIVES_KEY, RUN_KEY, THREADS_KEY, TRIAL_DIR_KEY
 
@@ -44,14 +44,15 @@ def trainable(config: dict[str, Any]) -> None:
     trial_dir = config[TRIAL_DIR_KEY]
     # Tune checks every report for the searcher's metrics: the last one carries them as NaN
     # where the run has none (the searcher decides the trial's state from momnas_status).
-    final: dict[str, Any] = {_record.TRIAL_DIR: trial_dir, **{name: math.nan for name in config[OBJECTIVES_KEY]}}
+    final: dict[str, Any] = {_record.TRIAL_DIR: trial_dir, _record.NODE: ray.get_runtime_context().get_node_id(),
+                             **{name: math.nan for name in config[OBJECTIVES_KEY]}}
 
     def report(snapshot: dict[str, Any]) -> bool:
         tune.report({k: float(v) for k, v in snapshot.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
         return False
 
     try:
-        run_config = runs.RunConfig.from_dict(config[RUN_KEY])
+        run_config = runs.RunConfig.from_dict(_resources.trial_device(config[RUN_KEY]))
         result = runs.train(run_config, report=report, out_dir=trial_dir)
     except Exception as exc:  # a bad config or a crash is this trial's result, not the search's end
         Path(trial_dir).mkdir(parents=True, exist_ok=True)
@@ -302,9 +303,10 @@ def run_trials(
     artifact_store,
     progress,
     cpus_per_trial: float,
-    gpus_per_trial: float,
+    gpus_per_trial: float | str,
     max_concurrent: int | None,
     address: str | None,
+    mps: str = "off",
 ) -> None:
     """Run `n_trials` more trials of the (already created) study through Ray Tune."""
     # Tune's own tables stay off: with verbose=0 the legacy reporter prints nothing (the new
@@ -315,7 +317,11 @@ def run_trials(
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     started_ray = start_ray(address)
     try:
-        check_fits(cpus_per_trial, gpus_per_trial)
+        gpus = _resources.ray_gpus()
+        resources = _resources.trial_resources(gpus_per_trial, cpus_per_trial, gpus)
+        if progress is not None:
+            progress.console.print(resources.describe(gpus_per_trial, gpus, mps))
+        check_fits(cpus_per_trial, resources.largest_gpus)
         searcher = StudySearch(
             space=space,
             metric=_record.objective_names(metric),
@@ -327,7 +333,6 @@ def run_trials(
             artifact_store=artifact_store,
             progress=progress,
         )
-        resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
         tuner = tune.Tuner(
             tune.with_resources(trainable, resources),
             tune_config=tune.TuneConfig(
