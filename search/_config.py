@@ -47,6 +47,7 @@ class SearchConfig:
     gpus_per_trial: float | str = "auto"  # auto: a share per family where there are GPUs (search._resources); fractions pack trials
     cpus_per_trial: float = 1.0
     max_concurrent: int | None = None    # None: as many as the resources allow
+    time_budget_s: float | None = None   # stop starting trials, and stop running ones, after this many seconds
     address: str | None = None           # "auto" or "ray://HOST:PORT" joins a cluster; None starts a local one
     mps: str = "auto"                    # auto | on | off (true/false too): trials sharing a GPU run at once through CUDA MPS
     # where it stores
@@ -95,6 +96,8 @@ class SearchConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"search: `{key}` must be a positive number, got {value!r}")
+        if self.time_budget_s is not None and (isinstance(self.time_budget_s, bool) or not isinstance(self.time_budget_s, (int, float)) or not self.time_budget_s > 0):
+            raise ValueError(f"search: `time_budget_s` must be a positive number of seconds, got {self.time_budget_s!r}")
         if self.clip is not None and (isinstance(self.clip, bool) or not isinstance(self.clip, (int, float)) or self.clip <= 0):
             raise ValueError(f"search: `clip` must be a positive number or null, got {self.clip!r}")
         if not isinstance(self.train, dict):

@@ -307,6 +307,7 @@ def run_trials(
     max_concurrent: int | None,
     address: str | None,
     mps: str = "off",
+    time_budget_s: float | None = None,
 ) -> None:
     """Run `n_trials` more trials of the (already created) study through Ray Tune."""
     # Tune's own tables stay off: with verbose=0 the legacy reporter prints nothing (the new
@@ -340,6 +341,7 @@ def run_trials(
                 num_samples=n_trials,
                 max_concurrent_trials=max_concurrent,
                 reuse_actors=True,
+                time_budget_s=time_budget_s,
             ),
             run_config=tune.RunConfig(
                 name=study_name,

@@ -34,6 +34,7 @@ def search_command(
     gpus_per_trial: Annotated[str | None, typer.Option("--gpus-per-trial", help="auto (a share per family where there are GPUs: 1/8 per Triton trial, 1/2 per cuDNN trial; none on a CPU-only machine or cluster) or GPUs per trial, fractions pack trials on a GPU (default: auto).", rich_help_panel=_WHERE)] = None,
     cpus_per_trial: Annotated[float | None, typer.Option("--cpus-per-trial", help="(default: 1)", rich_help_panel=_WHERE)] = None,
     max_concurrent: Annotated[int | None, typer.Option("--max-concurrent", help="Trials at once (default: as resources allow).", rich_help_panel=_WHERE)] = None,
+    time_budget_s: Annotated[float | None, typer.Option("--time-budget-s", help="Stop the search after this many seconds (trials still running then are stopped).", rich_help_panel=_WHERE)] = None,
     mps: Annotated[bool | None, typer.Option("--mps/--no-mps", help="Run trials that share a GPU at once through CUDA MPS (a local search starts and stops its daemon); default: on where trials share a local GPU and the daemon starts.", rich_help_panel=_WHERE)] = None,
     address: Annotated[str | None, typer.Option("--address", help="auto or ray://HOST:PORT joins a Ray cluster; default starts a local one.", rich_help_panel=_WHERE)] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the study, artifacts and trial files (default: momnas-runs).", rich_help_panel=_STORE)] = None,
@@ -52,7 +53,7 @@ def search_command(
         task=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, epochs=epochs,
         hidden=hidden, lr=lr, batch_size=batch_size, optimizer=optimizer, space=space, trials=trials,
         sampler=sampler, seed=seed, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
-        max_concurrent=max_concurrent, mps=mps, address=address, out=None if out is None else str(out),
+        max_concurrent=max_concurrent, time_budget_s=time_budget_s, mps=mps, address=address, out=None if out is None else str(out),
         storage=storage, study=study, resume=resume,
     )
     with user_errors():

@@ -29,6 +29,7 @@ def test_resolve_order_defaults_preset_file_flags(tmp_path):
     ({"gpus_per_trial": -1}, "`gpus_per_trial` must be auto or a number >= 0"),
     ({"gpus_per_trial": "lots"}, "`gpus_per_trial` must be auto or a number >= 0"),
     ({"gpus_per_trial": 1.5}, "above 1 must be whole"),
+    ({"time_budget_s": 0}, "`time_budget_s` must be a positive number of seconds"),
     ({"address": "nowhere"}, "`address` must be auto"),
     # Wrong YAML types: before, `resume: maybe` resumed, and `storage: 5` / `address: 5` were tracebacks.
     ({"resume": "maybe"}, "`resume` must be true or false, got 'maybe'"),

@@ -8,7 +8,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import spaces
-from search import SearchConfig, run_search
+from search import SearchConfig, finished_trials, run_search
 from search._record import RUN_KEY
 from search._resources import AUTO, GPU_SHARE, PATH_BY_CORE, ray_gpus, trial_device, trial_resources
 from search.cli import app
@@ -64,12 +64,14 @@ def test_auto_resolves_to_no_gpu_in_a_local_ray_without_gpus(ray_session):
 
 
 @pytest.mark.slow
-def test_a_default_search_here_says_it_trains_on_the_cpu(ray_session, tmp_path):
+def test_a_default_search_here_trains_on_the_cpu_and_stops_at_its_time_budget(ray_session, tmp_path):
     text = io.StringIO()
-    study = run_search(SearchConfig(**TINY, trials=2, out=str(tmp_path)), console=Console(file=text, width=200))
+    study = run_search(SearchConfig(**TINY, trials=64, time_budget_s=12, out=str(tmp_path)), console=Console(file=text, width=200))
     assert "gpus: auto → no GPU, trials train on the CPU" in text.getvalue()
-    assert all(t.user_attrs["status"] == "completed" for t in study.trials)
-    assert all(t.user_attrs["ray_node_id"] == ray_session.get_runtime_context().get_node_id() for t in study.trials)
+    assert len(finished_trials(study)) < 64  # 64 trials take minutes on this machine
+    for trial in finished_trials(study):
+        assert trial.user_attrs["run_config"]["train"]["device"] == "auto"  # pinned to the CPU in the trial
+        assert trial.user_attrs["ray_node_id"] == ray_session.get_runtime_context().get_node_id()
 
 
 @pytest.mark.parametrize("value", ["lots", "-1", "1.5"])
