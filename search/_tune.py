@@ -29,6 +29,7 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
 from search import _record, _resources
+from search._order import LongestFirst
 
 from search._record import OBJECTIVES_KEY, RUN_KEY, THREADS_KEY, TRIAL_DIR_KEY
 
@@ -337,7 +338,7 @@ def run_trials(
         tuner = tune.Tuner(
             tune.with_resources(trainable, resources),
             tune_config=tune.TuneConfig(
-                search_alg=searcher,
+                search_alg=LongestFirst(searcher, total=n_trials),
                 num_samples=n_trials,
                 max_concurrent_trials=max_concurrent,
                 reuse_actors=True,
