@@ -21,7 +21,6 @@ cluster, start it on each GPU node before `ray start`: `nvidia-cuda-mps-control 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
