@@ -241,7 +241,8 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
                     directions=directions, n_trials=todo, run_dir=out / "ray",
                     artifact_store=store, progress=progress, cpus_per_trial=config.cpus_per_trial,
                     gpus_per_trial=config.gpus_per_trial, max_concurrent=config.max_concurrent,
-                    address=config.address, mps=mps, time_budget_s=config.time_budget_s,
+                    address=config.address, time_budget_s=config.time_budget_s,
+                    mps=mps if config.address is None else "as the cluster's nodes run it",
                 )
         except Exception:
             # A search that could not start (no cluster, ...) leaves no empty study behind to

@@ -82,3 +82,15 @@ def test_a_bad_gpus_per_trial_is_one_line_and_exit_2(tmp_path, value):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "gpus_per_trial" in lines[0], result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("asked, gpus, mps, line", [
+    (AUTO, 1, "on", "gpus: auto → 1 GPU(s), 1/8 per Triton or Python-loop trial, 1/2 per cuDNN trial, MPS on"),
+    (AUTO, 2, "off (no nvidia-cuda-mps-control on PATH)",
+     "gpus: auto → 2 GPU(s), 1/8 per Triton or Python-loop trial, 1/2 per cuDNN trial, MPS off (no nvidia-cuda-mps-control on PATH)"),
+    (0.25, 1, "off", "gpus: 0.25 → 0.25 per trial of 1 GPU(s), MPS off (trials sharing a GPU take turns on it; --mps runs them at once)"),
+    (1, 2, "off", "gpus: 1 → 1 per trial of 2 GPU(s)"),
+    (0, 2, "off", "gpus: 0 → 0 of 2 GPU(s), trials train on the CPU"),
+])
+def test_one_line_says_what_was_chosen(asked, gpus, mps, line):
+    assert trial_resources(asked, 1, gpus).describe(asked, gpus, mps) == line
