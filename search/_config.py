@@ -15,6 +15,7 @@ from search._study import DEFAULT_OUT
 
 MPS_MODES = ("auto", "on", "off")
 
+
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
     """One search: the task, the space, the training budget per trial, where it runs and stores.

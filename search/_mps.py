@@ -77,7 +77,7 @@ def mps_for_search(mode: str, *, wanted: bool) -> Iterator[str]:
         except ValueError as exc:
             if mode == "on":
                 raise
-            reason = str(exc).partition(" (")[0] if "failed" in str(exc) else f"no {_DAEMON} on PATH"
+            reason = str(exc).partition("; ")[0].removeprefix("--mps: ") if "failed" in str(exc) else f"no {_DAEMON} on PATH"
             yield f"off ({reason})"
             return
         yield "on"

@@ -17,8 +17,8 @@ import spaces
 from search import _record
 from search._config import SearchConfig
 from search._mps import mps_for_search
-from search._resources import AUTO, packs_several
 from search._progress import Progress
+from search._resources import AUTO, packs_several
 from search._samplers import make_sampler
 from search._study import ARTIFACT_DIR, artifact_store, make_storage, open_study, storage_url
 from search._summary import pareto_table, render_status, status_info
