@@ -23,26 +23,24 @@ from typing import Any
 
 AUTO = "auto"
 
-# Which fast path `cells.fast.auto` takes for a core on CUDA (cells/fast/auto.py: `choose`).
-FUSED_RNN, TRITON, LOOP = "cuDNN", "Triton", "Python-loop"
-PATH_BY_CORE = {
-    "rnn": FUSED_RNN, "lstm": FUSED_RNN, "gru": FUSED_RNN,
-    "orthogonal": TRITON, "unitary": TRITON, "urnn": TRITON, "enrnn": TRITON, "cornn": TRITON, "unicornn": TRITON,
-}
-# Cell options that move a cell off its core's path: the paper-form NAG's filter depends on h,
-# so the LSTM runs it in a whole-loop Triton kernel, not cuDNN.
-PATH_BY_OPTION = {("nag_form", "paper"): TRITON}
-# GPU share per path (see the table above). A core without an entry runs the hoisted Python
-# loop, launch-bound like the Triton kernels: packed as tightly.
-GPU_SHARE = {FUSED_RNN: 0.5, TRITON: 0.125, LOOP: 0.125}
+# GPU share per fast path (`cells.fast.PATHS` names them; see the table above), and the
+# path's name in the line a search prints. Cores without a fast path on the GPU run the
+# hoisted Python loop (or, for the paper-form NAG, the reference loop): launch-bound like
+# the Triton kernels, so packed as tightly.
+GPU_SHARE = {"fused-rnn": 0.5, "triton": 0.125, "hoisted": 0.125, "reference": 0.125}
+LABEL = {"fused-rnn": "cuDNN", "triton": "Triton", "hoisted": "other", "reference": "other"}
 
 
 def fast_path(cell: dict[str, Any]) -> str:
-    """The GPU path of a run config's cell dict: cuDNN, Triton or Python-loop."""
-    for (key, value), path in PATH_BY_OPTION.items():
-        if cell.get(key) == value:
-            return path
-    return PATH_BY_CORE.get(cell.get("core", ""), LOOP)
+    """The path `cells.fast` takes on a GPU for a run config's cell dict: its core's first
+    declared path for its dynamics (the paper-form NAG has paths of its own)."""
+    from cells.fast import PATHS  # the cores' declared paths (torch: imported only here)
+
+    paper = cell.get("nag_form") == "paper"
+    for path in PATHS.get(cell.get("core", ""), ()):
+        if path.paper == paper:
+            return path.name
+    return "reference" if paper else "hoisted"
 
 
 def gpu_share(cell: dict[str, Any]) -> float:
@@ -97,7 +95,8 @@ class TrialResources:
             by_share: dict[float, list[str]] = {}
             for path, share in sorted(GPU_SHARE.items(), key=lambda kv: kv[1]):
                 by_share.setdefault(share, []).append(path)
-            shares = ", ".join(f"{Fraction(share).limit_denominator()} per {' or '.join(paths)} trial" for share, paths in by_share.items())
+            shares = ", ".join(f"{Fraction(share).limit_denominator()} per {' or '.join(dict.fromkeys(LABEL[p] for p in paths))} trial"
+                               for share, paths in by_share.items())
             chosen = f"{have}, {shares}"
         elif self.gpus == 0:
             chosen = "no GPU, trials train on the CPU" if gpus_available == 0 else f"0 of {have}, trials train on the CPU"

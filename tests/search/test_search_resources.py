@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import spaces
 from search import SearchConfig, finished_trials, run_search
 from search._record import RUN_KEY
-from search._resources import AUTO, GPU_SHARE, PATH_BY_CORE, ray_gpus, trial_device, trial_resources
+from search._resources import AUTO, GPU_SHARE, fast_path, ray_gpus, trial_device, trial_resources
 from search.cli import app
 from tests_search_helpers import TINY
 
@@ -37,10 +37,14 @@ def test_the_paper_form_nag_lstm_is_packed_as_a_triton_family():
     assert resources(_trial_config("nag_restart-lstm", nag_form="input")) == {"cpu": 2, "gpu": 1 / 2}
 
 
-def test_every_core_of_the_spaces_has_a_path_and_every_path_a_share():
-    cores = {spaces.split_family(f)[1] for s in spaces.list_spaces().values() for f in s.families}
-    assert cores <= set(PATH_BY_CORE)
-    assert set(PATH_BY_CORE.values()) <= set(GPU_SHARE)
+def test_every_family_of_the_spaces_takes_a_path_that_has_a_share():
+    # The paths come from the cores' declarations in cells.fast: a new kernel is packed at once.
+    families = {f for s in spaces.list_spaces().values() for f in s.families}
+    for family in families:
+        for options in ({}, {"nag_form": "paper"}) if family.startswith("nag_restart-") else ({},):
+            path = fast_path(_trial_config(family, **options)[RUN_KEY]["cell"])
+            assert path in GPU_SHARE, (family, options, path)
+    assert fast_path({"core": "a-core-without-fast-paths", "dynamics": "momentum"}) == "hoisted"
 
 
 def test_a_number_overrides_the_table_for_every_family():
@@ -85,9 +89,9 @@ def test_a_bad_gpus_per_trial_is_one_line_and_exit_2(tmp_path, value):
 
 
 @pytest.mark.parametrize("asked, gpus, mps, line", [
-    (AUTO, 1, "on", "gpus: auto → 1 GPU(s), 1/8 per Triton or Python-loop trial, 1/2 per cuDNN trial, MPS on"),
+    (AUTO, 1, "on", "gpus: auto → 1 GPU(s), 1/8 per Triton or other trial, 1/2 per cuDNN trial, MPS on"),
     (AUTO, 2, "off (no nvidia-cuda-mps-control on PATH)",
-     "gpus: auto → 2 GPU(s), 1/8 per Triton or Python-loop trial, 1/2 per cuDNN trial, MPS off (no nvidia-cuda-mps-control on PATH)"),
+     "gpus: auto → 2 GPU(s), 1/8 per Triton or other trial, 1/2 per cuDNN trial, MPS off (no nvidia-cuda-mps-control on PATH)"),
     (0.25, 1, "off", "gpus: 0.25 → 0.25 per trial of 1 GPU(s), MPS off (trials sharing a GPU take turns on it; --mps runs them at once)"),
     (1, 2, "off", "gpus: 1 → 1 per trial of 2 GPU(s)"),
     (0, 2, "off", "gpus: 0 → 0 of 2 GPU(s), trials train on the CPU"),
