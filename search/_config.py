@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from search._resources import check_gpus_per_trial, packs_several
 from search._samplers import SAMPLERS
 from search._study import DEFAULT_OUT
 
@@ -16,6 +17,7 @@ EARLY_STOPS = ("auto", "mo-asha", "none")
 # `auto` turns MO-ASHA on where it has room to save time: enough trials for a rung to rank
 # them, and enough epochs for a rung below the full budget (Schmucker et al. 2021: grace 1, eta 3).
 AUTO_EARLY_STOP = {"trials": 16, "epochs": 3}
+MPS_MODES = ("auto", "on", "off")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,11 +53,12 @@ class SearchConfig:
     grace_epochs: int = 1                # the first rung, in epochs; rungs at grace * eta^k
     reduction_factor: int = 3            # eta: the top 1/eta of a rung go on
     # where it runs
-    gpus_per_trial: float = 0.0          # fractions pack several trials on one GPU
+    gpus_per_trial: float | str = "auto"  # auto: a share per family where there are GPUs (search._resources); fractions pack trials
     cpus_per_trial: float = 1.0
     max_concurrent: int | None = None    # None: as many as the resources allow
+    time_budget_s: float | None = None   # stop starting trials, and stop running ones, after this many seconds
     address: str | None = None           # "auto" or "ray://HOST:PORT" joins a cluster; None starts a local one
-    mps: bool = False                    # run trials that share a GPU at once through CUDA MPS (local searches)
+    mps: str = "auto"                    # auto | on | off (true/false too): trials sharing a GPU run at once through CUDA MPS
     # where it stores
     out: str = DEFAULT_OUT
     storage: str | None = None           # any Optuna storage URL; None: sqlite:///OUT/optuna.db
@@ -83,9 +86,13 @@ class SearchConfig:
             value = getattr(self, key)
             if value is not None and (not isinstance(value, str) or not value):
                 raise ValueError(f"search: `{key}` must be a non-empty string, got {value!r}")
-        for key in ("resume", "mps"):
-            if not isinstance(getattr(self, key), bool):
-                raise ValueError(f"search: `{key}` must be true or false, got {getattr(self, key)!r}")
+        if not isinstance(self.resume, bool):
+            raise ValueError(f"search: `resume` must be true or false, got {self.resume!r}")
+        mps = {True: "on", False: "off"}[self.mps] if isinstance(self.mps, bool) else self.mps
+        if mps not in MPS_MODES:
+            raise ValueError(f"search: `mps` must be auto, on or off (or true/false), got {self.mps!r}")
+        object.__setattr__(self, "mps", mps)
+        object.__setattr__(self, "gpus_per_trial", check_gpus_per_trial(self.gpus_per_trial))
         for key in ("T", "n_train", "n_val", "n_test", "max_concurrent"):
             positive_int(key, allow_none=True)
         for key in ("trials", "epochs", "hidden", "batch_size", "grace_epochs"):
@@ -106,20 +113,18 @@ class SearchConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"search: `{key}` must be a positive number, got {value!r}")
-        if isinstance(self.gpus_per_trial, bool) or not isinstance(self.gpus_per_trial, (int, float)) or self.gpus_per_trial < 0:
-            raise ValueError(f"search: `gpus_per_trial` must be >= 0 (fractions share a GPU), got {self.gpus_per_trial!r}")
-        if self.gpus_per_trial > 1 and not float(self.gpus_per_trial).is_integer():
-            raise ValueError(f"search: `gpus_per_trial` above 1 must be whole, got {self.gpus_per_trial!r}")
+        if self.time_budget_s is not None and (isinstance(self.time_budget_s, bool) or not isinstance(self.time_budget_s, (int, float)) or not self.time_budget_s > 0):
+            raise ValueError(f"search: `time_budget_s` must be a positive number of seconds, got {self.time_budget_s!r}")
         if self.clip is not None and (isinstance(self.clip, bool) or not isinstance(self.clip, (int, float)) or self.clip <= 0):
             raise ValueError(f"search: `clip` must be a positive number or null, got {self.clip!r}")
         if not isinstance(self.train, dict):
             raise ValueError(f"search: `train` must be a mapping of runs TrainConfig options, got {self.train!r}")
         if self.address is not None and not (self.address == "auto" or "://" in self.address or ":" in self.address):
             raise ValueError(f"search: `address` must be auto, HOST:PORT or ray://HOST:PORT, got {self.address!r}")
-        if self.mps and not 0 < self.gpus_per_trial < 1:
-            raise ValueError("search: --mps lets trials that share a GPU run at once; give --gpus-per-trial below 1 "
+        if self.mps == "on" and not packs_several(self.gpus_per_trial):
+            raise ValueError("search: --mps lets trials that share a GPU run at once; give --gpus-per-trial auto or below 1 "
                              "(0.25: four trials per GPU), or leave out --mps")
-        if self.mps and self.address is not None:
+        if self.mps == "on" and self.address is not None:
             raise ValueError("search: --mps starts CUDA MPS for a local search only; on a cluster start it on each GPU node "
                              "before `ray start` (nvidia-cuda-mps-control -d) and leave out --mps")
         if self.study is not None and (not isinstance(self.study, str) or not self.study):

@@ -11,7 +11,9 @@ of the GPU in all (benchmarks/gpu_share.sh, NOTES.md run 14):
     momentum-cornn         111             142           399
     momentum-lstm          150             221           283
 
-For a local search `--mps` starts the MPS control daemon before Ray starts its workers
+MPS is on by default (`--mps auto`) for a local search on a machine with a GPU whose trials
+share GPUs (`--gpus-per-trial auto` or a fraction), where the daemon can start; `--mps` insists,
+`--no-mps` leaves it off. A local search under MPS starts the control daemon before Ray starts its workers
 and stops it when the search ends (one already running is used and left running). On a
 cluster, start it on each GPU node before `ray start`: `nvidia-cuda-mps-control -d`.
 """
@@ -19,7 +21,6 @@ cluster, start it on each GPU node before `ray start`: `nvidia-cuda-mps-control 
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -60,3 +61,23 @@ def cuda_mps() -> Iterator[bool]:
         yield True
     finally:
         subprocess.run([exe], input="quit\n", capture_output=True, text=True)
+
+
+@contextlib.contextmanager
+def mps_for_search(mode: str, *, wanted: bool) -> Iterator[str]:
+    """MPS for a search: `on` runs the block under `cuda_mps` (its errors propagate), `off`
+    without, `auto` under it where `wanted` and the daemon starts. Yields "on", "off" or
+    "off (why)" for the search's one line."""
+    if mode == "off" or (mode == "auto" and not wanted):
+        yield "off"
+        return
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(cuda_mps())
+        except ValueError as exc:
+            if mode == "on":
+                raise
+            reason = str(exc).partition("; ")[0].removeprefix("--mps: ") if "failed" in str(exc) else f"no {_DAEMON} on PATH"
+            yield f"off ({reason})"
+            return
+        yield "on"

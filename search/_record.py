@@ -30,6 +30,7 @@ METRICS = "momnas_metrics"
 GRAD_PROFILE = "momnas_grad_profile"
 ERROR = "momnas_error"
 TRIAL_DIR = "momnas_trial_dir"
+NODE = "momnas_node_id"  # the Ray node the trial ran on
 
 # Trial user attributes written here besides the metrics.json ones.
 CURVE = "curve"                       # [{"epoch", "metric", "instability"}, ...]: every evaluation's objectives
@@ -65,6 +66,8 @@ def outcome(final: dict[str, Any] | None, *, metric: str) -> Outcome:
         attrs.update(grad_profile_attrs(json.loads(final[GRAD_PROFILE])))
     if final.get(ERROR):
         attrs["error"] = str(final[ERROR])
+    if final.get(NODE):
+        attrs["ray_node_id"] = str(final[NODE])
     state = _STATES.get(status, TrialState.FAIL)
     values = None
     if state == TrialState.COMPLETE:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -17,8 +16,9 @@ from rich.console import Console
 import spaces
 from search import _record
 from search._config import SearchConfig
-from search._mps import cuda_mps, mps_running
+from search._mps import mps_for_search
 from search._progress import Progress
+from search._resources import AUTO, packs_several
 from search._samplers import make_sampler
 from search._study import ARTIFACT_DIR, _hide_password, artifact_store, make_storage, open_study, storage_url
 from search._summary import pareto_table, render_status, status_info
@@ -65,8 +65,9 @@ class TrialSpace:
         c = self.config
         return {
             "epochs": c.epochs, "lr": c.lr, "batch_size": c.batch_size, "optimizer": c.optimizer, "seed": c.seed or 0,
-            # A trial without a GPU of its own must not take one that Ray gave to another.
-            "device": "auto" if c.gpus_per_trial > 0 else "cpu",
+            # A trial without a GPU of its own must not take one that Ray gave to another (with
+            # `auto` the trial itself decides: search._resources.trial_device).
+            "device": "cpu" if c.gpus_per_trial == 0 else "auto",
             **({"clip": c.clip} if c.clip is not None else {}),
             **c.train,
         }
@@ -134,17 +135,19 @@ def _check_resources(config: SearchConfig) -> None:
             f"--cpus-per-trial {config.cpus_per_trial:g} is more than the {cpus} CPU(s) of this machine, so no trial "
             f"could ever start; ask for at most {cpus}, or join a cluster with --address"
         )
-    if config.gpus_per_trial > 0:
-        import torch
+    import torch
 
-        gpus = torch.cuda.device_count()
-        if config.gpus_per_trial > gpus:
-            have = "no GPU" if gpus == 0 else f"{gpus} GPU(s)"
-            raise ValueError(
-                f"--gpus-per-trial {config.gpus_per_trial:g} but this machine has {have} that torch can use, so no trial "
-                f"could ever start; " + ("leave out --gpus-per-trial to train on the CPU" if gpus == 0 else f"ask for at most {gpus}")
-                + ", or join a GPU cluster with --address"
-            )
+    gpus = torch.cuda.device_count()
+    if config.mps == "on" and gpus == 0:
+        raise ValueError("--mps runs trials that share a GPU at once, and this machine has no GPU that torch can use; "
+                         "leave out --mps")
+    if config.gpus_per_trial != AUTO and config.gpus_per_trial > gpus:
+        have = "no GPU" if gpus == 0 else f"{gpus} GPU(s)"
+        raise ValueError(
+            f"--gpus-per-trial {config.gpus_per_trial:g} but this machine has {have} that torch can use, so no trial "
+            f"could ever start; " + ("leave out --gpus-per-trial to train on the CPU" if gpus == 0 else f"ask for at most {gpus}")
+            + ", or join a GPU cluster with --address"
+        )
 
 
 def run_search(config: SearchConfig, *, console: Console | None = None) -> optuna.Study:
@@ -165,6 +168,8 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
     from search._cluster import prefer_token_mode
 
     prefer_token_mode(config.address)  # before anything imports ray, which reads it then
+    import torch
+
     import runs  # torch: only when a search runs, so that reading studies stays light
 
     console = console or Console(stderr=True)
@@ -245,18 +250,18 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
             )
         masked = config.replace(storage=config.storage and _hide_password(config.storage))  # pickled with the searcher
         progress = Progress(total=config.trials, done=done, metric=task.metric, direction=task.direction, console=console)
-        if 0 < config.gpus_per_trial < 1 and not config.mps and config.address is None and not mps_running():
-            console.print("note: trials sharing a GPU take turns on it without CUDA MPS; --mps runs them at once "
-                          "(1.3-2.8x the trials per second on an H200: README, Searching)")
+        # MPS where trials share a local GPU (auto: if its daemon starts); Ray starts after it.
+        wants_mps = config.address is None and packs_several(config.gpus_per_trial) and torch.cuda.device_count() > 0
         try:
-            with cuda_mps() if config.mps else contextlib.nullcontext(), progress:
+            with mps_for_search(config.mps, wanted=wants_mps) as mps, progress:
                 _tune.run_trials(
                     space=TrialSpace(masked, space, task.input_size, str(trials_dir.resolve()), _record.objective_names(task.metric)),
                     storage=StorageRef(url, storage), study_name=name, sampler=sampler, metric=task.metric,
                     n_trials=todo, run_dir=out / "ray",
                     artifact_store=store, progress=progress, cpus_per_trial=config.cpus_per_trial,
                     gpus_per_trial=config.gpus_per_trial, max_concurrent=config.max_concurrent,
-                    address=config.address, scheduler=scheduler,
+                    address=config.address, scheduler=scheduler, time_budget_s=config.time_budget_s,
+                    mps=mps if config.address is None else "as the cluster's nodes run it",
                 )
         except Exception:
             # A search that could not start (no cluster, ...) leaves no empty study behind to

@@ -86,7 +86,10 @@ class StudySearcher(Searcher):
         trial = self._trial(trial_id)
         if result:  # the report the scheduler stopped the trial at reaches only here
             self._add_point(trial_id, result)
-        stopped_at = self._stopped_at(trial_id) if self._stopped_at is not None and not error else None
+        # The scheduler knows the trial by Tune's id, which the result carries; a wrapping
+        # searcher (search._order.LongestFirst) may have drawn it under another.
+        tune_id = (result or {}).get("trial_id", trial_id)
+        stopped_at = self._stopped_at(tune_id) if self._stopped_at is not None and not error else None
         if stopped_at is not None:
             outcome = _record.stopped_early(stopped_at)
         else:

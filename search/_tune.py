@@ -21,8 +21,9 @@ import optuna
 import ray
 from ray import tune
 
-from search import _record
+from search import _record, _resources
 from search._cluster import check_fits, start_ray
+from search._order import LongestFirst
 from search._record import OBJECTIVES_KEY, RUN_KEY, THREADS_KEY, TRIAL_DIR_KEY
 from search._searcher import StudySearcher
 from search._storage_ref import StorageRef
@@ -39,14 +40,14 @@ def trainable(config: dict[str, Any]) -> None:
     torch.set_num_threads(int(config[THREADS_KEY]))
     trial_dir = config[TRIAL_DIR_KEY]
     # The last report: the searcher decides the trial's state from its momnas_status.
-    final: dict[str, Any] = {_record.TRIAL_DIR: trial_dir}
+    final: dict[str, Any] = {_record.TRIAL_DIR: trial_dir, _record.NODE: ray.get_runtime_context().get_node_id()}
 
     def report(snapshot: dict[str, Any]) -> bool:
         tune.report({k: float(v) for k, v in snapshot.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
         return False
 
     try:
-        run_config = runs.RunConfig.from_dict(config[RUN_KEY])
+        run_config = runs.RunConfig.from_dict(_resources.trial_device(config[RUN_KEY]))
         result = runs.train(run_config, report=report, out_dir=trial_dir)
     except Exception as exc:  # a bad config or a crash is this trial's result, not the search's end
         Path(trial_dir).mkdir(parents=True, exist_ok=True)
@@ -122,10 +123,12 @@ def run_trials(
     artifact_store,
     progress,
     cpus_per_trial: float,
-    gpus_per_trial: float,
+    gpus_per_trial: float | str,
     max_concurrent: int | None,
     address: str | None,
     scheduler: MOASHA | None = None,
+    mps: str = "off",
+    time_budget_s: float | None = None,
 ) -> None:
     """Run `n_trials` more trials of the (already created) study through Ray Tune; `scheduler`
     stops trials early (their searcher tells the study they were PRUNED)."""
@@ -137,21 +140,25 @@ def run_trials(
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     started_ray = start_ray(address)
     try:
-        check_fits(cpus_per_trial, gpus_per_trial)
+        gpus = _resources.ray_gpus()
+        resources = _resources.trial_resources(gpus_per_trial, cpus_per_trial, gpus)
+        if progress is not None:
+            progress.console.print(resources.describe(gpus_per_trial, gpus, mps))
+        check_fits(cpus_per_trial, resources.largest_gpus)
         searcher = StudySearcher(
             space=space, storage=storage, study_name=study_name, sampler=sampler, task_metric=metric,
             artifact_store=artifact_store, progress=progress,
             stopped_at=None if scheduler is None else scheduler.stopped_at,
         )
-        resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
         tuner = tune.Tuner(
             tune.with_resources(trainable, resources),
             tune_config=tune.TuneConfig(
-                search_alg=searcher,
+                search_alg=LongestFirst(searcher, total=n_trials),
                 scheduler=scheduler,
                 num_samples=n_trials,
                 max_concurrent_trials=max_concurrent,
                 reuse_actors=True,
+                time_budget_s=time_budget_s,
             ),
             run_config=tune.RunConfig(
                 name=study_name,

@@ -26,8 +26,10 @@ def test_resolve_order_defaults_preset_file_flags(tmp_path):
     ({"trails": 3}, "unknown option(s) trails"),
     ({"trials": 0}, "`trials` must be a positive integer"),
     ({"sampler": "cmaes"}, "unknown sampler 'cmaes'"),
-    ({"gpus_per_trial": -1}, "`gpus_per_trial` must be >= 0"),
+    ({"gpus_per_trial": -1}, "`gpus_per_trial` must be auto or a number >= 0"),
+    ({"gpus_per_trial": "lots"}, "`gpus_per_trial` must be auto or a number >= 0"),
     ({"gpus_per_trial": 1.5}, "above 1 must be whole"),
+    ({"time_budget_s": 0}, "`time_budget_s` must be a positive number of seconds"),
     ({"address": "nowhere"}, "`address` must be auto"),
     # Wrong YAML types: before, `resume: maybe` resumed, and `storage: 5` / `address: 5` were tracebacks.
     ({"resume": "maybe"}, "`resume` must be true or false, got 'maybe'"),
@@ -35,9 +37,9 @@ def test_resolve_order_defaults_preset_file_flags(tmp_path):
     ({"address": 5}, "`address` must be a non-empty string, got 5"),
     ({"out": 5}, "`out` must be a non-empty string"),
     ({"space": ["small"]}, "`space` must be a non-empty string"),
-    ({"mps": "yes"}, "`mps` must be true or false"),
-    ({"mps": True}, "--mps lets trials that share a GPU run at once; give --gpus-per-trial below 1"),
-    ({"mps": True, "gpus_per_trial": 1}, "give --gpus-per-trial below 1"),
+    ({"mps": "yes"}, "`mps` must be auto, on or off"),
+    ({"mps": True, "gpus_per_trial": 0}, "--mps lets trials that share a GPU run at once; give --gpus-per-trial auto or below 1"),
+    ({"mps": True, "gpus_per_trial": 1}, "give --gpus-per-trial auto or below 1"),
     ({"mps": True, "gpus_per_trial": 0.25, "address": "auto"}, "start it on each GPU node before `ray start`"),
 ])
 def test_bad_values_are_named(data, message):

@@ -4,7 +4,7 @@ was run on an H200: benchmarks/NOTES.md run 15."""
 
 import pytest
 
-from search._mps import cuda_mps, mps_running
+from search._mps import cuda_mps, mps_for_search, mps_running
 
 
 def test_without_the_daemon_binary_no_daemon_runs_and_mps_fails_in_one_line(tmp_path, monkeypatch):
@@ -16,13 +16,26 @@ def test_without_the_daemon_binary_no_daemon_runs_and_mps_fails_in_one_line(tmp_
     assert "\n" not in str(info.value)
 
 
+def test_mps_auto_goes_on_without_the_daemon_and_says_why_while_on_insists(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with mps_for_search("auto", wanted=True) as mps:
+        assert mps == "off (no nvidia-cuda-mps-control on PATH)"
+    with mps_for_search("auto", wanted=False) as mps, mps_for_search("off", wanted=True) as off:
+        assert mps == off == "off"
+    with pytest.raises(ValueError, match="--mps needs nvidia-cuda-mps-control"):
+        with mps_for_search("on", wanted=True):
+            pass
+
+
 def test_a_search_asking_for_mps_without_a_gpu_is_refused_before_anything_starts(tmp_path):
     from typer.testing import CliRunner
 
     from search.cli import app
 
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["search", "--task", "adding", "--T", "20", "--trials", "1", "--mps",
-                                      "--out", str(out)])
-    assert result.exit_code == 2 and "give --gpus-per-trial below 1" in result.output, result.output
-    assert not out.exists()
+    for flags, message in ((["--gpus-per-trial", "1"], "give --gpus-per-trial auto or below 1"),
+                           ([], "this machine has no GPU that torch can use; leave out --mps")):
+        result = CliRunner().invoke(app, ["search", "--task", "adding", "--T", "20", "--trials", "1", "--mps", *flags,
+                                          "--out", str(out)])
+        assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+        assert not out.exists()

@@ -1,0 +1,96 @@
+"""Long trials first: a Tune searcher wrapper that starts the most expensive of the next few
+suggestions first, so that the long trials of a search do not run alone at its end.
+
+On a GPU a trial's time is set by its family: at H = 128 a training iteration of the unitary
+or uRNN cell takes ~28 ms on an H200, a GRU's ~7.5 ms, a plain RNN's ~3.5 ms (NOTES.md run 8,
+`impl=auto`). Started in the sampler's order, a few 55 s unitary trials drawn late kept one
+GPU of two busy alone at the end (issue 10: 1.47x on 2 GPUs instead of 2x). `LongestFirst`
+draws up to `lookahead` suggestions ahead from the searcher it wraps and hands out the most
+expensive one first (Tune starts trials in the order they are suggested); it never draws more
+than the search's trials. Any `ray.tune.search.Searcher` can be wrapped: results go back to
+it under the id it drew the suggestion with.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+from ray.tune.search import Searcher
+
+from search._record import RUN_KEY
+
+# ms per training iteration, B = 128, T = 784, H = 128, one H200 (NOTES.md run 8, `auto`):
+# by core, and cell options that change it (listed options win over the core).
+MS_BY_CORE = {
+    "rnn": 3.5, "lstm": 6.7, "gru": 7.5, "orthogonal": 17.9, "unitary": 27.6, "urnn": 29.0,
+    "enrnn": 15.4, "cornn": 8.6, "unicornn": 7.3,
+}
+MS_BY_OPTION = {("nag_form", "paper"): 23.7, ("param", "svd"): 26.0, ("param", "cayley"): 8.7}
+LOOKAHEAD = 4
+
+
+def trial_cost(config: dict[str, Any]) -> float:
+    """Expected ms per training iteration of a trial's cell (its Tune config); a core not in
+    the table counts as the dearest known, so that it is not left for the end."""
+    cell = config[RUN_KEY]["cell"]
+    for (key, value), ms in MS_BY_OPTION.items():
+        if cell.get(key) == value:
+            return ms
+    return MS_BY_CORE.get(cell.get("core", ""), max(MS_BY_CORE.values()))
+
+
+class LongestFirst(Searcher):
+    """Wraps `searcher`: each suggestion handed to Tune is the costliest (by `cost`) of the
+    next `lookahead` ones it drew, at most `total` drawn in all."""
+
+    def __init__(self, searcher: Searcher, *, total: int, cost: Callable[[dict], float] = trial_cost,
+                 lookahead: int = LOOKAHEAD):
+        super().__init__(metric=searcher.metric, mode=searcher.mode)
+        self.searcher, self.cost, self.lookahead, self.total = searcher, cost, lookahead, total
+        self._ahead: list[tuple[str, dict]] = []  # (id drawn with, config), in order of drawing
+        self._drawn = 0
+        self._finished = False
+        self._drawn_as: dict[str, str] = {}  # Tune's trial id -> the id its suggestion was drawn with
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return self.searcher.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        while not self._finished and len(self._ahead) < self.lookahead and self._drawn < self.total:
+            drawn_as = f"{trial_id}~{self._drawn}"
+            config = self.searcher.suggest(drawn_as)
+            if config is None:  # not ready now: ask again at Tune's next call
+                break
+            if config == Searcher.FINISHED:
+                self._finished = True
+                break
+            self._ahead.append((drawn_as, config))
+            self._drawn += 1
+        if not self._ahead:
+            return Searcher.FINISHED if self._finished else None
+        pick = max(range(len(self._ahead)), key=lambda i: self.cost(self._ahead[i][1]))  # ties: drawn first
+        drawn_as, config = self._ahead.pop(pick)
+        self._drawn_as[trial_id] = drawn_as
+        return config
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self.searcher.on_trial_result(self._drawn_as.get(trial_id, trial_id), result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.searcher.on_trial_complete(self._drawn_as.pop(trial_id, trial_id), result=result, error=error)
+
+    # Tune checkpoints a wrapper's state apart from the searcher it wraps (SearchGenerator.save_to_dir).
+    def get_state(self) -> dict:
+        state = self.__dict__.copy()
+        del state["searcher"]
+        return copy.deepcopy(state)
+
+    def set_state(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def save(self, checkpoint_path: str) -> None:
+        self.searcher.save(checkpoint_path)
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.searcher.restore(checkpoint_path)

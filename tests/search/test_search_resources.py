@@ -1,0 +1,100 @@
+"""`--gpus-per-trial auto`: a GPU share per family where there are GPUs, none where there are
+not (a real local Ray on this CPU-only machine), and a bad value refused in one line."""
+
+import io
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+import spaces
+from search import SearchConfig, finished_trials, run_search
+from search._record import RUN_KEY
+from search._resources import AUTO, GPU_SHARE, fast_path, ray_gpus, trial_device, trial_resources
+from search.cli import app
+from tests_search_helpers import TINY
+
+
+def _trial_config(family: str, **options) -> dict:
+    dynamics, core = spaces.split_family(family)
+    return {RUN_KEY: {"cell": {"core": core, "dynamics": dynamics, **options}}}
+
+
+@pytest.mark.parametrize("family, share", [
+    # cuDNN's fused RNN: its persistent kernel holds the GPU (151 it/s alone, 247 with 8 on an H200)
+    ("momentum-lstm", 1 / 2), ("adam-lstm", 1 / 2), ("plain-gru", 1 / 2), ("momentum-rnn", 1 / 2),
+    # Triton kernels fill a few SMs (momentum-orthogonal 102 it/s alone, 590 with 8 under MPS)
+    ("momentum-orthogonal", 1 / 8), ("plain-unitary", 1 / 8), ("plain-urnn", 1 / 8), ("plain-enrnn", 1 / 8),
+    ("momentum-cornn", 1 / 8), ("plain-unicornn", 1 / 8),
+])
+def test_auto_gives_each_family_its_share_on_a_machine_with_gpus(family, share):
+    assert trial_resources(AUTO, 1, gpus_available=2)(_trial_config(family)) == {"cpu": 1, "gpu": share}
+
+
+def test_the_paper_form_nag_lstm_is_packed_as_a_triton_family():
+    resources = trial_resources(AUTO, 2, gpus_available=1)
+    assert resources(_trial_config("nag_restart-lstm", nag_form="paper")) == {"cpu": 2, "gpu": 1 / 8}
+    assert resources(_trial_config("nag_restart-lstm", nag_form="input")) == {"cpu": 2, "gpu": 1 / 2}
+
+
+def test_every_family_of_the_spaces_takes_a_path_that_has_a_share():
+    # The paths come from the cores' declarations in cells.fast: a new kernel is packed at once.
+    families = {f for s in spaces.list_spaces().values() for f in s.families}
+    for family in families:
+        for options in ({}, {"nag_form": "paper"}) if family.startswith("nag_restart-") else ({},):
+            path = fast_path(_trial_config(family, **options)[RUN_KEY]["cell"])
+            assert path in GPU_SHARE, (family, options, path)
+    assert fast_path({"core": "a-core-without-fast-paths", "dynamics": "momentum"}) == "hoisted"
+
+
+def test_a_number_overrides_the_table_for_every_family():
+    resources = trial_resources(0.25, 1, gpus_available=4)
+    assert {resources(_trial_config(f))["gpu"] for f in ("momentum-lstm", "momentum-orthogonal")} == {0.25}
+
+
+def test_auto_resolves_to_no_gpu_in_a_local_ray_without_gpus(ray_session):
+    assert ray_gpus() == 0
+    resources = trial_resources(AUTO, 1, ray_gpus())
+    assert resources(_trial_config("momentum-orthogonal")) == {"cpu": 1, "gpu": 0}
+    assert resources.largest_gpus == 0
+
+    # Inside a trial that Ray gave no GPU, `device: auto` trains on the CPU.
+    @ray_session.remote(num_cpus=0, num_gpus=0)
+    def device_in_a_task(run_config):
+        return trial_device(run_config)["train"]["device"]
+
+    assert ray_session.get(device_in_a_task.remote({"train": {"device": "auto"}})) == "cpu"
+    assert ray_session.get(device_in_a_task.remote({"train": {"device": "cuda:1"}})) == "cuda:1"
+
+
+@pytest.mark.slow
+def test_a_default_search_here_trains_on_the_cpu_and_stops_at_its_time_budget(ray_session, tmp_path):
+    text = io.StringIO()
+    study = run_search(SearchConfig(**TINY, trials=64, time_budget_s=12, out=str(tmp_path)), console=Console(file=text, width=200))
+    assert "gpus: auto → no GPU, trials train on the CPU" in text.getvalue()
+    assert len(finished_trials(study)) < 64  # 64 trials take minutes on this machine
+    for trial in finished_trials(study):
+        assert trial.user_attrs["run_config"]["train"]["device"] == "auto"  # pinned to the CPU in the trial
+        assert trial.user_attrs["ray_node_id"] == ray_session.get_runtime_context().get_node_id()
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", "1.5"])
+def test_a_bad_gpus_per_trial_is_one_line_and_exit_2(tmp_path, value):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["search", "--task", "adding", "--T", "20", "--gpus-per-trial", value, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "gpus_per_trial" in lines[0], result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("asked, gpus, mps, line", [
+    (AUTO, 1, "on", "gpus: auto → 1 GPU(s), 1/8 per Triton or other trial, 1/2 per cuDNN trial, MPS on"),
+    (AUTO, 2, "off (no nvidia-cuda-mps-control on PATH)",
+     "gpus: auto → 2 GPU(s), 1/8 per Triton or other trial, 1/2 per cuDNN trial, MPS off (no nvidia-cuda-mps-control on PATH)"),
+    (0.25, 1, "off", "gpus: 0.25 → 0.25 per trial of 1 GPU(s), MPS off (trials sharing a GPU take turns on it; --mps runs them at once)"),
+    (1, 2, "off", "gpus: 1 → 1 per trial of 2 GPU(s)"),
+    (0, 2, "off", "gpus: 0 → 0 of 2 GPU(s), trials train on the CPU"),
+])
+def test_one_line_says_what_was_chosen(asked, gpus, mps, line):
+    assert trial_resources(asked, 1, gpus).describe(asked, gpus, mps) == line
