@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A/B of the Triton kernels (issue 11 step 4): this checkout ("after") against BASE ("before",
-# default 4a2022f, the commit the kernel refactor started from), on one GPU, in one call:
+# default 4a2022f, the commit the kernel refactor started from, or a folder holding that tree),
+# on one GPU, in one call:
 #   1. tests/fast/test_gpu_full_size.py on this checkout (auto at B=128, T=784, every default family);
 #   2. the training-iteration bench of the Triton families (+ two cuDNN LSTM controls), before,
 #      after, before, after (the second round shows the run-to-run spread).
@@ -13,8 +14,12 @@ OUT=${1:?usage: bash benchmarks/kernels_ab.sh OUT [BASE]}
 BASE=${2:-4a2022f}
 PY=${PY:-python3}
 HERE=$PWD
-BEFORE=$(mktemp -d)
-git archive "$BASE" | tar -x -C "$BEFORE" || { echo "kernels_ab: cannot unpack $BASE (a commit of this repository)"; exit 2; }
+if [ -d "$BASE" ]; then  # a tree unpacked beforehand (where the copy of the checkout has no .git)
+  BEFORE=$(cd "$BASE" && pwd)
+else
+  BEFORE=$(mktemp -d)
+  git archive "$BASE" | tar -x -C "$BEFORE" || { echo "kernels_ab: cannot unpack $BASE (a commit of this repository)"; exit 2; }
+fi
 mkdir -p "$OUT"
 FAMILIES="momentum-cornn momentum-unicornn momentum-orthogonal momentum-enrnn momentum-unitary momentum-urnn
           nag_restart-lstm:nag_form=paper adam-lstm momentum-lstm"
@@ -37,4 +42,4 @@ bench before 1 95
 bench after 1 95
 bench before 2 60
 bench after 2 60
-rm -rf "$BEFORE"
+[ -d "$BASE" ] || rm -rf "$BEFORE"
