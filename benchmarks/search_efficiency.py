@@ -25,7 +25,9 @@ without its truncated trials; the figure marks them on its front.
     python3 benchmarks/search_efficiency.py --smoke --data ../shared/data/mnist --out /tmp/efficiency
 
 Writes OUT/results.json, OUT/results.md (the table) and OUT/efficiency.html (plotly), and
-each way's study under OUT/<way>/.
+each way's study under OUT/<way>/ with OUT/runs.json saying where. Ways run at different times
+(or on different GPUs) are scored together, against one reference point, by
+`--analyse DIR1 DIR2 --out DIR`.
 """
 
 from __future__ import annotations
@@ -175,7 +177,8 @@ def peer_main(spec_path: Path, out: Path) -> None:
     grid = tuner.fit()
     # ASHA's stopped trials: fewer epochs than asked, yet COMPLETE in OptunaSearch's study.
     truncated = [[r.metrics["val_accuracy"], r.metrics["instability"]] for r in grid
-                 if r.error is None and r.metrics and r.metrics.get("training_iteration", 0) < work.epochs]
+                 if r.error is None and (r.metrics or {}).get("val_accuracy") is not None
+                 and r.metrics.get("training_iteration", 0) < work.epochs]
     (folder / "truncated.json").write_text(json.dumps(truncated))
     ray.shutdown()
 
@@ -300,7 +303,7 @@ def figure(results: dict[str, Any], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="folder with MNIST's IDX files")
+    parser.add_argument("--data", help="folder with MNIST's IDX files (needed unless --analyse)")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--budget-s", type=float, default=180.0, help="wall-clock budget per way (default 180)")
     parser.add_argument("--ways", default=",".join(WAYS), help=f"which ways, of {','.join(WAYS)}")
@@ -308,11 +311,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="epochs per trial (default 4; smoke 3)")
     parser.add_argument("--peer-gpus", type=float, default=0.125, help="(c)'s GPU share per trial (default 1/8)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and a 60 s budget, for the CPU")
+    parser.add_argument("--analyse", type=Path, nargs="+", metavar="DIR",
+                        help="train nothing: score together the ways that earlier runs left in these --out folders")
     parser.add_argument("--peer", type=Path, help=argparse.SUPPRESS)  # internal: run way (c) from this spec
     args = parser.parse_args()
     if args.peer is not None:
         peer_main(args.peer, args.out)
         return
+    if args.analyse:
+        report(*joined_runs(args.analyse), args.out)
+        return
+    if args.data is None:
+        parser.error("--data is needed: the folder with MNIST's IDX files")
     sizes = dict(SMOKE if args.smoke else FULL)
     sizes.update({k: v for k, v in (("n_train", args.n_train), ("epochs", args.epochs)) if v is not None})
     budget = 60.0 if args.smoke and args.budget_s == parser.get_default("budget_s") else args.budget_s
@@ -333,14 +343,43 @@ def main() -> None:
     start = time.monotonic()
     for way in ways:
         print(f"{way}: {WAYS[way][0]} ...", flush=True)
-        runs_[way] = run_peer_way(work, args.out) if way == "peer" else run_momnas_way(way, work, args.out)
+        try:
+            runs_[way] = run_peer_way(work, args.out) if way == "peer" else run_momnas_way(way, work, args.out)
+        except SystemExit as exc:  # one way failing leaves the others to run
+            print(exc, flush=True)
+            continue
+        runs_[way]["gpus"] = gpus
         print(f"{way}: {runs_[way]['wall_s']:.0f} s", flush=True)
-        results = analyse(runs_, gpus)  # after every way: a run cut short still leaves its table
-        (args.out / "results.json").write_text(json.dumps({"workload": dataclasses.asdict(work), **results}, indent=1))
-        (args.out / "results.md").write_text(markdown(results, work))
-        figure(results, args.out / "efficiency.html")
-    print((args.out / "results.md").read_text())
+        # after every way: a run cut short still leaves its table
+        saved = {w: {**r, "storage": r["storage"].replace(f"sqlite:///{args.out.resolve()}/", "sqlite:///./")} for w, r in runs_.items()}
+        (args.out / "runs.json").write_text(json.dumps({"workload": dataclasses.asdict(work), "runs": saved}, indent=1))
+        report(runs_, work, args.out)
     print(f"total: {time.monotonic() - start:.0f} s")
+
+
+def joined_runs(folders: list[Path]) -> tuple[dict[str, dict[str, Any]], Workload]:
+    """The ways that earlier runs of this script left in `folders` (their runs.json), with their
+    storages found again where the folders are now; one workload for all, or an error."""
+    runs_: dict[str, dict[str, Any]] = {}
+    works = set()
+    for folder in folders:
+        saved = json.loads((folder / "runs.json").read_text())
+        works.add(json.dumps({k: v for k, v in saved["workload"].items() if k != "data"}, sort_keys=True))
+        for way, run in saved["runs"].items():
+            runs_[way] = {**run, "storage": run["storage"].replace("sqlite:///./", f"sqlite:///{folder.resolve()}/")}
+    if len(works) != 1:
+        raise SystemExit(f"--analyse: the folders ran different workloads ({len(works)}); score only runs of one workload")
+    return runs_, Workload(**json.loads((folders[0] / "runs.json").read_text())["workload"])
+
+
+def report(runs_: dict[str, dict[str, Any]], work: Workload, out: Path) -> None:
+    """results.json, results.md (the table) and efficiency.html for these ways, in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    results = analyse(runs_, max(r.get("gpus", 1) for r in runs_.values()))
+    (out / "results.json").write_text(json.dumps({"workload": dataclasses.asdict(work), **results}, indent=1))
+    (out / "results.md").write_text(markdown(results, work))
+    figure(results, out / "efficiency.html")
+    print((out / "results.md").read_text(), flush=True)
 
 
 if __name__ == "__main__":
