@@ -11,10 +11,10 @@ from cells.build import IMPLS, register_impl
 
 from . import kernels  # noqa: F401  (declares the Triton paths; imports no Triton)
 from .auto import PATHS, FastPath, accelerate, choose, register_path
-from .filters import adam_term, decay_filter, momentum_filter, nag_filter, varying_decay_filter
+from .filters import adam_term, decay_filter, momentum_filter, nag_filter, restart_filter
 
 __all__ = ["accelerate", "choose", "PATHS", "FastPath", "register_path", "decay_filter", "momentum_filter", "nag_filter", "adam_term",
-           "varying_decay_filter", "build_auto"]
+           "restart_filter", "build_auto"]
 
 
 def build_auto(config):

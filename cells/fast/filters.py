@@ -12,10 +12,8 @@ included. Shapes: streams are (B, T, F), the filter acts along T, per feature.
 
 from __future__ import annotations
 
-import functools
 import math
 
-import numpy as np
 import torch
 
 CHUNK = 64  # 784 steps -> 13 chunks: (64 x 64) products for wide streams (adam's g: B x 4H features)
@@ -98,58 +96,61 @@ def decay_filter(b: torch.Tensor, decay, *, chunk: int = CHUNK) -> torch.Tensor:
     return _scan(bc, M[None], p[None], K, T)
 
 
-def nag_coefficients(T: int, restart: int) -> np.ndarray:
-    """c for each step: `c_k = (k-1)/(k+2)`, k = 1, 2, ... restarting after k % F == 0."""
-    t = np.arange(T)
-    k = (t % restart) + 1 if restart > 0 else t + 1
+def _as_period(restart, T: int, device: torch.device) -> torch.Tensor:
+    """The restart period as an int64 tensor; 0 (never restart) becomes a period longer than T."""
+    if isinstance(restart, torch.Tensor):
+        r = restart.to(device=device, dtype=torch.int64)
+    else:
+        r = torch.full((), int(restart), dtype=torch.int64, device=device)
+    return torch.where(r > 0, r, T + 1)
+
+
+def _clock(t: torch.Tensor, period: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For 0-based steps t (int64): NAG's k = 1, 2, ... (restarted to 1 every `period` steps) and the block index."""
+    return torch.remainder(t, period) + 1, torch.div(t, period, rounding_mode="floor")
+
+
+def _transfer(ti: torch.Tensor, tj: torch.Tensor, period: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The product of NAG's c over the steps (tj, ti]: how v_tj reaches v_ti (0 across a restart or for ti < tj).
+
+    Closed form, so it is built in the graph from the time index (no host-side table):
+    prod_{k=a+1}^{b} (k-1)/(k+2) = a(a+1)(a+2) / (b(b+1)(b+2)) inside one restart block."""
+    ki, bi = _clock(ti, period)
+    kj, bj = _clock(tj, period)
+    ki, kj = ki.to(dtype), kj.to(dtype)
+    ratio = (kj * (kj + 1) * (kj + 2)) / (ki * (ki + 1) * (ki + 2))
+    return torch.where((ti >= tj) & (bi == bj), ratio, torch.zeros((), dtype=dtype, device=ratio.device))
+
+
+def nag_coefficients(T: int, restart, dtype: torch.dtype = torch.float64,
+                     device: torch.device | str = "cpu") -> torch.Tensor:
+    """c for each step (T,): `c_k = (k-1)/(k+2)`, k = 1, 2, ... restarting after k % F == 0.
+
+    `restart` is an int or a 0-dim tensor (then a new period reuses a compiled graph)."""
+    k, _ = _clock(torch.arange(T, device=device), _as_period(restart, T, device))
+    k = k.to(dtype)
     return (k - 1) / (k + 2)
 
 
-@functools.lru_cache(maxsize=32)
-def nag_coefficients_on(T: int, restart: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """`nag_coefficients` as a tensor on `device`, copied once (a host copy per forward waits for the GPU)."""
-    return torch.as_tensor(nag_coefficients(T, restart), dtype=dtype, device=device)
+def restart_filter(b: torch.Tensor, restart, *, chunk: int = CHUNK) -> torch.Tensor:
+    """`v_t = c_t v_{t-1} + b_t` with NAG's restarted coefficients, along dim 1 of b (B, T, F).
 
-
-@functools.lru_cache(maxsize=32)
-def _varying_matrices(coeffs: tuple, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """In-chunk transfer matrices M, entry decays p and chunk-to-chunk transfer K for fixed
-    per-step decays a_t (float64, cached); chunk = T gives the one full (T, T) matrix."""
-    a = np.asarray(coeffs, dtype=np.float64)
-    T = a.size
-    L = _chunk_length(T, chunk)
-    C = math.ceil(T / L)
-    a = np.concatenate([a, np.ones(C * L - T)])
-    M = np.zeros((C, L, L))
-    p = np.zeros((C, L))
-    for c in range(C):
-        seg = a[c * L:(c + 1) * L]
-        for i in range(L):
-            M[c, i, i] = 1.0
-            for j in range(i - 1, -1, -1):
-                M[c, i, j] = M[c, i, j + 1] * seg[j + 1]
-            p[c, i] = np.prod(seg[:i + 1])
-    K = np.zeros((C, C))
-    for c in range(C):
-        for c2 in range(c):
-            K[c, c2] = np.prod(p[c2 + 1:c, -1])
-    return M, p, K
-
-
-def varying_decay_filter(b: torch.Tensor, coeffs: np.ndarray, *, chunk: int = CHUNK) -> torch.Tensor:
-    """`v_t = a_t v_{t-1} + b_t` with fixed (not trained) per-step decays a (length T)."""
-    key = tuple(float(c) for c in coeffs)
+    The transfer matrices come from the time index inside the graph (see `_transfer`), so
+    torch.export and torch.compile see them as ops, not as constants of one trace."""
+    T, device = b.shape[1], b.device
     if _full_is_cheaper(b, chunk):
-        M, _, _ = _on_device(key, b.shape[1], b.dtype, b.device)
-        return _full(b, M[0])
-    bc, T = _chunked(b, chunk)
-    return _scan(bc, *_on_device(key, chunk, b.dtype, b.device), T)
-
-
-@functools.lru_cache(maxsize=32)
-def _on_device(key: tuple, chunk: int, dtype: torch.dtype, device: torch.device):
-    """The constant matrices, copied to the device once (not one host copy per forward)."""
-    return tuple(torch.as_tensor(m, dtype=dtype, device=device) for m in _varying_matrices(key, chunk))
+        t = torch.arange(T, device=device)
+        return _full(b, _transfer(t[:, None], t[None, :], _as_period(restart, T, device), b.dtype))
+    bc, _ = _chunked(b, chunk)
+    C, L = bc.shape[1], bc.shape[2]
+    period = _as_period(restart, C * L, device)
+    starts = torch.arange(C, device=device)[:, None, None] * L  # (C, 1, 1)
+    i = torch.arange(L, device=device)
+    M = _transfer(starts + i[:, None], starts + i[None, :], period, b.dtype)  # (C, L, L)
+    p = _transfer(starts[:, 0] + i, starts[:, 0] - 1, period, b.dtype)  # (C, L): from the entering state
+    ends = torch.arange(C, device=device) * L - 1
+    K = _transfer(ends[:, None], ends[None, :] + L, period, b.dtype)  # (C, C): end of c' to the entry of c
+    return _scan(bc, M, p, K, T)
 
 
 def momentum_filter(g: torch.Tensor, mu, s, *, chunk: int = CHUNK) -> torch.Tensor:
@@ -157,10 +158,9 @@ def momentum_filter(g: torch.Tensor, mu, s, *, chunk: int = CHUNK) -> torch.Tens
     return decay_filter(g, mu, chunk=chunk) * _as_tensor(s, g)
 
 
-def nag_filter(g: torch.Tensor, s, restart: int, *, chunk: int = CHUNK) -> torch.Tensor:
+def nag_filter(g: torch.Tensor, s, restart, *, chunk: int = CHUNK) -> torch.Tensor:
     """Input-form NAG with restarts: `v_t = c_k v_{t-1} + s g_t`."""
-    coeffs = nag_coefficients(g.shape[1], int(restart))
-    return varying_decay_filter(g, coeffs, chunk=chunk) * _as_tensor(s, g)
+    return restart_filter(g, restart, chunk=chunk) * _as_tensor(s, g)
 
 
 def adam_term(g: torch.Tensor, mu, s, beta, eps: float = 1e-16, *, chunk: int = CHUNK) -> torch.Tensor:

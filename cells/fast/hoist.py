@@ -37,7 +37,7 @@ def _unit_filter(dynamics: Dynamics, b: Tensor) -> Tensor:
     if isinstance(dynamics, Plain):
         return b
     if isinstance(dynamics, NAGRestart):
-        return filters.varying_decay_filter(b, filters.nag_coefficients(b.shape[1], dynamics.restart))
+        return filters.restart_filter(b, dynamics.restart)
     return filters.decay_filter(b, dynamics.mu)
 
 

@@ -23,6 +23,7 @@ class SpectralNormalize(Manifold):
 
     def forward(self, W: Tensor) -> Tensor:
         rho = torch.linalg.eigvals(W).abs().max()
-        if not bool(self.latched) and bool(rho.detach() > 1.0):
-            self.latched.fill_(True)
-        return W / rho if bool(self.latched) else W
+        # Branch-free (no host read of rho), so torch.export and torch.compile trace it as ops.
+        latched = self.latched | (rho.detach() > 1.0)
+        self.latched.copy_(latched)
+        return W / torch.where(latched, rho, torch.ones_like(rho))
