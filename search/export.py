@@ -198,23 +198,43 @@ def _checkpoint(study: optuna.Study, trial: FrozenTrial, dest: Path) -> Path | N
 
 
 def _write_program(weights: Path, program: Path) -> float:
-    """`torch.export` the trained model of `weights` to `program`; the largest output difference."""
+    """`torch.export` the trained model of `weights`, check the program against the model, and
+    only then write it to `program`; returns the largest output difference.
+
+    Refused with a one-line ValueError (nothing written to `program`) when the family cannot
+    be exported or its program computes something else than the model."""
     import torch
 
     import runs
 
     model = runs.load(weights).eval()
+    family = model.run_config.cell.family
     task = runs.load_task(model.run_config.task)
     example = task.val.x[:4].float()  # real inputs of the task's shape (B, T, input_size)
+    # Other inputs and another batch size: a value or a size baked into the program shows here.
+    samples = (example, task.val.x[-3:].float())
     with torch.no_grad():
-        # The batch dimension stays free where the cell allows it (AUTO: static where it must be).
-        exported = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+        try:
+            # The batch dimension stays free where the cell allows it (AUTO: static where it must be).
+            exported = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+            diff = _largest_difference(exported.module(), model, samples)
+        except Exception as exc:  # torch.export raises many types; each means "not exportable"
+            why = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise ValueError(f"{family} cannot be exported with torch.export ({type(exc).__name__}: {why}); "
+                             "export it with --format json instead") from None
+        if not diff <= 1e-5:
+            raise ValueError(f"the torch.export program of {family} differs from the model by {diff:.3g} on validation "
+                             "inputs, so it was not written; export it with --format json instead")
         torch.export.save(exported, program)
-        reloaded = torch.export.load(program).module()
-        diff = (reloaded(example) - model(example)).abs().max().item()
+        diff = max(diff, _largest_difference(torch.export.load(program).module(), model, samples))
     if not diff <= 1e-5:
-        raise RuntimeError(f"torch.export program of {weights} differs from the model by {diff:.3g}")
+        raise RuntimeError(f"torch.export program {program} differs from the model by {diff:.3g} after saving and loading")
     return diff
+
+
+def _largest_difference(program, model, samples) -> float:
+    """The largest absolute difference between the program's and the model's outputs over `samples`."""
+    return max((program(x) - model(x)).abs().max().item() for x in samples)
 
 
 def _check_target(path: Path, fmt: str, overwrite: bool) -> None:

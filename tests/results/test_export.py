@@ -218,3 +218,29 @@ def test_torch_export_program_matches_the_trained_model(trained, tmp_path):
         x = torch.rand(batch, 64, 1, generator=torch.Generator().manual_seed(batch))
         with torch.no_grad():
             torch.testing.assert_close(loaded(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+class _HostBranchLSTM(cells.cores.LSTMCell):
+    """A cell implementation a user might register: it branches on its input's values in
+    Python, which torch.export cannot trace (a data-dependent guard)."""
+
+    def forward(self, x, state=None):
+        if x.sum() >= 0:
+            return super().forward(x, state)
+        return super().forward(-x, state)
+
+
+@pytest.mark.slow
+def test_torch_export_of_a_model_that_cannot_be_exported_is_refused_in_one_line(tmp_path, make_study, add_trained_trial):
+    cells.register_impl("host-branch", _HostBranchLSTM)
+    out = tmp_path / "study"
+    study = make_study(out, [], name="unexportable", metric="accuracy", direction="maximize", task=DIGITS)
+    cell = {"core": "lstm", "dynamics": "plain", "input_size": 1, "hidden_size": 8}
+    add_trained_trial(study, {"cell": cell, "task": DIGITS, "train": {**TRAIN, "impl": "host-branch"}}, out / "trial0")
+    to = tmp_path / "export" / "best.json"
+    result = CliRunner().invoke(app, ["export", "--out", str(out), "--format", "torch-export", "--to", str(to)])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "plain-lstm cannot be exported with torch.export" in message and "--format json" in message
+    assert "Traceback" not in result.output
+    assert not to.exists() and not to.with_suffix(".pt2").exists()  # no run file naming a missing program
