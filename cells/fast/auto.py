@@ -36,7 +36,7 @@ from torch.nn.utils import parametrize
 
 from cells.cell import Cell, CellState, LayerFn, run_layers
 
-from . import hoist
+from . import compiled, hoist
 
 
 class FastPath(NamedTuple):
@@ -79,7 +79,7 @@ def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, _state, _dyn, _t0):
     (T, B, G) by `hoist.adam_from_input`, so neither it nor its gradient is transposed; the
     narrow inputs of the other dynamics go in as transposed views. The output comes back
     as a (B, T, H) view of the (T, B, H) result, as `nn.LSTM(batch_first=True)` returns it."""
-    op = getattr(torch._VF, _RNN_OPS[cell.config.core])
+    name = _RNN_OPS[cell.config.core]
     dyn = cell.dynamics
     W, U, b, bh = cell.weight_ih_l0, cell.weight_hh_l0, cell.bias_ih_l0, cell.bias_hh_l0
     B, H = x.shape[0], cell.hidden_size
@@ -99,10 +99,10 @@ def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, _state, _dyn, _t0):
     h0 = x.new_zeros(1, B, H)
     train = torch.is_grad_enabled()
     if cell.config.core == "lstm":
-        out, h, c = op(inp, (h0, h0), weights, True, 1, 0.0, train, False, False)
+        out, h, c = compiled.fused_rnn(name, inp, (h0, h0), weights, True, 1, 0.0, train, False, False)
         core = (h[0], c[0])
     else:
-        out, h = op(inp, h0, weights, True, 1, 0.0, train, False, False)
+        out, h = compiled.fused_rnn(name, inp, h0, weights, True, 1, 0.0, train, False, False)
         core = h[0]
     return out.transpose(0, 1), core, dyn_state
 
@@ -110,11 +110,8 @@ def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, _state, _dyn, _t0):
 def _hoisted_layer(cell: Cell, layer, x: Tensor, state, dyn, t0):
     """Any core with a hoistable dynamics: filter for all steps at once, then the core's step."""
     a, dyn_state = hoist.hoisted(cell.dynamics, layer.project(x))  # (B, T, G)
-    outputs = []
-    for t in range(a.shape[1]):
-        state = layer.step(a[:, t], state)
-        outputs.append(layer.output(state))
-    return torch.stack(outputs, dim=1), state, dyn_state
+    out, state = compiled.step_loop(layer, a, state)
+    return out, state, dyn_state
 
 
 def triton_ready(x: Tensor) -> bool:
@@ -149,6 +146,11 @@ class FastCell(Cell):
 
     fast_path: str = "unused"
 
+    @property
+    def dynamics(self):
+        """The cell's dynamics; while compiling, with tensor values (see `compiled.traced_dynamics`)."""
+        return compiled.traced_dynamics(self, self.__dict__["dynamics"])
+
     def __reduce_ex__(self, protocol):
         # The fast class is made at run time: pickle (torch.save, deepcopy) what the
         # reference cell pickles (its class and dict, or for parametrized cells its config
@@ -165,8 +167,8 @@ class FastCell(Cell):
         path = _path(self, x)
         self.fast_path = "reference" if path is None else path.name
         if path is None:
-            return super().forward(x, state)
-        with parametrize.cached():
+            return compiled.outside_graph(super().forward, x, state)
+        with compiled.cached_parametrizations():
             return run_layers(self, x, self.zero_state(x), path.layer)
 
 
@@ -197,5 +199,6 @@ def accelerate(cell: nn.Module) -> nn.Module:
     if not isinstance(cell, Cell):
         raise TypeError(f"accelerate: expected a cells Cell, got {type(cell).__name__}")
     if not isinstance(cell, FastCell):
-        cell.__class__ = fast_class(type(cell))
+        cell.__class__ = fast_class(compiled.shared_class(type(cell)))
+        compiled.prepare(cell, cell.dynamics)
     return cell

@@ -46,10 +46,10 @@ def hoisted(dynamics: Dynamics, g: Tensor) -> tuple[Tensor, tuple]:
     if isinstance(dynamics, Plain):
         return g, ()
     if isinstance(dynamics, Adam):  # rmsprop included (mu = 0)
-        if _fused(g):
+        if _fused(g) and not _traced(dynamics):
             a, state = _adam_kernel(dynamics, g.transpose(0, 1))  # the kernel reads g in place
             return a.transpose(0, 1), state
-        v = _unit_filter(dynamics, g) * dynamics.s if dynamics.mu != 0.0 else dynamics.s * g
+        v = _unit_filter(dynamics, g) * dynamics.s if _has_momentum(dynamics) else dynamics.s * g
         r = filters.decay_filter(g * g, dynamics.beta) * (1.0 - dynamics.beta)
         return v / torch.sqrt(r + dynamics.eps), (v[:, -1], r[:, -1])
     if linear(dynamics):
@@ -58,13 +58,13 @@ def hoisted(dynamics: Dynamics, g: Tensor) -> tuple[Tensor, tuple]:
     raise ValueError(f"hoisted: {type(dynamics).__name__}(nag_form='paper') depends on h and cannot be hoisted")
 
 
-def linear_input(dynamics: Dynamics, x: Tensor) -> tuple[Tensor, float]:
+def linear_input(dynamics: Dynamics, x: Tensor) -> tuple[Tensor, float | Tensor]:
     """For a linear dynamics: x (B, T, I) -> (xf (B, T, I + 1), scale) such that
     `filter(x W^T + b) = scale * xf @ [W | b]^T` (the last column of xf is the filtered 1)."""
     ones = x.new_ones(1, x.shape[1], 1)
     xf = _unit_filter(dynamics, x)
     cf = _unit_filter(dynamics, ones).expand(x.shape[0], -1, -1)
-    scale = 1.0 if isinstance(dynamics, Plain) else float(dynamics.s)
+    scale = 1.0 if isinstance(dynamics, Plain) else dynamics.s
     return torch.cat([xf, cf], dim=2), scale
 
 
@@ -76,16 +76,27 @@ def adam_from_input(dynamics: Adam, x: Tensor, W: Tensor, b: Tensor) -> tuple[Te
     the linear half (v) is filtered in the commuted form, v = s [x~, c~] [W | b]^T, only
     r = filter(g^2) on the wide stream, batch-major (the layout of `filters`), and a is
     returned as its time-major view."""
-    if _fused(x):
+    if _fused(x) and not _traced(dynamics):
         return _adam_kernel(dynamics, torch.nn.functional.linear(x.transpose(0, 1), W, b))
     g = torch.nn.functional.linear(x, W, b)  # (B, T, G)
-    if dynamics.mu != 0.0:
+    if _has_momentum(dynamics):
         xf, _ = linear_input(Momentum(mu=dynamics.mu, s=1.0), x)  # (B, T, I + 1)
         v = torch.nn.functional.linear(xf, torch.cat([W, b[:, None]], dim=1)) * dynamics.s
     else:
         v = dynamics.s * g
     r = filters.decay_filter(g * g, dynamics.beta) * (1.0 - dynamics.beta)
     return (v * torch.rsqrt(r + dynamics.eps)).transpose(0, 1), (v[:, -1], r[:, -1])
+
+
+def _has_momentum(dynamics: Adam) -> bool:
+    """Whether v needs its filter: mu is a tensor (compiled: any value) or a nonzero float."""
+    return isinstance(dynamics.mu, Tensor) or dynamics.mu != 0.0
+
+
+def _traced(dynamics: Dynamics) -> bool:
+    """Whether the dynamics holds tensor values (while compiling, `compiled.traced_dynamics`):
+    the one-pass kernel takes them as Python floats, so the torch filters serve instead."""
+    return any(isinstance(getattr(dynamics, f), Tensor) for f in ("mu", "s", "beta") if hasattr(dynamics, f))
 
 
 def _fused(t: Tensor) -> bool:
