@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from runs._compile import CHOICES as COMPILE_CHOICES
+from runs._compile import PAYS_ON_GPU as COMPILE_PAYS_ON_GPU
 from runs._config import RunConfig, TaskConfig, TrainConfig, read_run_file
 from runs._model import SequenceModel, build_model
 from runs._stability import EPS, grad_ratio_log10, hidden_gradients
@@ -55,7 +57,7 @@ def build_run_config(
 
 
 __all__ = [
-    "EPS", "KINDS", "RunConfig", "RunResult", "SequenceModel", "Split", "Task", "TaskConfig", "TaskSpec",
+    "COMPILE_CHOICES", "COMPILE_PAYS_ON_GPU", "EPS", "KINDS", "RunConfig", "RunResult", "SequenceModel", "Split", "Task", "TaskConfig", "TaskSpec",
     "TrainConfig", "build_model", "build_run_config", "evaluate", "grad_ratio_log10", "hidden_gradients",
     "load", "load_task", "optimizers", "read_run_file", "register_task", "save", "schedules",
     "task_input_size", "tasks", "train",

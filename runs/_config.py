@@ -113,6 +113,7 @@ class TrainConfig:
     seed: int = 0                        # initialisation and batch order
     device: str = "auto"                 # auto (CUDA when available) | cpu | cuda | cuda:N | mps
     impl: str = "auto"                   # cells.build_cell implementation: auto (fastest available) | reference
+    compile: str = "off"                 # torch.compile the training steps: off | on | auto (where it pays, runs._compile)
 
     def __post_init__(self):
         from runs._optim import OPTIMIZERS, SCHEDULES
@@ -141,6 +142,10 @@ class TrainConfig:
             raise ValueError(f"train: `seed` must be a non-negative integer, got {self.seed!r}")
         if not isinstance(self.impl, str) or not self.impl:
             raise ValueError(f"train: `impl` must name a cells implementation (auto, reference), got {self.impl!r}")
+        from runs._compile import CHOICES
+
+        if self.compile not in CHOICES:
+            raise ValueError(f"train: unknown compile {self.compile!r}; choose one of {', '.join(CHOICES)}")
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise ValueError(f"train: unknown device {self.device!r}; use auto, cpu, cuda, cuda:N or mps")
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 import cells
+from runs._compile import training_forward
 from runs._config import RunConfig
 from runs._model import SequenceModel, build_model
 from runs._optim import OPTIMIZERS, SCHEDULES
@@ -130,6 +131,8 @@ class _Run:
         torch.manual_seed(tc.seed)
         self.model = build_model(config.cell, task.output_size, task.readout, tc.impl).to(self.device)
         self.model.run_config = config
+        self.forward = training_forward(self.model, tc.compile, self.device)
+        self.compile_seconds: float | None = None
         self.optimizer, self.params = self._optimizer()
 
         self.steps_per_epoch = math.ceil(len(task.train) / tc.batch_size)
@@ -193,13 +196,17 @@ class _Run:
     def _step(self, index: torch.Tensor) -> bool:
         """One optimizer step on a batch; False when the loss or the gradient is not finite."""
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.model(self.train_x[index]), self.train_y[index])
+        first = self.step == 0 and self.forward is not self.model
+        started = time.perf_counter()
+        loss = self.loss_fn(self.forward(self.train_x[index]), self.train_y[index])
         loss.backward()
         # The norm before clipping: what the gradients did, not what the clip allowed.
         clip = self.tc.clip if self.tc.clip is not None else math.inf
         norm = torch.nn.utils.clip_grad_norm_(self.params, clip)
         # One read from the device per step, loss and norm together (each read waits for the GPU).
         value, norm = torch.stack([loss.detach().float(), norm.float()]).tolist()
+        if first:  # the read above waited for the device: compilation and one step
+            self.compile_seconds = round(time.perf_counter() - started, 3)
         if not (math.isfinite(value) and math.isfinite(norm)):
             return False  # before optimizer.step: the weights stay as they were
         self.grad_norm_max = max(self.grad_norm_max, norm)
@@ -263,7 +270,7 @@ class _Run:
                 "diverged": diverged,
             },
             epochs=_epochs(self.step, self.steps_per_epoch), steps=self.step,
-            seconds=round(time.perf_counter() - self.start, 3), curves=self.curves,
+            seconds=round(time.perf_counter() - self.start, 3), compile_seconds=self.compile_seconds, curves=self.curves,
             grad_profile=None if diverged or self.profile is None else self.profile.tolist(),
             model=None if diverged else self.model, config=self.config,
         )

@@ -47,6 +47,7 @@ class SearchConfig:
     batch_size: int = 128
     optimizer: str = "adam"
     clip: float | None = 1.0             # gradient-norm clip (MomentumRNN's recipes use 1.0)
+    compile: str = "off"                 # torch.compile each trial's training steps: off | on | auto (runs._compile)
     train: dict[str, Any] = dataclasses.field(default_factory=dict)  # any other runs TrainConfig option
     # early stopping: MO-ASHA stops trials that rank low on both objectives at a rung
     early_stop: str = "auto"             # auto (mo-asha for >= 16 trials of >= 3 epochs) | mo-asha | none
@@ -117,6 +118,10 @@ class SearchConfig:
             raise ValueError(f"search: `time_budget_s` must be a positive number of seconds, got {self.time_budget_s!r}")
         if self.clip is not None and (isinstance(self.clip, bool) or not isinstance(self.clip, (int, float)) or self.clip <= 0):
             raise ValueError(f"search: `clip` must be a positive number or null, got {self.clip!r}")
+        from runs import COMPILE_CHOICES
+
+        if self.compile not in COMPILE_CHOICES:
+            raise ValueError(f"search: unknown compile {self.compile!r}; choose one of {', '.join(COMPILE_CHOICES)}")
         if not isinstance(self.train, dict):
             raise ValueError(f"search: `train` must be a mapping of runs TrainConfig options, got {self.train!r}")
         if self.address is not None and not (self.address == "auto" or "://" in self.address or ":" in self.address):

@@ -65,6 +65,7 @@ class TrialSpace:
         c = self.config
         return {
             "epochs": c.epochs, "lr": c.lr, "batch_size": c.batch_size, "optimizer": c.optimizer, "seed": c.seed or 0,
+            **({"compile": c.compile} if c.compile != "off" else {}),
             # A trial without a GPU of its own must not take one that Ray gave to another (with
             # `auto` the trial itself decides: search._resources.trial_device).
             "device": "cpu" if c.gpus_per_trial == 0 else "auto",

@@ -34,6 +34,7 @@ def search_command(
     early_stop: Annotated[str | None, typer.Option("--early-stop", help="mo-asha stops trials that rank low on both objectives at a rung; none; auto: mo-asha for 16+ trials of 3+ epochs (default: auto).", rich_help_panel=_TASK)] = None,
     grace_epochs: Annotated[int | None, typer.Option("--grace-epochs", help="MO-ASHA's first rung, in epochs (default: 1).", rich_help_panel=_TASK)] = None,
     reduction_factor: Annotated[int | None, typer.Option("--reduction-factor", help="MO-ASHA's eta: rungs at grace*eta^k epochs, the top 1/eta go on (default: 3).", rich_help_panel=_TASK)] = None,
+    compile: Annotated[str | None, typer.Option("--compile", help="torch.compile each trial's training steps: off, on, or auto (on the GPU where it pays) (default: off).", rich_help_panel=_TASK)] = None,
     gpus_per_trial: Annotated[str | None, typer.Option("--gpus-per-trial", help="auto (a share per family where there are GPUs: 1/8 per Triton trial, 1/2 per cuDNN trial; none on a CPU-only machine or cluster) or GPUs per trial, fractions pack trials on a GPU (default: auto).", rich_help_panel=_WHERE)] = None,
     cpus_per_trial: Annotated[float | None, typer.Option("--cpus-per-trial", help="(default: 1)", rich_help_panel=_WHERE)] = None,
     max_concurrent: Annotated[int | None, typer.Option("--max-concurrent", help="Trials at once (default: as resources allow).", rich_help_panel=_WHERE)] = None,
@@ -56,7 +57,7 @@ def search_command(
         task=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, epochs=epochs,
         hidden=hidden, lr=lr, batch_size=batch_size, optimizer=optimizer, space=space, trials=trials,
         sampler=sampler, seed=seed, early_stop=early_stop, grace_epochs=grace_epochs,
-        reduction_factor=reduction_factor, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
+        reduction_factor=reduction_factor, compile=compile, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
         max_concurrent=max_concurrent, time_budget_s=time_budget_s, mps=mps, address=address, out=None if out is None else str(out),
         storage=storage, study=study, resume=resume,
     )

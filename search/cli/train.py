@@ -79,6 +79,9 @@ def train_command(
     seed: Annotated[Optional[int], typer.Option(help="seed of the initialisation and batch order", rich_help_panel=_TRAIN)] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N", rich_help_panel=_TRAIN)] = None,
     impl: Annotated[Optional[str], typer.Option(help="cell implementation: auto or reference", rich_help_panel=_TRAIN)] = None,
+    compile: Annotated[Optional[str], typer.Option(
+        "--compile", help="torch.compile the training steps: off, on, or auto (on the GPU where it pays)",
+        rich_help_panel=_TRAIN)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the run already in --out (else it is refused)")] = False,
 ):
@@ -97,7 +100,7 @@ def train_command(
             task=_set(name=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, seed=data_seed),
             train=_set(optimizer=optimizer, lr=lr, orthogonal_lr=orthogonal_lr, batch_size=batch_size, epochs=epochs,
                        steps=steps, clip=clip, schedule=schedule, decay_at=decay_at, eval_every=eval_every,
-                       seed=seed, device=device, impl=impl),
+                       seed=seed, device=device, impl=impl, compile=compile),
         )
         out = out if out is not None else _default_out(config)
         _check_out(out, overwrite)

@@ -37,7 +37,7 @@ def test_result_shape_matches_metrics_json_contract():
     result = runs.train(config(epochs=2), report=reports.append)
     d = result.to_dict()
     assert list(d) == ["status", "task", "metric", "direction", "validation", "test", "baseline", "stability",
-                       "epochs", "steps", "seconds"]
+                       "epochs", "steps", "seconds", "compile_seconds"]
     assert (d["status"], d["task"], d["metric"], d["direction"]) == ("completed", "adding", "mse", "minimize")
     assert set(d["validation"]) == set(d["test"]) == {"mse", "loss"}
     assert set(d["stability"]) == {"grad_ratio_log10", "instability", "grad_norm_max", "loss_spikes", "diverged"}
@@ -121,3 +121,20 @@ def test_orthogonal_learning_rate_reaches_its_group():
     assert result.status == "completed"
     groups = cells.parameter_groups(result.model.cell)
     assert groups["orthogonal"], "the orthogonal core has parameters on the manifold"
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_and_records_its_compile_time():
+    torch._dynamo.reset()
+    eager = runs.train(config(steps=3))
+    compiled = runs.train(config(steps=3, compile="on"))
+    assert eager.compile_seconds is None and compiled.compile_seconds > 0
+    assert compiled.to_dict()["compile_seconds"] == compiled.compile_seconds
+    assert compiled.value == pytest.approx(eager.value, rel=1e-4)  # the same training, step for step
+    for name, p in compiled.model.state_dict().items():
+        torch.testing.assert_close(p, eager.model.state_dict()[name], rtol=1e-4, atol=1e-6)
+
+
+def test_unknown_compile_choice_is_refused_in_one_line():
+    with pytest.raises(ValueError, match="unknown compile 'yes'; choose one of off, on, auto"):
+        TrainConfig(compile="yes")
