@@ -43,7 +43,7 @@ def build_run_config(
     for key, override in (("cell", cell), ("task", task), ("train", train)):
         section = base.get(key) or {}
         if not isinstance(section, dict):
-            raise TypeError(f"run: `{key}` must be a mapping, got {type(section).__name__}")
+            raise ValueError(f"run: `{key}` must be a mapping, got {type(section).__name__}")
         sections[key] = {**section, **(override or {})}
     if not sections["task"]:
         raise ValueError("run: no task; give a run file with a task section or name one (--task adding)")

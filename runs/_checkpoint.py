@@ -35,8 +35,13 @@ def load(path: str | Path, *, map_location: str | torch.device = "cpu") -> Seque
     config = RunConfig.from_dict(data["run"], what=str(path))
     spec, _ = task_spec(config.task.name)
     # The readout's size is in its weights: an npz task's class count is not in its config.
-    output_size = data["model_state"]["readout.weight"].shape[0]
-    model = build_model(config.cell, output_size, spec.readout, config.train.impl)
-    model.load_state_dict(data["model_state"])
+    try:
+        output_size = data["model_state"]["readout.weight"].shape[0]
+        model = build_model(config.cell, output_size, spec.readout, config.train.impl)
+        model.load_state_dict(data["model_state"])
+    except (KeyError, IndexError, AttributeError, TypeError, RuntimeError) as exc:
+        detail = " ".join(str(exc).strip().splitlines()[:2]) or type(exc).__name__
+        raise ValueError(f"runs.load: {path}: the weights do not fit the model ({detail}); "
+                         "the file is damaged or was edited by hand") from None
     model.run_config = config
     return model

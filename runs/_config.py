@@ -23,6 +23,7 @@ from cells import CellConfig
 EXPORT_KEYS = ("source", "metrics", "weights")
 RUN_KEYS = ("cell", "task", "train")
 
+FLOAT32_MAX = 3.4028234663852886e38
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -33,7 +34,7 @@ def _absolute(path: str) -> str:
 def _from_flat(cls, data: Any, what: str):
     """Build dataclass `cls` from a flat dict, naming unknown keys and the valid ones."""
     if not isinstance(data, dict):
-        raise TypeError(f"{what}: expected a mapping of options, got {type(data).__name__}")
+        raise ValueError(f"{what}: expected a mapping of options, got {type(data).__name__}")
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
     if unknown:
@@ -78,7 +79,7 @@ class TaskConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"task: `seed` must be a non-negative integer, got {self.seed!r}")
         if self.data_dir is not None and not isinstance(self.data_dir, str):
-            raise TypeError(f"task: `data_dir` must be a path string, got {type(self.data_dir).__name__}")
+            raise ValueError(f"task: `data_dir` must be a path string, got {type(self.data_dir).__name__}")
         # Paths made absolute where the config enters: a search's workers run elsewhere (Ray
         # changes into each trial's folder), where a relative path would point to nothing.
         if self.data_dir is not None:
@@ -128,6 +129,8 @@ class TrainConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
                 raise ValueError(f"train: `{key}` must be a positive number, got {value!r}")
+            if value > FLOAT32_MAX:  # the optimizers keep it as a float32 tensor value: it would overflow
+                raise ValueError(f"train: `{key}` {value!r} is beyond float32's range (at most {FLOAT32_MAX:.3g}); give a usual value such as 1e-3")
         for key in ("batch_size", "epochs", "steps", "eval_every"):
             value = getattr(self, key)
             if value is None and key in ("steps", "eval_every"):
@@ -177,7 +180,7 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any], *, what: str = "run") -> "RunConfig":
         """Build from `{"cell", "task", "train"}`; an exported cell's extra keys are ignored."""
         if not isinstance(data, dict):
-            raise TypeError(f"{what}: expected a mapping with keys cell, task, train; got {type(data).__name__}")
+            raise ValueError(f"{what}: expected a mapping with keys cell, task, train; got {type(data).__name__}")
         unknown = sorted(set(data) - set(RUN_KEYS) - set(EXPORT_KEYS))
         if unknown:
             raise ValueError(
@@ -189,7 +192,7 @@ class RunConfig:
                 raise ValueError(f"{what}: missing {key!r}; a run file holds cell, task and train")
         cell = data["cell"]
         if not isinstance(cell, dict):
-            raise TypeError(f"{what}: `cell` must be a mapping, got {type(cell).__name__}")
+            raise ValueError(f"{what}: `cell` must be a mapping, got {type(cell).__name__}")
         return cls(
             cell=CellConfig.from_dict(cell),
             task=TaskConfig.from_dict(data["task"]),
@@ -219,7 +222,11 @@ def read_run_file(path: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"run file {path} is a folder, not a run file{hint}")
     if not path.is_file():
         raise FileNotFoundError(f"run file {path} not found")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ValueError(f"run file {path} is not text (a binary file?): give a run.json or run.yaml, "
+                         "or an exported best.json") from None
     try:
         data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:

@@ -11,7 +11,7 @@ from search._config import PRESETS, SearchConfig, preset
 from search._record import objective_names
 from search._run import finished_trials, recover_interrupted, run_search, show_status
 from search._samplers import SAMPLERS, make_sampler
-from search._study import artifact_store, make_storage, open_study, storage_url, study_artifact_store
+from search._study import artifact_store, make_storage, open_study, public_url, storage_url, study_artifact_dir, study_artifact_store
 from search._summary import pareto_rows, status_info
 
 __all__ = [
@@ -25,12 +25,14 @@ __all__ = [
     "objective_names",
     "open_study",
     "pareto_rows",
+    "public_url",
     "preset",
     "recover_interrupted",
     "run_search",
     "show_status",
     "status_info",
     "storage_url",
+    "study_artifact_dir",
     "study_artifact_store",
 ]
 

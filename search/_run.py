@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from search._mps import mps_for_search
 from search._progress import Progress
 from search._resources import AUTO, packs_several
 from search._samplers import make_sampler
-from search._study import ARTIFACT_DIR, _hide_password, artifact_store, make_storage, open_study, storage_url
+from search._study import ARTIFACT_DIR, DB_NAME, STORAGE_ENV, artifact_store, has_password, make_storage, open_study, public_url, storage_url
 from search._summary import pareto_table, render_status, status_info
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -189,6 +191,7 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
                 raise ValueError(f"search: --out {out} {where}; name a folder for the study's files")
             break
     url = storage_url(out, config.storage)
+    new_files = [p for p in (out, out / DB_NAME, out / f".{DB_NAME}.lock", out / ARTIFACT_DIR) if not p.exists()]
     storage = make_storage(url)
     name = config.study_name
     directions = [task.direction, "minimize"]
@@ -200,7 +203,7 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
         n_before = len(earlier.get_trials(deepcopy=False))
         if not config.resume:
             raise FileExistsError(
-                f"study {name!r} already exists in {url} ({len(finished_trials(earlier))} finished trials): "
+                f"study {name!r} already exists in {public_url(url)} ({len(finished_trials(earlier))} finished trials): "
                 "add --resume to continue it, or give another --study"
             )
     # A resumed search with a seed must not replay the first search's random draws.
@@ -223,7 +226,7 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
             "task": config.task_dict(), "metric": task.metric, "direction": task.direction,
             "space": space.name, "space_spec": space.to_data(),
             "artifact_dir": str((out / ARTIFACT_DIR).resolve()),
-            "search_config": config.to_dict(),
+            "search_config": {**config.to_dict(), "storage": public_url(config.storage)},  # served by the dashboard
         }.items():
             study.set_user_attr(key, value)
 
@@ -249,7 +252,7 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
                 modes=["max" if d == "maximize" else "min" for d in directions],
                 max_epochs=config.epochs, grace=config.grace_epochs, eta=config.reduction_factor,
             )
-        masked = config.replace(storage=config.storage and _hide_password(config.storage))  # pickled with the searcher
+        masked = config.replace(storage=public_url(config.storage))  # pickled with the searcher: no password
         progress = Progress(total=config.trials, done=done, metric=task.metric, direction=task.direction, console=console)
         # MPS where trials share a local GPU (auto: if its daemon starts); Ray starts after it.
         wants_mps = config.address is None and packs_several(config.gpus_per_trial) and torch.cuda.device_count() > 0
@@ -269,11 +272,12 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
             # block the next attempt with "already exists".
             if name not in existing and not study.get_trials(deepcopy=False):
                 optuna.delete_study(study_name=name, storage=storage)
+                _remove_new_files(new_files)
             raise
     study = optuna.load_study(study_name=name, storage=storage)
-    left = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    left = len([t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.number >= n_before])
     console.print(pareto_table(status_info(study)["pareto"], title=f"Pareto set of {name} (best {study.metric_names[0]} against instability)"))
-    console.print(f"storage:   {url}  (study {name})")
+    console.print(f"storage:   {public_url(url)}  (study {name})")
     console.print(f"artifacts: {(out / ARTIFACT_DIR).resolve()}")
     console.print(f"trials:    {trials_dir.resolve()}")
     if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -281,18 +285,55 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
 
         plots = write_plots(study, out / name / "plots")
         console.print(f"plots:     {plots[0].parent.resolve()}  (also attached to the study for the dashboard)")
+    completed = bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    momnas = momnas_command()
     if left:
         console.print(
             f"[yellow]interrupted: {left} trial(s) left running; run the same command with --resume to "
             "continue (finished trials are kept, these are re-queued)[/]"
         )
-    flags = f"--out {config.out}" + (f" --storage {config.storage}" if config.storage else "") + f" --study {name}"
-    console.print(
-        f"next: momnas plot {flags}   (Pareto front, gradient profiles)\n"
-        f"      momnas dashboard {flags}   (live Optuna dashboard)\n"
-        f"      momnas export {flags}   (best cell as best.json + weights)"
-    )
+    flags = f"--out {config.out}" + _storage_flag(config.storage) + f" --study {name}"
+    hints = [(f"{momnas} plot {flags}", "Pareto front, gradient profiles"), (f"{momnas} dashboard {flags}", "live Optuna dashboard")]
+    if completed:  # nothing to export before a trial completed
+        hints.append((f"{momnas} export {flags}", "best cell as best.json + weights"))
+    console.print("\n".join(f"{'next:' if i == 0 else '     '} {command}   ({what})" for i, (command, what) in enumerate(hints)),
+                  soft_wrap=True)
+    if has_password(config.storage) and os.environ.get(STORAGE_ENV) != config.storage:
+        console.print(f"      (the storage's password is not shown: pass the real URL with --storage, or set {STORAGE_ENV} to it)")
+    if left:
+        raise SearchInterrupted(f"search interrupted with {left} trial(s) left running")
     return study
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended the search (what it left was reported): the command exits 130, as the shell's convention for SIGINT."""
+
+
+def _storage_flag(storage: str | None) -> str:
+    """` --storage URL` for the `next:` hints: masked, and left out when MOMNAS_STORAGE supplies it."""
+    if not storage or os.environ.get(STORAGE_ENV) == storage:
+        return ""
+    return f" --storage {public_url(storage)}"
+
+
+def momnas_command() -> str:
+    """How to call momnas again in this shell: `momnas` when it is on the PATH, else the path this
+    process was started by (`.venv/bin/momnas` after `make quickstart` without an activated venv)."""
+    started_as = Path(sys.argv[0])
+    found = shutil.which("momnas")
+    if started_as.name != "momnas" or (found and Path(found).resolve() == started_as.resolve()):
+        return "momnas"
+    relative = os.path.relpath(started_as)
+    return relative if not relative.startswith("..") else str(started_as.resolve())
+
+
+def _remove_new_files(paths: list[Path]) -> None:
+    """Remove what a search that could not start created (`--out`, its optuna.db, artifacts/)."""
+    for path in reversed(paths):  # the folder last: what it held goes first
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def show_status(*, out_dir: str, storage: str | None, study: str | None, console: Console) -> dict[str, Any]:

@@ -13,16 +13,14 @@ from typing import Any
 
 from optuna.storages import BaseStorage
 
-from search._study import _hide_password, make_storage
-
-STORAGE_ENV = "MOMNAS_STORAGE"
+from search._study import STORAGE_ENV, make_storage, public_url
 
 
 class StorageRef:
     """The storage of `url` (given, or opened on first use), pickled as the masked URL only."""
 
     def __init__(self, url: str, storage: BaseStorage | None = None):
-        self.masked = _hide_password(url)
+        self.masked = public_url(url)
         self._url: str | None = url
         self._storage = storage
 
@@ -40,10 +38,10 @@ class StorageRef:
         """The full URL: the one given, the masked one where it hides nothing, else MOMNAS_STORAGE's."""
         if self._url is not None:
             return self._url
-        if ":***@" not in self.masked:  # no password to hide
+        if "***" not in self.masked:  # public_url hid nothing: no password to find
             return self.masked
         full = os.environ.get(STORAGE_ENV)
-        if full and _hide_password(full) == self.masked:
+        if full and public_url(full) == self.masked:
             return full
         raise ValueError(
             f"storage {self.masked} needs its password where the search's driver runs (through Ray Client, the head): "

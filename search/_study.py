@@ -6,8 +6,8 @@ helpers, so that every command finds a study the same way.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
 from pathlib import Path
 
 import optuna
@@ -18,6 +18,7 @@ from optuna.storages.journal import JournalFileBackend
 DEFAULT_OUT = "momnas-runs"
 DB_NAME = "optuna.db"
 ARTIFACT_DIR = "artifacts"
+STORAGE_ENV = "MOMNAS_STORAGE"  # the storage URL, for every command with --storage: keeps a password off command lines
 
 # Prefixes a journal file may be given with; anything else with "://" goes to SQLAlchemy.
 _JOURNAL_PREFIXES = ("journal:///", "journal://", "journal:")
@@ -28,6 +29,33 @@ def storage_url(out_dir: str | os.PathLike = DEFAULT_OUT, storage: str | None = 
     if storage:
         return storage
     return f"sqlite:///{Path(out_dir).resolve() / DB_NAME}"
+
+
+def public_url(url: str | None) -> str | None:
+    """`url` with its password replaced by `***`: the only form of a storage URL that is shown or stored.
+
+    The user part ends at the *last* `@` before the query: SQLAlchemy's `make_url` splits at
+    the first one, so it would show the rest of a password holding a raw `@` as the host
+    (`u:pa@ss@host` -> `u:***@ss@host`); a raw `/` or `:` in the password is covered the same way.
+    """
+    if not url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    location, query = rest.split("?", 1) if "?" in rest else (rest, None)
+    user_info, at, host = location.rpartition("@")
+    if not at or ":" not in user_info:
+        masked = url
+    else:
+        masked = f"{scheme}://{user_info.split(':', 1)[0]}:***@{host}" + (f"?{query}" if query is not None else "")
+    if query is not None and "password=" in query:  # libpq also takes ?password=...
+        masked = masked.split("?", 1)[0] + "?" + "&".join(
+            f"{kv.split('=', 1)[0]}=***" if kv.lower().startswith("password=") else kv for kv in query.split("&"))
+    return masked
+
+
+def has_password(url: str | None) -> bool:
+    """Whether `url` carries a secret that `public_url` hides."""
+    return public_url(url) != url
 
 
 def make_storage(url: str, *, create: bool = True) -> BaseStorage:
@@ -62,21 +90,48 @@ def make_storage(url: str, *, create: bool = True) -> BaseStorage:
         if db.is_dir():
             raise ValueError(f"storage {url!r}: {db} is a folder; name the database file, e.g. sqlite:///{db / DB_NAME}")
         _make_parent(db, url)
-        # Several processes (the search, a dashboard, a plot) may use the file at once:
+        if create and db.exists():
+            read_only = next((p for p in (db, db.parent) if not _writable(p)), None)
+            if read_only is not None:
+                raise ValueError(f"storage {db}: {read_only} is read-only, so the study cannot be written; "
+                                 f"make it writable (chmod u+w {read_only}) or search into another --out")
+        with _schema_lock(db):
+            # Several processes (the search, a dashboard, a plot) may use the file at once:
         # wait for the lock rather than fail with "database is locked".
-        return _rdb(url, {"connect_args": {"timeout": 60}})
+            return _rdb(url, {"connect_args": {"timeout": 60}})
     return _rdb(url, {"pool_pre_ping": True})
 
 
-def _hide_password(url: str) -> str:
-    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
+def _writable(path: Path) -> bool:
+    """Writable by this user, and not marked read-only (root may write anything, but a file its
+    owner made read-only is one a search must not change)."""
+    return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
+
+
+@contextlib.contextmanager
+def _schema_lock(db: Path):
+    """Hold a lock file beside a SQLite database while its schema is made: two searches started
+    at once into a new --out would otherwise both create it (`table alembic_version already exists`)."""
+    from filelock import FileLock
+
+    lock = db.with_name(f".{db.name}.lock")
+    try:
+        guard = FileLock(str(lock), timeout=120)
+        guard.acquire()
+    except OSError:  # a read-only folder: nobody can be creating the schema there
+        yield
+        return
+    try:
+        yield
+    finally:
+        guard.release()
 
 
 def _make_parent(path: Path, url: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"storage {_hide_password(url)!r}: cannot create its folder {path.parent} "
+        raise ValueError(f"storage {public_url(url)!r}: cannot create its folder {path.parent} "
                          f"({exc.strerror or exc}); choose another path") from None
 
 
@@ -94,7 +149,7 @@ def _rdb(url: str, engine_kwargs: dict) -> RDBStorage:
         elif isinstance(exc, ImportError):
             reason = f"its database driver is not installed ({reason})"
         raise ValueError(
-            f"cannot open storage {_hide_password(url)!r}: {reason}; give e.g. sqlite:///path/optuna.db, "
+            f"cannot open storage {public_url(url)!r}: {reason}; give e.g. sqlite:///path/optuna.db, "
             "postgresql+psycopg://user:pass@host/db, or journal:path/journal.log"
         ) from None
 
@@ -115,12 +170,21 @@ def artifact_store(out_dir: str | os.PathLike = DEFAULT_OUT) -> FileSystemArtifa
     return FileSystemArtifactStore(str(path))
 
 
-def study_artifact_store(study: optuna.Study) -> FileSystemArtifactStore:
-    """The artifact store a search recorded for `study` (its `artifact_dir` user attribute)."""
+def study_artifact_dir(study: optuna.Study, out_dir: str | os.PathLike | None = None) -> Path:
+    """The folder of `study`'s artifacts: `out_dir/artifacts` when it exists (a study folder
+    works wherever it was moved or copied), else the `artifact_dir` the search recorded."""
+    beside = Path(out_dir) / ARTIFACT_DIR if out_dir is not None else None
+    if beside is not None and beside.is_dir():
+        return beside
     path = study.user_attrs.get("artifact_dir")
     if not path:
         raise ValueError(f"study {study.study_name!r} records no artifact_dir: was it written by momnas search?")
-    return FileSystemArtifactStore(str(path))
+    return Path(path)
+
+
+def study_artifact_store(study: optuna.Study, out_dir: str | os.PathLike | None = None) -> FileSystemArtifactStore:
+    """The artifact store of `study` (see `study_artifact_dir`)."""
+    return FileSystemArtifactStore(str(study_artifact_dir(study, out_dir)))
 
 
 def open_study(
@@ -155,17 +219,17 @@ def open_study(
         if len(names) == 1:
             study = names[0]
         elif not names:
-            raise ValueError(f"no study in {url}: run `momnas search` first")
+            raise ValueError(f"no study in {public_url(url)}: run `momnas search` first")
         else:
-            raise ValueError(f"{url} holds {len(names)} studies, name one with --study: {', '.join(names)}")
+            raise ValueError(f"{public_url(url)} holds {len(names)} studies, name one with --study: {', '.join(names)}")
     elif study not in names:
         listed = ", ".join(names) if names else "none"
-        raise ValueError(f"no study {study!r} in {url} (studies there: {listed})")
+        raise ValueError(f"no study {study!r} in {public_url(url)} (studies there: {listed})")
     loaded = optuna.load_study(study_name=study, storage=backend)
     if len(loaded.directions) != 2:
         # Every reader (status, plot, export) expects the two objectives a search records.
         raise ValueError(
-            f"study {study!r} in {url} has {len(loaded.directions)} objective(s), not the two of a momnas search "
+            f"study {study!r} in {public_url(url)} has {len(loaded.directions)} objective(s), not the two of a momnas search "
             "(validation metric, instability): it was not written by `momnas search`; name another --study"
         )
     return loaded

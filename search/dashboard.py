@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from optuna.artifacts import FileSystemArtifactStore
 
-from search._study import DEFAULT_OUT, artifact_store, make_storage, open_study, storage_url
+from search._study import DEFAULT_OUT, artifact_store, make_storage, open_study, storage_url, study_artifact_store
 
 __all__ = ["Dashboard", "open_dashboard", "serve_dashboard"]
 
@@ -59,8 +57,8 @@ def open_dashboard(
 ) -> Dashboard:
     """Bind optuna-dashboard for the study `momnas search --out out_dir [--storage URL]` stored.
 
-    The study's `artifact_dir` is the dashboard's artifact store (checkpoints, figures), or
-    `out_dir/artifacts` when the study records none.
+    `out_dir/artifacts` is the dashboard's artifact store (checkpoints, figures), or the study's
+    recorded `artifact_dir` when that folder is missing.
 
     Raises:
         FileNotFoundError / ValueError: no such storage or study (see `search.open_study`).
@@ -71,8 +69,10 @@ def open_dashboard(
     found = open_study(out_dir, storage, study)
     url = storage_url(out_dir, storage)
     backend = make_storage(url, create=False)
-    artifact_dir = found.user_attrs.get("artifact_dir")
-    store = FileSystemArtifactStore(str(artifact_dir)) if artifact_dir and Path(artifact_dir).is_dir() else artifact_store(out_dir)
+    try:
+        store = study_artifact_store(found, out_dir)
+    except ValueError:  # a study that records none: the folder beside the storage
+        store = artifact_store(out_dir)
     app = wsgi(backend, artifact_store=store)
     try:
         server = make_server(host, port, app, handler_class=_QuietHandler)

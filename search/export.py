@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,6 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search._paths import file_in_the_way
+from search._study import public_url
 
 __all__ = ["FORMATS", "Exported", "export_trial", "pick_trial"]
 
@@ -45,6 +44,7 @@ class Exported(NamedTuple):
     weights: Path | None  # the trained checkpoint beside it (None: the trial kept none)
     program: Path | None  # the torch.export program (fmt="torch-export")
     max_abs_diff: float | None  # program against the model on real validation inputs
+    why: str = ""  # the rule that picked the trial (for --pick knee)
 
 
 # -------------------------------------------------------------------------------- choosing
@@ -94,8 +94,14 @@ def _pareto(study: optuna.Study, trials: list[FrozenTrial]) -> list[FrozenTrial]
     return [t for t in study.best_trials if t.number in eligible] or trials
 
 
-def _knee(study: optuna.Study, trials: list[FrozenTrial], signs: list[float]) -> FrozenTrial:
-    """The Pareto trial nearest the ideal point, each objective scaled to [0, 1] over the Pareto set."""
+def knee(study: optuna.Study, trials: list[FrozenTrial], signs: list[float]) -> tuple[FrozenTrial, str]:
+    """The Pareto trial nearest the ideal point, each objective scaled to [0, 1] over the Pareto
+    set, and the rule that picked it.
+
+    Points at the same distance go to the better primary objective (the validation metric),
+    then the earlier trial: with two Pareto points both lie at distance 1, and the knee is then
+    the more accurate one, never a much worse one for a small gain in stability.
+    """
     front = _pareto(study, trials)
     losses = [[s * v for s, v in zip(signs, t.values)] for t in front]
     lows = [min(col) for col in zip(*losses)]
@@ -103,9 +109,16 @@ def _knee(study: optuna.Study, trials: list[FrozenTrial], signs: list[float]) ->
 
     def distance(loss: list[float]) -> float:
         scaled = [(v - lo) / (hi - lo) if hi > lo else 0.0 for v, lo, hi in zip(loss, lows, highs)]
-        return math.hypot(*scaled)
+        return round(math.hypot(*scaled), 9)  # rounded: equal distances tie exactly
 
-    return min(zip(front, losses), key=lambda fl: (distance(fl[1]), fl[0].number))[0]
+    ranked = sorted(zip(front, losses), key=lambda fl: (distance(fl[1]), fl[1][0], fl[0].number))
+    chosen = ranked[0][0]
+    if len(front) == 1:
+        return chosen, "the only Pareto trial"
+    if len(ranked) > 1 and distance(ranked[0][1]) == distance(ranked[1][1]):
+        tied = sum(1 for _, loss in ranked if distance(loss) == distance(ranked[0][1]))
+        return chosen, f"{tied} of {len(front)} Pareto trials tie at distance {distance(ranked[0][1]):.3g} from the ideal point: the best on the primary objective"
+    return chosen, f"nearest the ideal point of {len(front)} Pareto trials"
 
 
 def _objective_index(study: optuna.Study, name: str) -> int:
@@ -153,7 +166,7 @@ def pick_trial(study: optuna.Study, pick: str = "knee") -> FrozenTrial:
     eligible = _eligible(study)
     signs = _signs(study)
     if kind == "knee":
-        return _knee(study, eligible, signs)
+        return knee(study, eligible, signs)[0]
     i = _objective_index(study, arg)
     others = [j for j in range(len(signs)) if j != i]
     return min(eligible, key=lambda t: (signs[i] * t.values[i], *(signs[j] * t.values[j] for j in others), t.number))
@@ -162,38 +175,29 @@ def pick_trial(study: optuna.Study, pick: str = "knee") -> FrozenTrial:
 # -------------------------------------------------------------------------------- writing
 
 
-def _public_url(url: str | None) -> str | None:
-    """The storage URL without its password: best.json gets shared."""
-    if not url or "://" not in url or url.startswith("journal"):
-        return url
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def _checkpoint(study: optuna.Study, trial: FrozenTrial, dest: Path) -> Path | None:
-    """Copy the trial's checkpoint artifact to `dest`; None when it kept none."""
+def _checkpoint(study: optuna.Study, trial: FrozenTrial, dest: Path, out_dir: str | os.PathLike | None) -> Path | None:
+    """Copy the trial's checkpoint artifact to `dest` and check that it loads; None when it kept none."""
     artifacts = trial.user_attrs.get("artifacts") or {}
     artifact_id = artifacts.get(CHECKPOINT_NAME) or next((a for name, a in artifacts.items() if name.endswith(".pt")), None)
     if artifact_id is None:
         return None
-    from optuna.artifacts import download_artifact
+    from optuna.artifacts import FileSystemArtifactStore, download_artifact
 
-    from search._study import study_artifact_store
+    import runs
+    from search._study import study_artifact_dir
 
-    store = study_artifact_store(study)
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    folder = study_artifact_dir(study, out_dir)
     try:
-        download_artifact(artifact_store=store, file_path=str(tmp), artifact_id=artifact_id)
-        os.replace(tmp, dest)
+        download_artifact(artifact_store=FileSystemArtifactStore(str(folder)), file_path=str(dest), artifact_id=artifact_id)
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"trial {trial.number}'s checkpoint (artifact {artifact_id}) is missing from {study.user_attrs.get('artifact_dir')}: "
+            f"trial {trial.number}'s checkpoint (artifact {artifact_id}) is missing from {folder}: "
             "restore that folder (it holds the search's checkpoints) and export again"
         ) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    try:
+        runs.load(dest)
+    except ValueError as exc:
+        raise ValueError(f"trial {trial.number}'s checkpoint (artifact {artifact_id}) cannot be exported: {exc}") from None
     return dest
 
 
@@ -260,6 +264,7 @@ def export_trial(
     fmt: str = "json",
     storage: str | None = None,
     overwrite: bool = False,
+    out_dir: str | os.PathLike | None = None,
 ) -> Exported:
     """Write the trial `pick` chooses as a cell file at `to` (docs/architecture.md, "Exported cell").
 
@@ -277,6 +282,8 @@ def export_trial(
             model (needs the trial's checkpoint), checked against the model on validation inputs.
         storage: The storage URL to record as the source (its password is left out).
         overwrite: Replace files an earlier export left at `to` (else they are refused).
+        out_dir: The study's `--out` folder: its `artifacts/` holds the checkpoints wherever the
+            folder was moved (else the folder the search recorded).
 
     Returns:
         An `Exported` naming the trial and the files written.
@@ -289,28 +296,38 @@ def export_trial(
     path.parent.mkdir(parents=True, exist_ok=True)
     run = trial.user_attrs["run_config"]
 
-    weights = _checkpoint(study, trial, path.with_suffix(".pt"))
-    if fmt == "torch-export" and weights is None:
-        raise ValueError(
-            f"trial {trial.number} kept no checkpoint, so there are no trained weights to export as a program: "
-            f"export it as json and retrain it with `momnas train {path}`"
-        )
-    program, diff = None, None
-    if fmt == "torch-export":
-        program = path.with_suffix(".pt2")
-        diff = _write_program(weights, program)
-
-    data = {
-        "cell": run["cell"],
-        "task": run.get("task", study.user_attrs.get("task")),
-        "train": run.get("train", {}),
-        "source": {"study": study.study_name, "trial": trial.number, "storage": _public_url(storage), "pick": pick},
-        "metrics": trial.user_attrs.get("metrics", {}),
-    }
-    if weights is not None:
-        data["weights"] = weights.name  # relative to the JSON file
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        json.dump(data, f, indent=2, allow_nan=True)
-        f.write("\n")
-    shutil.move(f.name, path)
-    return Exported(trial.number, pick, path, weights, program, diff)
+    # All or nothing: every file is written under a temporary name and checked, then all are
+    # moved into place; a failure leaves no partial export to block the retry.
+    final = {"json": path, "weights": path.with_suffix(".pt"), "program": path.with_suffix(".pt2")}
+    staged = {key: target.with_name(f".{target.name}.tmp-{os.getpid()}") for key, target in final.items()}
+    try:
+        weights = _checkpoint(study, trial, staged["weights"], out_dir)
+        if fmt == "torch-export" and weights is None:
+            raise ValueError(
+                f"trial {trial.number} kept no checkpoint, so there are no trained weights to export as a program: "
+                f"export it as json and retrain it with `momnas train {path}`"
+            )
+        diff = _write_program(weights, staged["program"]) if fmt == "torch-export" else None
+        data = {
+            "cell": run["cell"],
+            "task": run.get("task", study.user_attrs.get("task")),
+            "train": run.get("train", {}),
+            "source": {"study": study.study_name, "trial": trial.number, "storage": public_url(storage), "pick": pick},
+            "metrics": trial.user_attrs.get("metrics", {}),
+        }
+        if weights is not None:
+            data["weights"] = final["weights"].name  # relative to the JSON file
+        with open(staged["json"], "w") as f:  # the umask's mode, as the weights beside it
+            json.dump(data, f, indent=2, allow_nan=True)
+            f.write("\n")
+        for key in ("weights", "program", "json"):  # best.json last: it is what names the others
+            if staged[key].exists():
+                os.replace(staged[key], final[key])
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+    return Exported(
+        trial.number, pick, path, final["weights"] if weights is not None else None,
+        final["program"] if fmt == "torch-export" else None, diff,
+        knee(study, _eligible(study), _signs(study))[1] if pick == "knee" else "",
+    )

@@ -45,8 +45,11 @@ def load_space(path: str | Path, named: dict[str, Space], known: dict[str, dict[
         raise ValueError(f"{path}: not a text file; a space is a YAML file (momnas spaces show momentum --yaml > mine.yaml)") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    if data is None:  # an empty file (or comments only) would silently search the whole base space
+        raise ValueError(f"space file {path} is empty; give at least a base or families "
+                         "(momnas spaces show momentum --yaml > mine.yaml writes a full one)")
     try:
-        return space_from_data(data if data is not None else {}, named, known, default_name=path.stem)
+        return space_from_data(data, named, known, default_name=path.stem)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
 
@@ -115,6 +118,7 @@ def space_from_data(
             raise ValueError(f"params: {scope} has no parameter {key!r} (its parameters: {listed})")
         if scope not in (used_dyn if kind == "dynamics" else used_core):
             raise ValueError(f"params: {name!r} is set but no searched family uses {scope}")
+        _check_cell_range(name, scope, key, param)
         (dynamics if kind == "dynamics" else cores)[scope][key] = param
         if param.when is not None and param.when[0] not in ("core", "dynamics"):
             sibling = param.when[0]
@@ -133,6 +137,24 @@ def space_from_data(
         cell=cell,
         train=train,
     )
+
+
+def _check_cell_range(name: str, scope: str, key: str, param: Distribution) -> None:
+    """Refuse, when the space is read, a range or value the cell itself would refuse: each
+    trial would otherwise fail with it after Ray started, and count towards --trials."""
+    import cells
+
+    allowed = next((p for f in cells.families() if f.name == scope for p in f.params if p.name == key), None)
+    if allowed is None:
+        return
+    ends = {"fixed": [("value", param.value)], "categorical": [("choice", c) for c in param.choices]}.get(
+        param.kind, [("low", param.low), ("high", param.high)])
+    for which, value in ends:
+        try:
+            allowed.check(value)
+        except ValueError:
+            raise ValueError(f"params: {name}: {which} {value!r} is outside what the cell takes; "
+                             f"{key} takes {allowed.range}") from None
 
 
 def _fallback(named: dict[str, Space], kind: str, name: str) -> dict[str, Distribution]:

@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from search._paths import file_in_the_way
+from search._study import STORAGE_ENV
 from search.cli._common import console, err_console, fail, user_errors
 
 # The same three options as `momnas search`, so a study is found the way it was stored.
 Out = Annotated[Path, typer.Option("--out", help="The search's folder; its optuna.db is the storage unless --storage is given.")]
-Storage = Annotated[str | None, typer.Option("--storage", help="Storage URL (sqlite:///..., postgresql+psycopg://..., journal:PATH).")]
+Storage = Annotated[str | None, typer.Option("--storage", envvar=STORAGE_ENV, show_envvar=True, help="Storage URL (sqlite:///..., postgresql+psycopg://..., journal:PATH).")]
 Study = Annotated[str | None, typer.Option("--study", help="Study name; optional where the storage holds one study.")]
 DEFAULT_OUT = Path("momnas-runs")
 
@@ -85,8 +86,10 @@ def export_command(
     with user_errors():
         found = open_study(out, storage, study)
         done = export_trial(found, to or out / found.study_name / "best.json", pick=pick, fmt=fmt, storage=storage_url(out, storage),
-                            overwrite=overwrite)
+                            overwrite=overwrite, out_dir=out)
     console.print(f"trial {done.trial} ({done.pick}) -> {done.path}", highlight=False, soft_wrap=True)
+    if done.why:
+        err_console.print(f"{done.pick}: {done.why}", highlight=False, soft_wrap=True)
     if done.weights is not None:
         console.print(f"weights: {done.weights}", highlight=False, soft_wrap=True)
     else:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from search._samplers import SAMPLERS
+from search._study import STORAGE_ENV
 from search.cli._common import console, err_console, fail, user_errors
 
 _TASK = "task and training budget"
@@ -42,7 +43,7 @@ def search_command(
     mps: Annotated[bool | None, typer.Option("--mps/--no-mps", help="Run trials that share a GPU at once through CUDA MPS (a local search starts and stops its daemon); default: on where trials share a local GPU and the daemon starts.", rich_help_panel=_WHERE)] = None,
     address: Annotated[str | None, typer.Option("--address", help="auto or ray://HOST:PORT joins a Ray cluster; default starts a local one.", rich_help_panel=_WHERE)] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the study, artifacts and trial files (default: momnas-runs).", rich_help_panel=_STORE)] = None,
-    storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage URL (sqlite:///..., postgresql+psycopg://..., journal:PATH) (default: OUT/optuna.db).", rich_help_panel=_STORE)] = None,
+    storage: Annotated[str | None, typer.Option("--storage", envvar=STORAGE_ENV, show_envvar=True, help="Optuna storage URL (sqlite:///..., postgresql+psycopg://..., journal:PATH) (default: OUT/optuna.db).", rich_help_panel=_STORE)] = None,
     study: Annotated[str | None, typer.Option("--study", help="Study name (default: SPACE-TASK).", rich_help_panel=_STORE)] = None,
     resume: Annotated[bool | None, typer.Option("--resume/--no-resume", help="Continue an existing study: finished trials are kept, interrupted ones re-queued.", rich_help_panel=_STORE)] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML file with any of these options (flags override it).")] = None,
@@ -65,13 +66,27 @@ def search_command(
         study = run_search(SearchConfig.resolve(preset=preset, file=config, overrides=flags), console=err_console)
     failed = [t for t in study.trials if t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")]
     if failed and not any(t.state == TrialState.COMPLETE for t in study.trials):
-        first = failed[0].user_attrs.get("error", "no error recorded").splitlines()[0]
-        raise fail(f"no trial completed ({len(failed)} failed); trial {failed[0].number}: {first}", code=1)
+        raise fail(_why_none_completed(failed), code=1)
+
+
+def _why_none_completed(failed: list) -> str:
+    """One line on a search none of whose trials completed: how they ended, the first error, what to try."""
+    statuses: dict[str, int] = {}
+    for t in failed:
+        status = t.user_attrs.get("status", "failed")
+        statuses[status] = statuses.get(status, 0) + 1
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items(), key=lambda kv: -kv[1]))
+    if set(statuses) == {"diverged"}:
+        return (f"no trial completed ({counts}): every trial's loss or gradients blew up; "
+                "try a smaller --lr, or a space with narrower ranges (a --config file's `clip:` caps the gradient norm)")
+    first = next((t for t in failed if t.user_attrs.get("error")), failed[0])
+    error = (first.user_attrs.get("error") or first.user_attrs.get("status", "failed")).splitlines()[0]
+    return f"no trial completed ({counts}); trial {first.number}: {error}"
 
 
 def status_command(
     out: Annotated[Path, typer.Option("--out", help="The search's folder; its optuna.db is the storage unless --storage is given.")] = Path("momnas-runs"),
-    storage: Annotated[str | None, typer.Option("--storage", help="Storage URL (sqlite:///..., postgresql+psycopg://..., journal:PATH).")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", envvar=STORAGE_ENV, show_envvar=True, help="Storage URL (sqlite:///..., postgresql+psycopg://..., journal:PATH).")] = None,
     study: Annotated[str | None, typer.Option("--study", help="Study name; optional where the storage holds one study.")] = None,
 ) -> None:
     """Summarise a study: trials by state and family, the best ones, the Pareto set."""

@@ -138,9 +138,9 @@ def test_export_to_a_folder_or_under_a_file_writes_nothing(picks_study, tmp_path
     assert "Traceback" not in result.output
 
 
-def test_export_hides_the_storage_password():
-    assert ex._public_url("postgresql+psycopg://momnas:s3cret@db.example/momnas") == "postgresql+psycopg://momnas:***@db.example/momnas"
-    assert ex._public_url("sqlite:////tmp/x/optuna.db") == "sqlite:////tmp/x/optuna.db"
+def test_export_hides_the_storage_password(picks_study, tmp_path):
+    done = ex.export_trial(picks_study, tmp_path / "best.json", storage="postgresql+psycopg://momnas:s3/cr@t@db.example/momnas")
+    assert json.loads(done.path.read_text())["source"]["storage"] == "postgresql+psycopg://momnas:***@db.example/momnas"
 
 
 def test_torch_export_needs_a_checkpoint(picks_study, tmp_path):
