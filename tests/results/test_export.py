@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import stat
+from pathlib import Path
 
+import optuna
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -244,3 +249,65 @@ def test_torch_export_of_a_model_that_cannot_be_exported_is_refused_in_one_line(
     assert "plain-lstm cannot be exported with torch.export" in message and "--format json" in message
     assert "Traceback" not in result.output
     assert not to.exists() and not to.with_suffix(".pt2").exists()  # no run file naming a missing program
+
+
+def test_knee_of_two_pareto_trials_is_the_more_accurate(tmp_path, make_study, trial_spec):
+    """Two Pareto points both lie at distance 1 from the ideal point: the tie goes to the primary
+    objective (the quickstart's knee was trial 6, val 0.597, instead of 0.882), and export says why."""
+    study = make_study(tmp_path, [
+        trial_spec("plain-lstm", (0.597, 0.10)),  # 0: a little more stable, much less accurate
+        trial_spec("momentum-lstm", (0.882, 0.20), mu=0.6, s=0.6),  # 1
+    ])
+    assert ex.pick_trial(study, "knee").number == 1
+    result = CliRunner().invoke(app, ["export", "--out", str(tmp_path), "--to", str(tmp_path / "x" / "best.json")])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "trial 1 (knee)" in result.stdout
+    assert "2 of 2 Pareto trials tie" in result.stderr and "best on the primary objective" in result.stderr
+
+
+def test_best_json_has_the_mode_of_the_weights_beside_it(picks_study, tmp_path):
+    done = ex.export_trial(picks_study, tmp_path / "best.json")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(done.path.stat().st_mode) == 0o666 & ~umask
+
+
+def _study_folder_copy(trained_out: Path, folder: Path) -> Path:
+    """A copy of the trained study's folder that records itself as its artifact folder, as a search there would."""
+    shutil.copytree(trained_out, folder)
+    storage = search.make_storage(search.storage_url(folder), create=False)
+    study = optuna.load_study(study_name="trained", storage=storage)
+    study.set_user_attr("artifact_dir", str((folder / "artifacts").resolve()))
+    return folder
+
+
+@pytest.mark.slow
+def test_export_after_the_study_folder_moved(trained, tmp_path):
+    out, study, numbers = trained
+    before = _study_folder_copy(out, tmp_path / "runs-a")
+    moved = before.rename(tmp_path / "runs-b")  # `mv runs-a runs-b`: the recorded artifact folder is gone
+    result = CliRunner().invoke(app, ["export", "--out", str(moved), "--pick", "trial:0", "--to", str(tmp_path / "best.json")])
+    assert result.exit_code == 0, result.output + result.stderr + repr(result.exception)
+    assert (tmp_path / "best.pt").is_file() and runs.load(tmp_path / "best.pt") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["json", "torch-export"])
+def test_export_of_an_unreadable_checkpoint_writes_nothing(trained, tmp_path, fmt):
+    out, study, numbers = trained
+    folder = _study_folder_copy(out, tmp_path / "runs")
+    artifact_id = study.trials[0].user_attrs["artifacts"]["checkpoint.pt"]
+    checkpoint = folder / "artifacts" / artifact_id
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])  # a truncated copy, as a full disk leaves
+    to = tmp_path / "export" / "best.json"
+    args = ["export", "--out", str(folder), "--pick", "trial:0", "--format", fmt, "--to", str(to)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output + result.stderr + repr(result.exception)
+    assert "trial 0's checkpoint" in result.stderr and "not a readable checkpoint" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not to.parent.exists() or not list(to.parent.iterdir())  # nothing left to block the retry
+
+    shutil.copy(out / "artifacts" / artifact_id, checkpoint)  # restored: the same command now succeeds
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert to.is_file() and to.with_suffix(".pt").is_file()
