@@ -80,3 +80,25 @@ def test_resume_with_another_space_is_refused_before_any_trial(tmp_path):
     assert "was made with space 'small'" in " ".join(result.output.split()) and "Traceback" not in result.output
     assert optuna.load_study(study_name="s", storage=storage).trials == []
     assert not (out / "ray").exists()
+
+
+def test_a_learning_rate_beyond_float32_is_refused(tmp_path):
+    # Before: it passed validation and every trial died in the optimizer with a traceback.
+    message = _refused(tmp_path, "--lr", "1e39")
+    assert "`lr` 1e+39 is beyond float32's range" in message
+
+
+@pytest.mark.parametrize("text, words", [
+    ("params:\n  momentum.mu: {low: 1.5, high: 2.0}\n", ["momentum.mu: low 1.5 is outside what the cell takes", "mu takes [0, 1)"]),
+    ("params:\n  momentum.s: [0.5, -1.0]\n", ["momentum.s: choice -1.0", "s takes (0, inf)"]),
+    ("params:\n  nag_restart.restart: -2\n", ["nag_restart.restart: value -2", "restart takes integer >= 0"]),
+    ("", ["is empty", "momnas spaces show momentum --yaml"]),
+    ("# only a comment\n", ["is empty"]),
+])
+def test_a_space_the_cells_would_refuse_is_refused_when_read(tmp_path, text, words):
+    # Before: Ray started and trial after trial failed ("mu=1.71 is out of range"), or an
+    # empty file silently searched the whole momentum space.
+    space = tmp_path / "mine.yaml"
+    space.write_text(text)
+    message = _refused(tmp_path, "--space", str(space))
+    assert str(space) in message and all(w in message for w in words), message
