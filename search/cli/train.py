@@ -197,7 +197,7 @@ def _summary(result, out: Path) -> None:
             table.add_row(split, ", ".join(f"{k} {fmt(v)}" for k, v in values.items()))
     table.add_row("baseline", f"{result.metric} {fmt(result.baseline)}")
     table.add_row("stability", ", ".join(f"{k} {fmt(v)}" for k, v in result.stability.items()))
-    table.add_row("trained", f"{result.epochs} epochs, {result.steps} steps, {result.seconds:.1f} s")
+    table.add_row("trained", f"{_count(result.epochs, 'epoch')}, {_count(result.steps, 'step')}, {result.seconds:.1f} s")
     table.add_row("wrote", ", ".join(sorted(p.name for p in out.iterdir() if not p.name.startswith("."))) + f" in {out}")
     console.print(table)
 
@@ -209,3 +209,8 @@ def _write_html(result, out: Path) -> None:
 
     plot_run_curves(result.curves, result.metric).write_html(tmp, include_plotlyjs="directory")
     os.replace(tmp, path)
+
+
+def _count(n: int, noun: str) -> str:
+    """"1 epoch", "2 epochs"."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")

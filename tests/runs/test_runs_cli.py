@@ -44,6 +44,7 @@ def test_tiny_run_writes_results_that_rebuild(tmp_path):
     (["--task", "addding"], "unknown task 'addding'"),
     (["--cell", "restart"], "expected KEY=VALUE"),
     (["--lr", "-1"], "`lr` must be a positive number"),
+    (["--lr", "1e39"], "`lr` 1e+39 is beyond float32's range"),  # before: a traceback from the optimizer
 ])
 def test_bad_flags_give_one_line_and_write_nothing(tmp_path, args, message):
     out = tmp_path / "run"
@@ -126,3 +127,45 @@ def test_run_file_that_is_a_folder_names_its_run_json(tmp_path):
     (tmp_path / "run.json").write_text("{}")
     result = CliRunner().invoke(app, ["train", str(tmp_path)])
     assert result.exit_code == 2 and f"is a folder, not a run file: give {tmp_path / 'run.json'}" in " ".join(result.output.split())
+
+
+def test_a_binary_run_file_is_named_with_the_fix(tmp_path):
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"\xac\xed\x00\x05" + bytes(range(256)))
+    result = CliRunner().invoke(app, ["train", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert message.startswith("error:") and str(path) in message and "not text" in message and "run.json" in message
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained") / "run"
+    assert CliRunner().invoke(app, ["train", *TINY, "--out", str(out)]).exit_code == 0
+    return out / "checkpoint.pt"
+
+
+@pytest.mark.parametrize("damage", [
+    lambda data: data[:100],  # truncated: EOFError / RuntimeError inside torch.load
+    lambda data: b"garbage" * 50,  # not a zip or pickle: UnpicklingError
+    lambda data: b"",  # empty
+])
+def test_runs_load_of_a_damaged_checkpoint_is_one_line(tmp_path, trained_checkpoint, damage):
+    checkpoint = tmp_path / "checkpoint.pt"
+    checkpoint.write_bytes(damage(trained_checkpoint.read_bytes()))
+    with pytest.raises(ValueError, match="is not a readable checkpoint") as refused:
+        runs.load(checkpoint)
+    assert str(checkpoint) in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_runs_load_of_weights_that_do_not_fit_is_one_line(tmp_path, trained_checkpoint):
+    data = torch.load(trained_checkpoint, weights_only=True)
+    data["model_state"] = {k: v for k, v in data["model_state"].items() if not k.startswith("readout")}
+    torch.save(data, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="the weights do not fit the model"):
+        runs.load(tmp_path / "checkpoint.pt")
+
+
+def test_the_summary_says_1_epoch(tmp_path):
+    result = CliRunner().invoke(app, ["train", *[a for a in TINY if a != "--quiet"], "--epochs", "1", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0 and "1 epoch," in result.output and "1 epochs" not in result.output
