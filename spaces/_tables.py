@@ -105,7 +105,7 @@ def named_spaces() -> dict[str, Space]:
     return {
         "paper": Space(
             name="paper",
-            description="The seed papers' cells with their published hyper-parameter ranges (REFERENCE §3).",
+            description="The seed papers' cells (MomentumRNN, expRNN, scoRNN, coRNN, UnICORNN, ...) with their published hyper-parameter ranges.",
             families=PAPER_FAMILIES,
             dynamics=PAPER_DYNAMICS,
             cores=PAPER_CORES,
