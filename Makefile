@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml
 
 quickstart: $(VENV)/.installed
 	$(BIN)/momnas search --preset quickstart
+	@echo "momnas lives in $(BIN): run '. $(BIN)/activate' to type it as plain 'momnas' (the next: lines above work as printed)"
 
 system-deps:
 	bash .ci/system-deps

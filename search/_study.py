@@ -99,6 +99,11 @@ def make_storage(url: str, *, create: bool = True) -> BaseStorage:
             # Several processes (the search, a dashboard, a plot) may use the file at once:
         # wait for the lock rather than fail with "database is locked".
             return _rdb(url, {"connect_args": {"timeout": 60}})
+    if "@" in url.split("://", 1)[1].split("?", 1)[0].rpartition("@")[0]:
+        # SQLAlchemy splits the URL at the first `@`: the rest of the password would be taken for
+        # the host, and shown back in the driver's error ("failed to resolve host 'word@db'").
+        raise ValueError(f"storage {public_url(url)!r}: its user or password holds a raw '@', which a URL cannot "
+                         "carry; write it as %40 (e.g. user:p%40w@host/db)")
     return _rdb(url, {"pool_pre_ping": True})
 
 
