@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.request
 import uuid
+import warnings
 from pathlib import Path
 
 import optuna
@@ -75,7 +76,9 @@ def make_study_dir():
     def make(folder: Path) -> str:
         url = f"sqlite:///{folder / 'store' / 'optuna.db'}"
         study = optuna.create_study(storage=search.make_storage(url), study_name="env-study", directions=["minimize", "minimize"])
-        study.set_metric_names(["val_mse", "instability"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(["val_mse", "instability"])
         return url
     return make
 
