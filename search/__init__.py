@@ -9,7 +9,7 @@ Ray is imported only when a search runs, so reading a study (plots, export, stat
 
 from search._config import PRESETS, SearchConfig, preset
 from search._record import objective_names
-from search._run import finished_trials, recover_interrupted, run_search, show_status
+from search._run import SearchInterrupted, finished_trials, recover_interrupted, run_search, show_status
 from search._samplers import SAMPLERS, make_sampler
 from search._study import artifact_store, make_storage, open_study, public_url, storage_url, study_artifact_dir, study_artifact_store
 from search._summary import pareto_rows, status_info
@@ -18,6 +18,7 @@ __all__ = [
     "PRESETS",
     "SAMPLERS",
     "SearchConfig",
+    "SearchInterrupted",
     "artifact_store",
     "finished_trials",
     "make_sampler",
