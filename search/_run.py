@@ -167,6 +167,7 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
         >>> study = run_search(config)            # progress and the Pareto set go to stderr
         >>> [t.state.name for t in study.trials]
         ['COMPLETE', 'COMPLETE']
+
     Raises:
         SearchInterrupted: Ctrl-C stopped it (a KeyboardInterrupt, raised after the summary says
             which trials were left running; `resume=True` re-queues them).
