@@ -179,9 +179,8 @@ def test_password_is_in_no_file_written(secret_search):
 
 @pytest.mark.postgres
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="Ray Tune pickles the searcher (tuner.pkl, searcher-state-*.pkl) with its Optuna "
-                   "storage and URL: the `search` helper's StudySearch keeps a masked URL and re-reads MOMNAS_STORAGE")
 def test_password_is_in_no_pickle_ray_writes(secret_search):
+    """Tune pickles the searcher (tuner.pkl, searcher-state-*.pkl): its storage keeps the masked URL only."""
     _, _, out, _, began = secret_search
     leaking = _files_with_password(out, *_ray_session_dirs(began))
     assert not [p for p in leaking if p.name.endswith(".pkl")], leaking
