@@ -299,7 +299,7 @@ def export_trial(
     # All or nothing: every file is written under a temporary name and checked, then all are
     # moved into place; a failure leaves no partial export to block the retry.
     final = {"json": path, "weights": path.with_suffix(".pt"), "program": path.with_suffix(".pt2")}
-    staged = {key: target.with_name(f".{target.name}.tmp-{os.getpid()}") for key, target in final.items()}
+    staged = {key: target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}") for key, target in final.items()}
     try:
         weights = _checkpoint(study, trial, staged["weights"], out_dir)
         if fmt == "torch-export" and weights is None:
