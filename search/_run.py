@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -260,6 +261,7 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
         progress = Progress(total=config.trials, done=done, metric=task.metric, direction=task.direction, console=console)
         # MPS where trials share a local GPU (auto: if its daemon starts); Ray starts after it.
         wants_mps = config.address is None and packs_several(config.gpus_per_trial) and torch.cuda.device_count() > 0
+        started = time.monotonic()
         try:
             with mps_for_search(config.mps, wanted=wants_mps) as mps, progress:
                 _tune.run_trials(
@@ -271,6 +273,9 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
                     address=config.address, scheduler=scheduler, time_budget_s=config.time_budget_s,
                     mps=mps if config.address is None else "as the cluster's nodes run it",
                 )
+        except KeyboardInterrupt:
+            # A second Ctrl-C, or one before Tune's own handler: Tune did not stop gracefully.
+            raise SearchInterrupted("interrupted: " + RESUME_HINT.format(left="trials left running")) from None
         except Exception:
             # A search that could not start (no cluster, ...) leaves no empty study behind to
             # block the next attempt with "already exists".
@@ -280,6 +285,8 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
             raise
     study = optuna.load_study(study_name=name, storage=storage)
     left = len([t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t.number >= n_before])
+    # Trials left running after Tune returned: its time budget ran out, or Ctrl-C stopped it.
+    budget_spent = todo > 0 and config.time_budget_s is not None and time.monotonic() - started >= config.time_budget_s
     console.print(pareto_table(status_info(study)["pareto"], title=f"Pareto set of {name} (best {study.metric_names[0]} against instability)"))
     console.print(f"storage:   {public_url(url)}  (study {name})")
     console.print(f"artifacts: {(out / ARTIFACT_DIR).resolve()}")
@@ -292,10 +299,8 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
     completed = bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     momnas = momnas_command()
     if left:
-        console.print(
-            f"[yellow]interrupted: {left} trial(s) left running; run the same command with --resume to "
-            "continue (finished trials are kept, these are re-queued)[/]"
-        )
+        why = f"time budget of {config.time_budget_s:g} s spent" if budget_spent else "interrupted"
+        console.print(f"[yellow]{why}: " + RESUME_HINT.format(left=f"{left} trial(s) left running") + "[/]")
     flags = f"--out {config.out}" + _storage_flag(config.storage) + f" --study {name}"
     hints = [(f"{momnas} plot {flags}", "Pareto front, gradient profiles"), (f"{momnas} dashboard {flags}", "live Optuna dashboard")]
     if completed:  # nothing to export before a trial completed
@@ -304,9 +309,13 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
                   soft_wrap=True)
     if has_password(config.storage) and os.environ.get(STORAGE_ENV) != config.storage:
         console.print(f"      (the storage's password is not shown: pass the real URL with --storage, or set {STORAGE_ENV} to it)")
-    if left:
+    if left and not budget_spent:
         raise SearchInterrupted(f"search interrupted with {left} trial(s) left running")
     return study
+
+
+RESUME_HINT = ("{left}; run the same command with --resume to continue "
+               "(finished trials are kept, interrupted ones are re-queued)")
 
 
 class SearchInterrupted(KeyboardInterrupt):
