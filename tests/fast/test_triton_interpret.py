@@ -8,9 +8,15 @@ Sizes are chosen to hit the masks: H not a power of two, B not a multiple of 16.
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
+if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
+    # Triton reads the switch once: kernels decorated here would not be interpreted, and the
+    # tests would fail with "Cannot call @triton.jit'd outside of the scope of a kernel".
+    pytest.fail("triton was imported before tests/fast/test_triton_interpret.py (by a test module's imports, "
+                "e.g. torch._dynamo): import it inside that module's tests instead", pytrace=False)
 _OLD = os.environ.get("TRITON_INTERPRET")
 os.environ["TRITON_INTERPRET"] = "1"  # before triton is imported: it reads the switch then
 try:
