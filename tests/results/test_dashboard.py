@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import search
 from search.plots import write_plots
 
 pytestmark = pytest.mark.browser
@@ -80,7 +81,8 @@ def test_dashboard_renders_study_trials_and_pareto_front(dashboard, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     url, study = dashboard
-    assert url.endswith(f"/dashboard/studies/{study._study_id}")
+    study_id = search.make_storage(search.storage_url(tmp_path / "runs")).get_study_id_from_name(study.study_name)
+    assert url.endswith(f"/dashboard/studies/{study_id}")
     n_finished = len(study.trials)  # 12 complete, 1 failed, 1 stopped
     shot = tmp_path / "dashboard.png"
     with sync_playwright() as p:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import search
 from search import plots
 from search.plots._grad_profiles import _grad_profile_figure, _grad_profile_info
 from search.plots._hypervolume import _hypervolume_info
@@ -183,14 +184,17 @@ def test_write_plots_writes_html_and_attaches_each_figure_once(known_study, tmp_
         assert "plotly" in text and "<html>" in text
     plots.write_plots(known_study, out)  # a rerun replaces, never duplicates
 
+    storage = search.make_storage(search.storage_url(tmp_path))  # where known_study lives
+    study_id = storage.get_study_id_from_name(known_study.study_name)
+
     def graph_ids():
-        attrs = known_study._storage.get_study_system_attrs(known_study._study_id)
+        attrs = storage.get_study_system_attrs(study_id)
         return {k[len(SYSTEM_ATTR_PLOT_DATA):].split(":")[0] for k in attrs if k.startswith(SYSTEM_ATTR_PLOT_DATA)}
 
     assert graph_ids() == {"momnas-pareto-front", "momnas-hypervolume", "momnas-grad-profiles", "momnas-importances", "momnas-momentum",
                            "momnas-learning-curves"}
     # The dashboard draws each in a 450 px high card: the attached copies fill it, never a fixed page size.
-    attrs = known_study._storage.get_study_system_attrs(known_study._study_id)
+    attrs = storage.get_study_system_attrs(study_id)
     chunks: dict[str, list] = {}  # the dashboard stores each figure's JSON in numbered pieces
     for key, value in attrs.items():
         if key.startswith(SYSTEM_ATTR_PLOT_DATA):

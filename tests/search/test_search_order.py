@@ -18,13 +18,13 @@ def _space(trial: optuna.Trial) -> dict:
 
 
 def test_the_costliest_of_the_next_suggestions_goes_first_and_results_reach_their_trials():
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.RandomSampler(seed=3))
-    searcher = OptunaSearch(space=_space, metric="loss", mode="min", study_name=study.study_name,
-                            storage=study._storage)
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, direction="minimize", sampler=optuna.samplers.RandomSampler(seed=3))
+    searcher = OptunaSearch(space=_space, metric="loss", mode="min", study_name=study.study_name, storage=storage)
     order = LongestFirst(searcher, total=6, lookahead=3)
     handed = [order.suggest(f"t{i}") for i in range(6)]
     assert order.suggest("t6") is None  # the search's 6 trials are drawn: nothing more
-    drawn = [t.params["core"] for t in optuna.load_study(study_name=study.study_name, storage=study._storage).trials]
+    drawn = [t.params["core"] for t in optuna.load_study(study_name=study.study_name, storage=storage).trials]
     assert len(drawn) == 6
 
     # The same choice by hand: keep the next 3 drawn, hand out the dearest (the first drawn of equals).
@@ -38,7 +38,7 @@ def test_the_costliest_of_the_next_suggestions_goes_first_and_results_reach_thei
 
     for i, config in enumerate(handed):
         order.on_trial_complete(f"t{i}", result={"loss": trial_cost(config)})
-    for trial in optuna.load_study(study_name=study.study_name, storage=study._storage).trials:
+    for trial in optuna.load_study(study_name=study.study_name, storage=storage).trials:
         assert trial.state == optuna.trial.TrialState.COMPLETE
         assert trial.value == trial_cost({RUN_KEY: {"cell": {"core": trial.params["core"]}}})
 

@@ -142,7 +142,7 @@ def secret_search(ray_session, tmp_path_factory):
     try:
         served = b"".join(
             urllib.request.urlopen(f"{dashboard.root[:-len('/dashboard')]}{path}", timeout=30).read()
-            for path in ("/api/studies", f"/api/studies/{study._study_id}")
+            for path in ("/api/studies", f"/api/studies/{optuna.storages.RDBStorage(URL).get_study_id_from_name(name)}")
         )
     finally:
         dashboard.close()
