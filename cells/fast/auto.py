@@ -148,8 +148,12 @@ class FastCell(Cell):
 
     @property
     def dynamics(self):
-        """The cell's dynamics; while compiling, with tensor values (see `compiled.traced_dynamics`)."""
-        return compiled.traced_dynamics(self, self.__dict__["dynamics"])
+        """The cell's dynamics; while compiling, with tensor values (see `compiled.traced_dynamics`).
+
+        Read from `eager_dynamics`, not `self.__dict__["dynamics"]`: dynamo in torch 2.11 traces
+        `obj.__dict__[name]` as `getattr(obj, name)`, which is this property again (a
+        RecursionError at the first compiled step; benchmarks/NOTES.md run 19)."""
+        return compiled.traced_dynamics(self, self.eager_dynamics)
 
     def __reduce_ex__(self, protocol):
         # The fast class is made at run time: pickle (torch.save, deepcopy) what the
@@ -199,6 +203,7 @@ def accelerate(cell: nn.Module) -> nn.Module:
     if not isinstance(cell, Cell):
         raise TypeError(f"accelerate: expected a cells Cell, got {type(cell).__name__}")
     if not isinstance(cell, FastCell):
+        dynamics = cell.dynamics  # the reference cell's attribute, before the fast class's property hides it
         cell.__class__ = fast_class(compiled.shared_class(type(cell)))
-        compiled.prepare(cell, cell.dynamics)
+        compiled.prepare(cell, dynamics)
     return cell

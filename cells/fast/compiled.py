@@ -38,14 +38,20 @@ _PREFIX = "dynamics_value_"
 
 
 def compiling() -> bool:
-    """Whether dynamo is tracing for torch.compile (torch.export traces the eager code as it is)."""
-    return torch.compiler.is_compiling() and not torch.compiler.is_exporting()
+    """Whether dynamo is tracing for torch.compile; False for `torch.export` (non-strict, the
+    default and what `search.export` runs: no dynamo), which traces the eager code as it is.
+
+    Not `is_compiling() and not is_exporting()`: dynamo in torch 2.11 folds `is_exporting()`
+    to True under torch.compile, which turned every piece of this module off there."""
+    return torch.compiler.is_dynamo_compiling()
 
 
 def prepare(cell: nn.Module, dynamics: Dynamics) -> None:
-    """Made fast (`auto.accelerate`): keep the dynamics' numeric parameters as non-persistent
-    0-dim buffers of `cell` and the names of its fields (read here, outside any trace: dynamo
+    """Made fast (`auto.accelerate`): keep `dynamics` as `cell.eager_dynamics` (what the fast
+    class's `dynamics` property serves), its numeric parameters as non-persistent 0-dim
+    buffers of `cell` and the names of its fields (read here, outside any trace: dynamo
     cannot read a dataclass's fields), and wrap the loops (`_wrap_loops`)."""
+    cell.eager_dynamics = dynamics
     numeric = tuple(name for name in dynamics_params(cell.config.dynamics)
                     if isinstance(getattr(dynamics, name), numbers.Real))
     for name in numeric:

@@ -57,3 +57,27 @@ def test_compiled_model_equals_eager_and_a_new_trial_does_not_recompile(path):
         trial_loss, _ = _loss_and_grads(torch.compile(trial), x, y)
     assert counters["stats"]["unique_graphs"] == graphs  # no new graph either
     torch.testing.assert_close(trial_loss, _loss_and_grads(trial, x, y)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_compiling_is_true_under_torch_compile_only():
+    """The twin dynamics and the cached-parametrization switch key on `compiling()`: it must be
+    True while torch.compile traces (torch 2.11's dynamo folds `is_exporting()` to True there)
+    and False in eager runs and under torch.export, which runs the eager code as it finds it."""
+    from cells.fast.compiled import compiling
+
+    seen = {}
+
+    class Probe(torch.nn.Module):
+        def __init__(self, tag):
+            super().__init__()
+            self.tag = tag
+
+        def forward(self, x):
+            seen[self.tag] = compiling()
+            return x + 1
+
+    x = torch.ones(2)
+    Probe("eager")(x)
+    torch.compile(Probe("compile"), backend="eager")(x)
+    torch.export.export(Probe("export"), (x,))
+    assert seen == {"eager": False, "compile": True, "export": False}
