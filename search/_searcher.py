@@ -29,16 +29,20 @@ class StudySearcher(Searcher):
 
     stopped_at: the early-stopping scheduler's record (trial id -> epoch it stopped the trial
     at, or None): such a trial is told as PRUNED, never COMPLETE with truncated values.
+    worker_death: why the worker of the trial that Tune just failed died, if it did
+    (search._worker_deaths.WorkerDeaths.take): the error recorded and shown for that trial.
     """
 
     def __init__(self, *, space: Callable[[optuna.Trial], dict], storage: StorageRef, study_name: str,
                  sampler: optuna.samplers.BaseSampler, task_metric: str, artifact_store, progress=None,
-                 stopped_at: Callable[[str], float | None] | None = None):
+                 stopped_at: Callable[[str], float | None] | None = None,
+                 worker_death: Callable[[], str | None] | None = None):
         super().__init__(metric=None, mode=None)
         self._space, self._storage, self._study_name, self._sampler = space, storage, study_name, sampler
         self._task_metric, self._artifact_store, self._progress = task_metric, artifact_store, progress
         self._objectives = _record.objective_names(task_metric)
         self._stopped_at = stopped_at
+        self._worker_death = worker_death
         self._study: optuna.Study | None = None
         self._live: dict[str, optuna.Trial | int] = {}  # Tune trial id -> Optuna trial (its number once unpickled)
         self._curves: dict[str, list[dict[str, Any]]] = {}
@@ -46,7 +50,7 @@ class StudySearcher(Searcher):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state.update(_progress=None, _study=None,
+        state.update(_progress=None, _study=None, _worker_death=None,
                      _live={k: t if isinstance(t, int) else t.number for k, t in self._live.items()})
         return state
 
@@ -81,6 +85,8 @@ class StudySearcher(Searcher):
             self._trial(trial_id).set_user_attr(_record.CURVE, self._curves[trial_id])
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        # Taken on every error, so that a death is never left over for a later trial.
+        death = self._worker_death() if error and self._worker_death is not None else None
         if trial_id not in self._live:
             return
         trial = self._trial(trial_id)
@@ -96,6 +102,8 @@ class StudySearcher(Searcher):
             outcome = _record.outcome(result, metric=self._task_metric)
             if error and outcome.state == optuna.trial.TrialState.COMPLETE:
                 outcome.state, outcome.values = optuna.trial.TrialState.FAIL, None
+            if death is not None:
+                outcome.attrs["error"] = death
         outcome.attrs[_record.CURVE] = self._curves.pop(trial_id, [])
         _record.record(trial, outcome, artifact_store=self._artifact_store, storage=self._storage.get())
         self.study.tell(trial, outcome.values, state=outcome.state)

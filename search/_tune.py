@@ -27,6 +27,7 @@ from search._order import LongestFirst
 from search._record import OBJECTIVES_KEY, RUN_KEY, THREADS_KEY, TRIAL_DIR_KEY
 from search._searcher import StudySearcher
 from search._storage_ref import StorageRef
+from search._worker_deaths import WorkerDeaths
 from search.mo_asha import MOASHA
 
 
@@ -140,43 +141,46 @@ def run_trials(
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     started_ray = start_ray(address)
     try:
-        gpus = _resources.ray_gpus()
-        resources = _resources.trial_resources(gpus_per_trial, cpus_per_trial, gpus)
-        if progress is not None:
-            progress.console.print(resources.describe(gpus_per_trial, gpus, mps))
-        check_fits(cpus_per_trial, resources.largest_gpus)
-        searcher = StudySearcher(
-            space=space, storage=storage, study_name=study_name, sampler=sampler, task_metric=metric,
-            artifact_store=artifact_store, progress=progress,
-            stopped_at=None if scheduler is None else scheduler.stopped_at,
-        )
-        tuner = tune.Tuner(
-            tune.with_resources(trainable, resources),
-            tune_config=tune.TuneConfig(
-                search_alg=LongestFirst(searcher, total=n_trials),
-                scheduler=scheduler,
-                num_samples=n_trials,
-                max_concurrent_trials=max_concurrent,
-                reuse_actors=True,
-                time_budget_s=time_budget_s,
-            ),
-            run_config=tune.RunConfig(
-                name=study_name,
-                storage_path=str(run_dir.resolve()),
-                verbose=0,
-                failure_config=tune.FailureConfig(max_failures=0),
-            ),
-        )
-        # Through Ray Client, Tune runs the searcher on the head (it drops the progress when
-        # pickled there): the study in the storage says what the trials did.
-        watcher = StudyWatcher(storage.get(), study_name, progress) if progress is not None and address and address.startswith("ray://") else None
-        if watcher is not None:
-            watcher.start()
-        try:
-            tuner.fit()
-        finally:
+        # A trial whose worker died gets its one line (through the searcher), not Ray's traceback.
+        with WorkerDeaths() as worker_deaths:
+            gpus = _resources.ray_gpus()
+            resources = _resources.trial_resources(gpus_per_trial, cpus_per_trial, gpus)
+            if progress is not None:
+                progress.console.print(resources.describe(gpus_per_trial, gpus, mps))
+            check_fits(cpus_per_trial, resources.largest_gpus)
+            searcher = StudySearcher(
+                space=space, storage=storage, study_name=study_name, sampler=sampler, task_metric=metric,
+                artifact_store=artifact_store, progress=progress,
+                stopped_at=None if scheduler is None else scheduler.stopped_at,
+                worker_death=worker_deaths.take,
+            )
+            tuner = tune.Tuner(
+                tune.with_resources(trainable, resources),
+                tune_config=tune.TuneConfig(
+                    search_alg=LongestFirst(searcher, total=n_trials),
+                    scheduler=scheduler,
+                    num_samples=n_trials,
+                    max_concurrent_trials=max_concurrent,
+                    reuse_actors=True,
+                    time_budget_s=time_budget_s,
+                ),
+                run_config=tune.RunConfig(
+                    name=study_name,
+                    storage_path=str(run_dir.resolve()),
+                    verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=0),
+                ),
+            )
+            # Through Ray Client, Tune runs the searcher on the head (it drops the progress when
+            # pickled there): the study in the storage says what the trials did.
+            watcher = StudyWatcher(storage.get(), study_name, progress) if progress is not None and address and address.startswith("ray://") else None
             if watcher is not None:
-                watcher.stop()
+                watcher.start()
+            try:
+                tuner.fit()
+            finally:
+                if watcher is not None:
+                    watcher.stop()
     finally:
         if started_ray:
             ray.shutdown()

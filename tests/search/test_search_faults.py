@@ -1,8 +1,9 @@
 """Faults a search must survive or report plainly: racing searches, a read-only storage, Ctrl-C,
-a cluster that is not there, trials that all diverge, and bugs that must not look like bad input."""
+a killed trial worker, a cluster that is not there, trials that all diverge, and bugs that must not look like bad input."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import stat
@@ -154,3 +155,82 @@ def test_output_into_a_pipe_is_not_wrapped_at_80_columns():
     proc = _python(f"from search.cli._common import console, err_console; console.print({line!r}); err_console.print({line!r})")
     stdout, stderr = proc.communicate(timeout=60)
     assert stdout.strip() == line and stderr.strip() == line
+
+
+def _session_processes(sid: int, title: str) -> list[int]:
+    """The processes of session `sid` whose command line starts with `title` (Ray names its
+    workers by what they run, e.g. `ray::ImplicitFunc.train`)."""
+    found = subprocess.run(["ps", "-s", str(sid), "-o", "pid=,args="], text=True, capture_output=True).stdout
+    return [int(pid) for pid, _, args in (line.strip().partition(" ") for line in found.splitlines()) if args.startswith(title)]
+
+
+@pytest.mark.slow
+def test_a_killed_trial_worker_is_one_line_and_a_failed_trial(tmp_path):
+    """Ray printed a 20-line ActorDiedError traceback into the search's output when a trial's
+    worker was killed (OOM killer, kill -9); the trial gets one line, as other failed trials do."""
+    out = tmp_path / "runs"
+    # One trial at a time, each a few seconds: trial 0 is killed while it trains, 1 and 2 complete.
+    proc = _python("from search.cli import app; app()", "search", *FLAGS, "--n-train", "1024", "--epochs", "8",
+                   "--trials", "3", "--max-concurrent", "1", "--out", str(out), start_new_session=True)
+    try:
+        deadline, killed = time.time() + 120, None
+        while time.time() < deadline and proc.poll() is None and killed is None:
+            time.sleep(0.3)
+            if not (out / "optuna.db").exists():
+                continue
+            try:
+                running = search.open_study(out_dir=out).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            except (ValueError, FileNotFoundError):
+                continue
+            workers = _session_processes(proc.pid, "ray::ImplicitFunc")
+            if running and running[0].user_attrs.get("curve") and len(workers) == 1:  # it has trained an epoch
+                os.kill(workers[0], signal.SIGKILL)
+                killed = running[0].number
+        assert killed is not None, f"no trial seen training: {proc.poll()=}"
+        stdout, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    output = stdout + stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "Traceback" not in output and "ActorDiedError" in output, output[-3000:]
+    lines = [line for line in output.splitlines() if f"trial {killed:>3} " in line]
+    assert len(lines) == 1 and "worker died" in lines[0], output[-3000:]
+    trials = search.open_study(out_dir=out).get_trials(deepcopy=False)
+    states = {t.number: t.state for t in trials}
+    assert states == {n: TrialState.FAIL if n == killed else TrialState.COMPLETE for n in range(3)}, states
+    assert "worker died" in trials[killed].user_attrs["error"]
+
+
+def test_only_a_dead_workers_trial_error_loses_its_traceback():
+    """The filter behind the one line drops Tune's logs of a worker death and nothing else: any
+    other trial error (a bug in Tune or momnas) still reaches the user with its traceback."""
+    from ray.exceptions import ActorDiedError
+    from ray.tune.experiment import Trial
+
+    from search._worker_deaths import WorkerDeaths
+
+    shown: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = shown.append  # what reaches Ray's handlers (the search's output)
+    controller, tune_log = logging.getLogger("ray.tune.execution.tune_controller"), logging.getLogger("ray.tune.tune")
+    for logger in (controller, tune_log):
+        logger.addHandler(handler)
+    try:
+        with WorkerDeaths() as deaths:
+            controller.error("Trial task failed for trial trainable_a", exc_info=ActorDiedError())
+            assert deaths.take() == "its worker died (ActorDiedError): The actor died unexpectedly before finishing this task."
+            assert deaths.take() is None  # once: never the reason of a later trial
+            controller.error("Trial task failed for trial trainable_b", exc_info=RuntimeError("a bug"))
+            assert deaths.take() is None
+            tune_log.error("Trials did not complete: %s", [Trial("trainable", trial_id="a", stub=True)])
+            tune_log.error("Trials did not complete: %s", [Trial("trainable", trial_id=i, stub=True) for i in "ab"])
+        controller.error("Trial task failed for trial trainable_c", exc_info=ActorDiedError())  # filter removed
+    finally:
+        for logger in (controller, tune_log):
+            logger.removeHandler(handler)
+    assert [(r.getMessage(), r.exc_info is not None) for r in shown] == [
+        ("Trial task failed for trial trainable_b", True),
+        ("Trials did not complete: [trainable_a, trainable_b]", False),
+        ("Trial task failed for trial trainable_c", True),
+    ]
