@@ -31,6 +31,13 @@ from search._worker_deaths import WorkerDeaths
 from search.mo_asha import MOASHA
 
 
+def report_to_tune(snapshot: dict[str, Any]) -> bool:
+    """runs.train's report hook inside a Tune trial: the snapshot's numbers go to Tune; the run
+    goes on (Tune's scheduler stops a trial by ending its process, not through the hook)."""
+    tune.report({k: float(v) for k, v in snapshot.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    return False
+
+
 def trainable(config: dict[str, Any]) -> None:
     """One trial: train the run config Optuna suggested, reporting every evaluation to Tune."""
     import torch
@@ -43,13 +50,9 @@ def trainable(config: dict[str, Any]) -> None:
     # The last report: the searcher decides the trial's state from its momnas_status.
     final: dict[str, Any] = {_record.TRIAL_DIR: trial_dir, _record.NODE: ray.get_runtime_context().get_node_id()}
 
-    def report(snapshot: dict[str, Any]) -> bool:
-        tune.report({k: float(v) for k, v in snapshot.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
-        return False
-
     try:
         run_config = runs.RunConfig.from_dict(_resources.trial_device(config[RUN_KEY]))
-        result = runs.train(run_config, report=report, out_dir=trial_dir)
+        result = runs.train(run_config, report=report_to_tune, out_dir=trial_dir)
     except Exception as exc:  # a bad config or a crash is this trial's result, not the search's end
         Path(trial_dir).mkdir(parents=True, exist_ok=True)
         Path(trial_dir, "error.txt").write_text(f"{type(exc).__name__}: {exc}\n")

@@ -19,6 +19,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from search._cluster import start_ray
 from search.reproduce._presets import Plan, PlannedRun
 
 PLAN_FILE = "plan.json"
@@ -106,14 +107,11 @@ def trainable(config: dict[str, Any], *, configs: dict[str, dict]) -> None:
     import torch
     from ray import tune
 
+    from search._tune import report_to_tune
+
     torch.set_num_threads(int(config["threads"]))
-
-    def report(snapshot: dict[str, Any]) -> bool:
-        tune.report({k: float(v) for k, v in snapshot.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
-        return False
-
     folder = Path(config["out"]) / "runs" / config["id"]
-    status = train_run(configs[config["id"]], folder, gpus=config["gpus"], report=report)
+    status = train_run(configs[config["id"]], folder, gpus=config["gpus"], report=report_to_tune)
     tune.report({"finished": 1.0, "failed": float(status == "failed"), "diverged": float(status == "diverged")})
 
 
@@ -162,9 +160,6 @@ def _progress_callback(progress: Progress, labels: dict[str, str], total_task):
 
 def execute(plan: Plan, out: Path, *, gpus_per_run: float, cpus_per_run: float, show_progress: bool = True) -> list[str]:
     """Train the plan's runs that are not done yet; returns the ids of the runs that failed."""
-    import ray
-    from ray import tune
-
     out = out.resolve()
     check_out(out, plan)
     check_tasks(plan)
@@ -173,14 +168,14 @@ def execute(plan: Plan, out: Path, *, gpus_per_run: float, cpus_per_run: float, 
         write_plan(out, plan)
         return []
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private local Ray needs no token
     # Ctrl-C ends the command at once (KeyboardInterrupt) instead of Tune's graceful stop, after
     # which a search preset would go on to its searches: a cut-off run starts again anyway.
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    started = start_ray(None)  # a quiet, private local Ray, as a search starts it (before ray is imported)
+    import ray
+    from ray import tune
+
     try:
         resources = ray.cluster_resources()
         if gpus_per_run > resources.get("GPU", 0) or cpus_per_run > resources.get("CPU", 0):
