@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from search import SearchConfig, open_study, run_search
-from tests_search_helpers import TINY
+from tests_search_helpers import TINY, postgres_or_skip
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -21,18 +21,7 @@ URL = os.environ.get("MOMNAS_TEST_POSTGRES_URL", "postgresql+psycopg://momnas:mo
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    try:
-        import sqlalchemy
-
-        engine = sqlalchemy.create_engine(URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:  # no driver, no server, wrong password: all mean "no PostgreSQL here"
-        reason = f"no PostgreSQL at {URL} ({type(exc).__name__}: {str(exc).splitlines()[0]}); run .ci/system-deps as root"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    postgres_or_skip(URL)
     return URL
 
 

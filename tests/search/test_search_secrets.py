@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 import search
 from search.cli import app
-from tests_search_helpers import TINY
+from tests_search_helpers import TINY, postgres_or_skip
 
 PASSWORD = "Mq7/x@Secret"
 URL = os.environ.get("MOMNAS_TEST_POSTGRES_SECRET_URL",
@@ -86,22 +86,6 @@ def make_study_dir():
 # ------------------------------------------------------------------ a real search into PostgreSQL
 
 
-def _server_or_skip():
-    try:
-        import sqlalchemy
-
-        engine = sqlalchemy.create_engine(URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:  # no driver, no server, no role: all mean "not set up here"
-        reason = (f"no PostgreSQL role momnas_secret ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
-                  "run .ci/system-deps as root")
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
 def _ray_session_dirs(since: float) -> list[Path]:
     """Ray's session folders written since the search began (the default temp dir, /tmp/ray)."""
     root = Path(os.environ.get("RAY_TMPDIR", tempfile.gettempdir())) / "ray"
@@ -125,7 +109,7 @@ def _files_with_password(*roots: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def secret_search(ray_session, tmp_path_factory):
     """`momnas search --storage URL-with-password` (two tiny trials), then what it wrote and served."""
-    _server_or_skip()
+    postgres_or_skip(URL)
     out = tmp_path_factory.mktemp("secret")
     name = f"secret-{uuid.uuid4().hex[:8]}"
     began = time.time()

@@ -5,3 +5,27 @@ TINY = dict(
     task="adding", T=20, n_train=256, n_val=64, n_test=64, space="small", epochs=1, hidden=8,
     batch_size=64, max_concurrent=2, seed=0,
 )
+
+
+def postgres_or_skip(url: str) -> None:
+    """Skip (under CI=true: fail) unless a PostgreSQL server answers at `url`, as .ci/system-deps
+    sets one up; the reason shows the URL with its password masked."""
+    import os
+
+    import pytest
+
+    from search import public_url
+
+    try:
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # no driver, no server, no role, wrong password: all mean "not set up here"
+        reason = (f"no PostgreSQL at {public_url(url)} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+                  "run .ci/system-deps as root")
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
