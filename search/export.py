@@ -148,6 +148,11 @@ def pick_trial(study: optuna.Study, pick: str = "knee") -> FrozenTrial:
         ValueError: An unknown pick, a trial that cannot be exported (the message says why),
             or a study without any eligible trial.
     """
+    return _pick(study, pick)[0]
+
+
+def _pick(study: optuna.Study, pick: str) -> tuple[FrozenTrial, str]:
+    """pick_trial's trial, and for `knee` the rule that picked it ("" otherwise)."""
     kind, _, arg = pick.partition(":")
     if kind == "trial":
         try:
@@ -160,16 +165,16 @@ def pick_trial(study: optuna.Study, pick: str = "knee") -> FrozenTrial:
         why = _why_not(trials[number])
         if why:
             raise ValueError(f"trial {number} of study {study.study_name!r} {why}: only completed trials can be exported; pick another (see `momnas plot`)")
-        return trials[number]
+        return trials[number], ""
     if kind not in ("knee", "best") or (kind == "knee" and arg) or (kind == "best" and not arg):
         raise ValueError(f"unknown --pick {pick!r}: use knee, best:OBJECTIVE (e.g. best:instability) or trial:N")
     eligible = _eligible(study)
     signs = _signs(study)
     if kind == "knee":
-        return knee(study, eligible, signs)[0]
+        return knee(study, eligible, signs)
     i = _objective_index(study, arg)
     others = [j for j in range(len(signs)) if j != i]
-    return min(eligible, key=lambda t: (signs[i] * t.values[i], *(signs[j] * t.values[j] for j in others), t.number))
+    return min(eligible, key=lambda t: (signs[i] * t.values[i], *(signs[j] * t.values[j] for j in others), t.number)), ""
 
 
 # -------------------------------------------------------------------------------- writing
@@ -290,7 +295,7 @@ def export_trial(
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    trial = pick_trial(study, pick)
+    trial, why = _pick(study, pick)
     path = Path(to)
     _check_target(path, fmt, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -329,5 +334,5 @@ def export_trial(
     return Exported(
         trial.number, pick, path, final["weights"] if weights is not None else None,
         final["program"] if fmt == "torch-export" else None, diff,
-        knee(study, _eligible(study), _signs(study))[1] if pick == "knee" else "",
+        why,
     )
