@@ -241,16 +241,24 @@ def scan(core: Any, dynamics: Dynamics, g: Tensor, state: Any, dyn_state: tuple,
     return torch.stack(outputs, dim=1), state, dyn_state
 
 
+def steps_over(core: Any, a: Tensor, state: Any) -> tuple[list[Tensor], Any]:
+    """The core's step over an already filtered a (B, T, G): the per-step outputs and the
+    final state (the reference loop and the fast hoisted path share it)."""
+    # unbind, not a[:, t]: the backward of T slices would write T full (B, T, G) gradients
+    outputs = []
+    for a_t in a.unbind(1):
+        state = core.step(a_t, state)
+        outputs.append(core.output(state))
+    return outputs, state
+
+
 def _steps(core: Any, dynamics: Dynamics, g: Tensor, state: Any, dyn_state: tuple, t0: int):
     """`scan` with the outputs as the list of per-step tensors."""
-    # unbind, not g[:, t]: the backward of T slices would write T full (B, T, G) gradients
-    outputs = []
     if dynamics.hoistable:
         a, dyn_state = dynamics.filter(g, dyn_state, t0)  # (B, T, G), depends on g only
-        for a_t in a.unbind(1):
-            state = core.step(a_t, state)
-            outputs.append(core.output(state))
+        outputs, state = steps_over(core, a, state)
     else:  # paper-form NAG: the filter needs the recurrent term of every step
+        outputs = []
         for t, g_t in enumerate(g.unbind(1)):
             z, dyn_state = dynamics.preactivation(g_t, core.recurrent(state), dyn_state, t0 + t)
             state = core.update(z, state)

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from cells.cell import steps_over
 from cells.dynamics import Dynamics, dynamics_params
 
 __all__ = ["compiling", "prepare", "traced_dynamics", "shared_class", "cached_parametrizations", "outside_graph",
@@ -118,11 +119,8 @@ def _fused_rnn(name, *args):
 
 
 def _step_loop(layer, a, state):
-    outputs = []
     with parametrize.cached():
-        for t in range(a.shape[1]):
-            state = layer.step(a[:, t], state)
-            outputs.append(layer.output(state))
+        outputs, state = steps_over(layer, a, state)
     return torch.stack(outputs, dim=1), state
 
 
