@@ -21,6 +21,7 @@ cluster, start it on each GPU node before `ray start`: `nvidia-cuda-mps-control 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -49,7 +50,12 @@ def cuda_mps() -> Iterator[bool]:
     if exe is None:
         raise ValueError(f"--mps needs {_DAEMON} (NVIDIA's driver utilities) on PATH, and this machine lacks it; "
                          "install them, or leave out --mps (trials sharing a GPU then take turns on it)")
-    started = subprocess.run([exe, "-d"], capture_output=True, text=True)
+    # Started without CUDA_VISIBLE_DEVICES: a daemon that sees only GPU 1 renumbers it to 0 for its
+    # clients, and the trials, which Ray tells to use GPU "1", would find no GPU (NVIDIA's MPS guide,
+    # CUDA_VISIBLE_DEVICES; benchmarks/NOTES.md run 21). Ray's ids name physical GPUs, so the
+    # daemon sees them all; which GPU each trial uses stays Ray's choice.
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    started = subprocess.run([exe, "-d"], capture_output=True, text=True, env=env)
     if "already running" in started.stdout + started.stderr:  # started meanwhile by someone else: use it
         yield False
         return

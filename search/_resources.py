@@ -18,6 +18,7 @@ with a function of the trial's config). A number gives every trial that share in
 from __future__ import annotations
 
 import dataclasses
+import os
 from fractions import Fraction
 from typing import Any
 
@@ -124,10 +125,25 @@ def ray_gpus() -> float:
 
 def trial_device(run_config: dict[str, Any]) -> dict[str, Any]:
     """The run config with `device: auto` pinned to the CPU when Ray gave this trial no GPU
-    (it must not take a GPU that Ray gave another trial). Call inside the trial."""
-    import ray
+    (it must not take a GPU that Ray gave another trial). Call inside the trial.
 
+    A trial that Ray gave a GPU which torch cannot see fails here, in one line, instead of
+    training on the CPU unnoticed (seen on an H200: an MPS daemon started with
+    CUDA_VISIBLE_DEVICES=1 renumbers that GPU to 0 for its clients, and Ray's "1" then names
+    no device; benchmarks/NOTES.md run 21)."""
+    import ray
+    import torch
+
+    return pinned_device(run_config, ray.get_gpu_ids(), torch.cuda.is_available())
+
+
+def pinned_device(run_config: dict[str, Any], gpu_ids: list, cuda_available: bool) -> dict[str, Any]:
+    """`trial_device`'s rule, given the GPU ids Ray gave the trial and whether torch sees CUDA."""
     train = run_config.get("train", {})
-    if train.get("device", "auto") != "auto" or ray.get_gpu_ids():
+    if gpu_ids and not cuda_available:
+        raise RuntimeError(f"Ray gave this trial GPU {','.join(map(str, gpu_ids))} but torch sees no CUDA device "
+                           f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')!r}); if an MPS daemon runs, "
+                           "start it without CUDA_VISIBLE_DEVICES (it renumbers the GPUs it sees), or search with --no-mps")
+    if train.get("device", "auto") != "auto" or gpu_ids:
         return run_config
     return {**run_config, "train": {**train, "device": "cpu"}}

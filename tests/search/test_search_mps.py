@@ -39,3 +39,35 @@ def test_a_search_asking_for_mps_without_a_gpu_is_refused_before_anything_starts
                                           "--out", str(out)])
         assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
         assert not out.exists()
+
+
+def test_the_daemon_starts_seeing_every_gpu_so_that_rays_gpu_ids_name_devices_under_mps(tmp_path, monkeypatch):
+    # The MPS daemon renumbers the GPUs it sees; Ray tells a trial its physical GPU id, so a daemon
+    # started with CUDA_VISIBLE_DEVICES=1 would leave the trials of GPU "1" with no device (run 21 on
+    # an H200: they trained on the CPU). A stand-in for NVIDIA's binary records the daemon's environment.
+    log = tmp_path / "daemon-env"
+    daemon = tmp_path / "nvidia-cuda-mps-control"
+    daemon.write_text(f"""#!/bin/sh
+if [ "$1" = "-d" ]; then echo "CUDA_VISIBLE_DEVICES=${{CUDA_VISIBLE_DEVICES-unset}}" > {log}; exit 0; fi
+read command
+[ "$command" = get_server_list ] && exit 1
+exit 0
+""")
+    daemon.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    with cuda_mps() as started:
+        assert started
+    assert log.read_text().strip() == "CUDA_VISIBLE_DEVICES=unset"
+
+
+def test_a_trial_given_a_gpu_that_torch_cannot_see_fails_in_one_line_instead_of_training_on_the_cpu(monkeypatch):
+    from search._resources import pinned_device
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    auto = {"train": {"device": "auto"}}
+    with pytest.raises(RuntimeError, match=r"Ray gave this trial GPU 1 but torch sees no CUDA device .*MPS") as info:
+        pinned_device(auto, ["1"], cuda_available=False)
+    assert "\n" not in str(info.value)
+    assert pinned_device(auto, ["1"], cuda_available=True) == auto
+    assert pinned_device(auto, [], cuda_available=False)["train"]["device"] == "cpu"
