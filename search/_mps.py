@@ -24,7 +24,7 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 _DAEMON = "nvidia-cuda-mps-control"
 
@@ -39,6 +39,18 @@ def mps_running() -> bool:
     return subprocess.run([exe], input="get_server_list\n", capture_output=True, text=True).returncode == 0
 
 
+def _daemon_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The daemon's environment: the search's, without CUDA_VISIBLE_DEVICES where it names GPUs
+    by index. The MPS server renumbers the GPUs it sees from 0 for its clients, and Ray tells each
+    trial its GPU by the index it read here, so a daemon that saw only GPU 1 would leave the
+    trials of GPU "1" with no device (NVIDIA's MPS guide, CUDA_VISIBLE_DEVICES; benchmarks/NOTES.md
+    run 21). UUIDs (GPU-...) name the same GPU for the daemon and its clients, so they are kept:
+    that is how one daemon per GPU is run (`benchmarks/gpu_slots.py`)."""
+    visible = env.get("CUDA_VISIBLE_DEVICES", "")
+    by_uuid = visible and all(d.strip().startswith(("GPU-", "MIG-")) for d in visible.split(","))
+    return {k: v for k, v in env.items() if k != "CUDA_VISIBLE_DEVICES" or by_uuid}
+
+
 @contextlib.contextmanager
 def cuda_mps() -> Iterator[bool]:
     """Run the block under CUDA MPS: start the control daemon unless one runs, stop it after if
@@ -50,12 +62,7 @@ def cuda_mps() -> Iterator[bool]:
     if exe is None:
         raise ValueError(f"--mps needs {_DAEMON} (NVIDIA's driver utilities) on PATH, and this machine lacks it; "
                          "install them, or leave out --mps (trials sharing a GPU then take turns on it)")
-    # Started without CUDA_VISIBLE_DEVICES: a daemon that sees only GPU 1 renumbers it to 0 for its
-    # clients, and the trials, which Ray tells to use GPU "1", would find no GPU (NVIDIA's MPS guide,
-    # CUDA_VISIBLE_DEVICES; benchmarks/NOTES.md run 21). Ray's ids name physical GPUs, so the
-    # daemon sees them all; which GPU each trial uses stays Ray's choice.
-    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
-    started = subprocess.run([exe, "-d"], capture_output=True, text=True, env=env)
+    started = subprocess.run([exe, "-d"], capture_output=True, text=True, env=_daemon_env(os.environ))
     if "already running" in started.stdout + started.stderr:  # started meanwhile by someone else: use it
         yield False
         return

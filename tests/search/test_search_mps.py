@@ -59,6 +59,11 @@ exit 0
     with cuda_mps() as started:
         assert started
     assert log.read_text().strip() == "CUDA_VISIBLE_DEVICES=unset"
+    # GPUs named by UUID keep their names through the daemon: one daemon per GPU stays possible.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-8a1c")
+    with cuda_mps():
+        pass
+    assert log.read_text().strip() == "CUDA_VISIBLE_DEVICES=GPU-8a1c"
 
 
 def test_a_trial_given_a_gpu_that_torch_cannot_see_fails_in_one_line_instead_of_training_on_the_cpu(monkeypatch):
