@@ -1,7 +1,7 @@
 """What a search buys: Pareto quality and best accuracy against GPU-seconds, four ways (issue 10, step 4).
 
 One workload (psMNIST, a subset of its training set, H=128, the `paper` space), one
-wall-clock budget per way on the same GPUs, run one way after the other:
+wall-clock budget per way (default 180 s) of one GPU each:
 
   (a) momnas        `momnas search` defaults: MO-ASHA (`--early-stop mo-asha`), auto packing, MPS
   (b) no-stop       the same with `--early-stop none`
@@ -19,10 +19,40 @@ start-up included, x the GPUs it had). Hypervolumes come from Optuna's public
 (c) is scored as its study says (truncated trials included, as its user sees them) and
 without its truncated trials; the figure marks them on its front.
 
-    # one H200 (about 4 x (budget + 20 s)): MNIST in .data/mnist
-    python3 benchmarks/search_efficiency.py --data .data/mnist --budget-s 120 --out $OUT/efficiency
-    # CPU smoke (a few hundred sequences, tiny cells, 2 trials per way)
-    python3 benchmarks/search_efficiency.py --smoke --data ../shared/data/mnist --out /tmp/efficiency
+    # 2 x H200, two ways at a time (way i on GPU i mod 2): ~30 s warm-up + 2 x ~210 s; MNIST in .data/mnist
+    python3 benchmarks/search_efficiency.py --data .data/mnist --gpus 2 --out $OUT/efficiency
+    # one H200: the same, one way after the other (~30 s + 4 x ~210 s)
+    python3 benchmarks/search_efficiency.py --data .data/mnist --out $OUT/efficiency
+    # CPU smoke (a few hundred sequences, tiny cells, 2 trials per way; --gpus 2: two ways at once)
+    python3 benchmarks/search_efficiency.py --smoke --gpus 2 --data ../shared/data/mnist --out /tmp/efficiency
+
+Side by side (`--gpus N`): each way gets one GPU (CUDA_VISIBLE_DEVICES) and a CUDA MPS pipe
+and log directory of its own GPU (benchmarks/gpu_slots.py), so the daemon one way's search
+starts serves its GPU only and never captures the other way's trials; the ways of one GPU run
+one after the other. The ways compare on the same warm machine: before any way starts, every
+family of the space is built and trained for two steps at the workload's sizes, spread over
+the GPUs (benchmarks/warm_up.py, at most `--warm-up-s`, default 30 s, counted in no way's
+budget), so that Triton's kernel cache on disk and Python's bytecode are filled as on "a
+machine that has run momnas before" (issue 10's target). Side by side the ways share the
+host's CPUs (a few per trial; 32 cores on 2 x H200 run both ways' 8 trials each).
+
+The workload (FULL): 4096 training sequences, 12 epochs, rungs at epochs 1, 3 and 9
+(MO-ASHA's grace 1, eta 3). Why, from run 18 (8192 sequences, 4 epochs, 100 s; NOTES.md):
+there the first trial of any way completed at ~40 s (a cold worker's start-up ~20 s, then
+256 iterations and 4 evaluations packed 8 to a GPU), a trial kept its slot ~30-40 s, so a
+way saw about two waves, and with rungs at 1 and 3 of 4 epochs MO-ASHA could save at most
+(4 - 1.8) / 4 of a trial (a trial that stops at the first rung still pays its start-up):
+it reached (b)'s hypervolume at 0.72 of (b)'s time. With per-trial overhead o (start-up, test
+evaluation) and per-epoch cost u (training and the evaluation with its stability probe), the
+average MO-ASHA trial costs o + 2.44 u with rungs 1, 3, 9 of 12 against o + 12 u without:
+3.2x fewer GPU-seconds per trial at o = 2 u, 4.9x at o = 0, where rungs 1, 3 of 4 give at
+most 2.25x. Halving the epoch (4096 sequences: 32 iterations, ~1-3 s packed by family, plus
+~1 s of evaluation) keeps a full trial of (b) at ~30-55 s on a warm machine (a unitary or
+uRNN trial the longest), so (b) completes four or more waves in 180 s and (a) its first
+full trials by ~60 s (1/3 of the budget); 12 epochs of 4096 sequences also train more than
+run 18's 4 of 8192 (49k sequences seen, not 33k). These are estimates from run 18 and the
+kernels' ms per iteration (NOTES.md runs 14, 17), not measurements: the results' trial
+times say what they were.
 
 Writes OUT/results.json, OUT/results.md (the table) and OUT/efficiency.html (plotly), and
 each way's study under OUT/<way>/ with OUT/runs.json saying where. Ways run at different times
@@ -33,6 +63,7 @@ each way's study under OUT/<way>/ with OUT/runs.json saying where. Ways run at d
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import datetime
 import json
@@ -40,12 +71,16 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from gpu_slots import slot_envs  # noqa: E402  (benchmarks/, beside this script)
+from warm_up import warm_up  # noqa: E402
 
 WAYS = {
     "momnas": ("(a) momnas defaults: MO-ASHA, auto packing", ["--early-stop", "mo-asha"]),
@@ -75,7 +110,7 @@ class Workload:
                 "data_dir": str(Path(self.data).resolve())}
 
 
-FULL = dict(n_train=8192, n_val=1024, n_test=1024, hidden=128, epochs=4, batch_size=128, trials=1000)
+FULL = dict(n_train=4096, n_val=1024, n_test=1024, hidden=128, epochs=12, batch_size=128, trials=1000)
 SMOKE = dict(n_train=64, n_val=32, n_test=32, hidden=8, epochs=3, batch_size=64, trials=2)
 
 
@@ -85,7 +120,7 @@ def momnas_has_early_stop() -> bool:
     return "early_stop" in {f.name for f in dataclasses.fields(SearchConfig)}
 
 
-def run_momnas_way(way: str, work: Workload, out: Path) -> dict[str, Any]:
+def run_momnas_way(way: str, work: Workload, out: Path, env: dict[str, str]) -> dict[str, Any]:
     flags = list(WAYS[way][1])
     if not momnas_has_early_stop():  # a checkout without MO-ASHA: (a) and (b) run the same search
         flags = [f for f in flags if f not in ("--early-stop", "mo-asha", "none")]
@@ -97,7 +132,7 @@ def run_momnas_way(way: str, work: Workload, out: Path) -> dict[str, Any]:
                "--seed", "0", "--out", str(out / way), "--study", way, *flags]
     started = datetime.datetime.now()
     t0 = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "160"})
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **env, "COLUMNS": "160"})
     (out / f"{way}.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise SystemExit(f"{way}: `momnas search` failed (exit {done.returncode}); see {out / f'{way}.log'}")
@@ -105,19 +140,14 @@ def run_momnas_way(way: str, work: Workload, out: Path) -> dict[str, Any]:
             "storage": f"sqlite:///{(out / way / 'optuna.db').resolve()}", "study": way, "truncated": []}
 
 
-def run_peer_way(work: Workload, out: Path) -> dict[str, Any]:
-    """(c) in a process of its own (its own Ray), under MPS where trials share a GPU, as (a)'s."""
-    import torch
-
-    from search._mps import mps_for_search
-
+def run_peer_way(work: Workload, out: Path, env: dict[str, str]) -> dict[str, Any]:
+    """(c) in a process of its own (its own Ray, its GPU's environment `env`)."""
     spec = out / "peer.json"
     spec.write_text(json.dumps(dataclasses.asdict(work)))
     started = datetime.datetime.now()
     t0 = time.monotonic()
-    with mps_for_search("auto", wanted=torch.cuda.device_count() > 0 and 0 < work.peer_gpus < 1):
-        done = subprocess.run([sys.executable, __file__, "--peer", str(spec), "--data", work.data, "--out", str(out)],
-                              capture_output=True, text=True)
+    done = subprocess.run([sys.executable, __file__, "--peer", str(spec), "--data", work.data, "--out", str(out)],
+                          capture_output=True, text=True, env={**os.environ, **env})
     (out / "peer.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise SystemExit(f"peer: the Ray Tune script failed (exit {done.returncode}); see {out / 'peer.log'}")
@@ -127,15 +157,16 @@ def run_peer_way(work: Workload, out: Path) -> dict[str, Any]:
 
 
 def peer_main(spec_path: Path, out: Path) -> None:
-    """The peer's script: plain Ray Tune, OptunaSearch over the same space, ASHA on accuracy."""
+    """The peer's script: plain Ray Tune, OptunaSearch over the same space, ASHA on accuracy;
+    under MPS where its trials share a GPU, as (a)'s (the daemon started before Ray, in this
+    process's environment: its GPU's MPS directories when side by side)."""
     import optuna
     import ray
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     import runs
     import spaces
+    from search._mps import mps_for_search
 
     work = Workload(**json.loads(spec_path.read_text()))
     task = work.task()
@@ -163,8 +194,24 @@ def peer_main(spec_path: Path, out: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     storage = optuna.storages.RDBStorage(f"sqlite:///{(folder / 'optuna.db').resolve()}")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-    tuner = tune.Tuner(
+    with mps_for_search("auto", wanted=0 < gpus < 1):
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        grid = peer_tuner(work, trainable, gpus, space, storage, folder).fit()
+        # ASHA's stopped trials: fewer epochs than asked, yet COMPLETE in OptunaSearch's study.
+        truncated = [[r.metrics["val_accuracy"], r.metrics["instability"]] for r in grid
+                     if r.error is None and (r.metrics or {}).get("val_accuracy") is not None
+                     and r.metrics.get("training_iteration", 0) < work.epochs]
+        (folder / "truncated.json").write_text(json.dumps(truncated))
+        ray.shutdown()
+
+
+def peer_tuner(work: Workload, trainable, gpus: float, space, storage, folder: Path):
+    """The peer's Tuner: OptunaSearch (both objectives) with ASHA on validation accuracy alone."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    return tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1, "gpu": gpus}),
         tune_config=tune.TuneConfig(
             search_alg=OptunaSearch(space=space, metric=OBJECTIVES, mode=["max", "min"], study_name="peer",
@@ -174,13 +221,6 @@ def peer_main(spec_path: Path, out: Path) -> None:
         ),
         run_config=tune.RunConfig(storage_path=str((folder / "ray").resolve()), verbose=0),
     )
-    grid = tuner.fit()
-    # ASHA's stopped trials: fewer epochs than asked, yet COMPLETE in OptunaSearch's study.
-    truncated = [[r.metrics["val_accuracy"], r.metrics["instability"]] for r in grid
-                 if r.error is None and (r.metrics or {}).get("val_accuracy") is not None
-                 and r.metrics.get("training_iteration", 0) < work.epochs]
-    (folder / "truncated.json").write_text(json.dumps(truncated))
-    ray.shutdown()
 
 
 def hypervolume_history(values: list[list[float]], reference: list[float]) -> list[float]:
@@ -253,7 +293,7 @@ def analyse(runs_: dict[str, dict[str, Any]], gpus: int) -> dict[str, Any]:
 def markdown(results: dict[str, Any], work: Workload) -> str:
     lines = [
         f"psMNIST, {work.n_train} training sequences, H={work.hidden}, `paper` space, {work.epochs} epochs per trial, "
-        f"budget {work.budget_s:g} s per way; {results['gpus']} GPU(s); hypervolume reference point "
+        f"budget {work.budget_s:g} s per way; {results['gpus']} GPU(s) per way; hypervolume reference point "
         f"(accuracy {results['reference_point'][0]:g}, instability {results['reference_point'][1]:.3g})",
         "",
         "| way | GPU-s | trials (COMPLETE / PRUNED / FAIL / cut by the budget) | hypervolume | best val accuracy | truncated on its front |",
@@ -307,9 +347,14 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--budget-s", type=float, default=180.0, help="wall-clock budget per way (default 180)")
     parser.add_argument("--ways", default=",".join(WAYS), help=f"which ways, of {','.join(WAYS)}")
-    parser.add_argument("--n-train", type=int, help="training sequences (default 8192; smoke 64)")
-    parser.add_argument("--epochs", type=int, help="epochs per trial (default 4; smoke 3)")
+    parser.add_argument("--n-train", type=int, help="training sequences (default 4096; smoke 64)")
+    parser.add_argument("--epochs", type=int, help="epochs per trial (default 12; smoke 3)")
     parser.add_argument("--peer-gpus", type=float, default=0.125, help="(c)'s GPU share per trial (default 1/8)")
+    parser.add_argument("--gpus", type=int, default=1,
+                        help="ways side by side, one GPU each: way i on GPU i mod N (default 1: one after the other); "
+                             "on a machine without GPUs, N ways at once")
+    parser.add_argument("--warm-up-s", type=float, default=30.0,
+                        help="bound on the warm-up before the ways (every family built and trained briefly); 0: none")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes and a 60 s budget, for the CPU")
     parser.add_argument("--analyse", type=Path, nargs="+", metavar="DIR",
                         help="train nothing: score together the ways that earlier runs left in these --out folders")
@@ -331,29 +376,51 @@ def main() -> None:
     unknown = [w for w in ways if w not in WAYS]
     if unknown:
         parser.error(f"unknown way(s) {', '.join(unknown)}; choose from {', '.join(WAYS)}")
+    if args.gpus < 1:
+        parser.error(f"--gpus must be 1 or more, got {args.gpus}")
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"--out {args.out} is not empty; give a new folder")
+    try:
+        envs = slot_envs(min(args.gpus, len(ways)))
+    except ValueError as exc:
+        parser.error(str(exc))
     args.out.mkdir(parents=True, exist_ok=True)
-    import torch
-
-    gpus = torch.cuda.device_count()
     if not momnas_has_early_stop():
         print("note: this momnas has no --early-stop (MO-ASHA): ways momnas and no-stop run the same search", flush=True)
-    runs_: dict[str, dict[str, Any]] = {}
     start = time.monotonic()
-    for way in ways:
-        print(f"{way}: {WAYS[way][0]} ...", flush=True)
-        try:
-            runs_[way] = run_peer_way(work, args.out) if way == "peer" else run_momnas_way(way, work, args.out)
-        except SystemExit as exc:  # one way failing leaves the others to run
-            print(exc, flush=True)
-            continue
-        runs_[way]["gpus"] = gpus
-        print(f"{way}: {runs_[way]['wall_s']:.0f} s", flush=True)
-        # after every way: a run cut short still leaves its table
-        saved = {w: {**r, "storage": r["storage"].replace(f"sqlite:///{args.out.resolve()}/", "sqlite:///./")} for w, r in runs_.items()}
-        (args.out / "runs.json").write_text(json.dumps({"workload": dataclasses.asdict(work), "runs": saved}, indent=1))
-        report(runs_, work, args.out)
+    warmed = None
+    if args.warm_up_s > 0:
+        warmed = warm_up(envs, data=args.data, hidden=work.hidden, batch_size=work.batch_size, bound_s=args.warm_up_s,
+                         out=args.out / "warm-up")
+    runs_: dict[str, dict[str, Any]] = {}
+    lock = threading.Lock()
+
+    def run_ways(queue: list[str], env: dict[str, str]) -> None:
+        """One GPU's ways, one after the other."""
+        for way in queue:
+            where = f" on GPU {env['CUDA_VISIBLE_DEVICES']}" if env else ""
+            print(f"{way}: {WAYS[way][0]}{where} ...", flush=True)
+            try:
+                run = run_peer_way(work, args.out, env) if way == "peer" else run_momnas_way(way, work, args.out, env)
+            except SystemExit as exc:  # one way failing leaves the others to run
+                print(exc, flush=True)
+                continue
+            # GPUs the way had: one (pinned) on a GPU machine, none on the CPU
+            run.update(gpus=1 if env else 0, gpu=env.get("CUDA_VISIBLE_DEVICES"))
+            with lock:
+                runs_[way] = run
+                print(f"{way}: {run['wall_s']:.0f} s", flush=True)
+                # after every way: a run cut short still leaves its table
+                saved = {w: {**r, "storage": r["storage"].replace(f"sqlite:///{args.out.resolve()}/", "sqlite:///./")}
+                         for w, r in runs_.items()}
+                (args.out / "runs.json").write_text(json.dumps(
+                    {"workload": dataclasses.asdict(work), "warm_up": warmed and {k: v for k, v in warmed.items() if k != "rows"},
+                     "side_by_side": len(envs), "runs": saved}, indent=1))
+                report(runs_, work, args.out)
+
+    with concurrent.futures.ThreadPoolExecutor(len(envs)) as pool:
+        for done in [pool.submit(run_ways, ways[i::len(envs)], env) for i, env in enumerate(envs)]:
+            done.result()
     print(f"total: {time.monotonic() - start:.0f} s")
 
 

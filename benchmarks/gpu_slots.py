@@ -1,0 +1,47 @@
+"""One GPU per benchmark job: the environment that pins a job (a search, a warm-up) to one GPU
+and gives it a CUDA MPS daemon of its own.
+
+`momnas search` starts an MPS control daemon where its trials share a GPU (search/_mps.py,
+`--mps auto`) and finds a running one through the daemon's pipe directory
+(CUDA_MPS_PIPE_DIRECTORY, default /tmp/nvidia-mps). Two jobs on two GPUs with the default
+directory would share one daemon: the second job's trials would join the first job's MPS
+server, whose GPU set is the first job's CUDA_VISIBLE_DEVICES, and a job that wants no MPS
+would be captured too. So each GPU's jobs get a pipe and log directory of their own: a daemon
+started there serves that GPU only, and a job there that starts none finds none. Jobs on the
+same GPU run one after the other, so they never meet a daemon that is not their own.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them (indices or UUIDs)."""
+    import torch
+
+    count = torch.cuda.device_count()
+    named = [g.strip() for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g.strip()]
+    return named[:count] if named else [str(i) for i in range(count)]
+
+
+def slot_envs(slots: int) -> list[dict[str, str]]:
+    """Environment overrides for `slots` jobs at once: one GPU each, with its own MPS
+    directories, where this machine has GPUs; where it has none, `slots` empty overrides
+    (jobs at once on the CPU). ValueError when more slots than GPUs are asked for."""
+    gpus = visible_gpus()
+    if not gpus:
+        return [{} for _ in range(slots)]
+    if slots > len(gpus):
+        raise ValueError(f"--gpus {slots}: this machine shows {len(gpus)} GPU(s); give --gpus {len(gpus)} or fewer")
+    # Short paths: the daemon's control socket lives in the pipe directory (Unix sockets: < 108 bytes).
+    root = Path(tempfile.mkdtemp(prefix="momnas-mps-"))
+    envs = []
+    for index, gpu in enumerate(gpus[:slots]):
+        pipe, log = root / f"{index}" / "pipe", root / f"{index}" / "log"
+        pipe.mkdir(parents=True)
+        log.mkdir(parents=True)
+        envs.append({"CUDA_VISIBLE_DEVICES": gpu, "CUDA_MPS_PIPE_DIRECTORY": str(pipe), "CUDA_MPS_LOG_DIRECTORY": str(log)})
+    return envs
