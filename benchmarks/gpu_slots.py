@@ -9,22 +9,24 @@ server, whose GPU set is the first job's CUDA_VISIBLE_DEVICES, and a job that wa
 would be captured too. So each GPU's jobs get a pipe and log directory of their own: a daemon
 started there serves that GPU only, and a job there that starts none finds none. Jobs on the
 same GPU run one after the other, so they never meet a daemon that is not their own.
+
+GPUs are named by UUID, not index: an MPS server renumbers the GPUs it was started with from 0,
+so a client started with CUDA_VISIBLE_DEVICES=1 under a daemon started with
+CUDA_VISIBLE_DEVICES=1 finds no device 1 (NVIDIA's MPS guide, "CUDA_VISIBLE_DEVICES", which
+recommends UUIDs). Ray passes the names on to its workers as they are.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
 
 def visible_gpus() -> list[str]:
-    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them (indices or UUIDs)."""
+    """The GPUs this process may use, by UUID ("GPU-..."), in CUDA's order."""
     import torch
 
-    count = torch.cuda.device_count()
-    named = [g.strip() for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g.strip()]
-    return named[:count] if named else [str(i) for i in range(count)]
+    return [f"GPU-{torch.cuda.get_device_properties(i).uuid}" for i in range(torch.cuda.device_count())]
 
 
 def slot_envs(slots: int) -> list[dict[str, str]]:
