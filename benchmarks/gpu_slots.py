@@ -10,10 +10,10 @@ would be captured too. So each GPU's jobs get a pipe and log directory of their 
 started there serves that GPU only, and a job there that starts none finds none. Jobs on the
 same GPU run one after the other, so they never meet a daemon that is not their own.
 
-GPUs are named by UUID, not index: an MPS server renumbers the GPUs it was started with from 0,
-so a client started with CUDA_VISIBLE_DEVICES=1 under a daemon started with
-CUDA_VISIBLE_DEVICES=1 finds no device 1 (NVIDIA's MPS guide, "CUDA_VISIBLE_DEVICES", which
-recommends UUIDs). Ray passes the names on to its workers as they are.
+GPUs are named by UUID, not index, as NVIDIA's MPS guide recommends ("CUDA_VISIBLE_DEVICES"):
+an MPS server renumbers the GPUs it sees from 0, so an index means different GPUs to a daemon
+and its clients unless the daemon sees every GPU (search/_mps.py starts it so, NOTES.md run
+21); a UUID means one GPU to all of them. Ray passes the names on to its workers as they are.
 """
 
 from __future__ import annotations
