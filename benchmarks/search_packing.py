@@ -12,23 +12,25 @@ trials. A cut trial loses the part of its epoch after its last evaluation, in bo
 
 The two runs do not train the same mix: one at a time, a 60 s window holds a trial or two,
 the one the search starts first being the costliest of its next few (search._order), while
-the packed run trains a dozen. So epochs are also weighed by what they cost alone: iterations
-per epoch x the search's own estimate of a family's ms per iteration alone on an H200
-(search._order.trial_cost, NOTES.md run 8), giving "GPU-seconds of one-at-a-time training"
-per second of the window. One trial at a time scores about 1 on it (less its start-up and
-evaluations; more or less where the table is off for the families it ran: the table predates
-run 17's kernels); the packed run's score over the one-at-a-time run's is the packing's gain,
-the target's "trials per hour" ratio for a stream of the space's mix. The raw epochs and
-trial-equivalents (epochs / epochs per trial) per hour, and per family, are reported too.
+the packed run trains a dozen. So epochs are also weighed by what they cost alone: after both
+runs, each trial's cell (its `run_config`) is timed alone on the GPU, ms per training
+iteration at the workload's batch and hidden size (cells.benchmark.run_benchmark, what
+`momnas bench` runs: a few iterations after a warm-up, ~0.5 s a cell), and an epoch weighs
+iterations per epoch x that. The sum over a run's trials, per second of the window, is
+"GPU-seconds of one-at-a-time training" per second: one trial at a time scores a little
+under 1 on it (its start-up and evaluations are not counted as work), and the packed run's
+score over the one-at-a-time run's is the packing's gain, the target's "trials per hour"
+ratio for a stream of the space's mix. The raw epochs and trial-equivalents (epochs / epochs
+per trial) per hour, and epochs per family, are reported too.
 
 Workload: psMNIST, 8192 training sequences (64 iterations an epoch), 512 validation
 sequences, H=128, 60 epochs: a trial of ~1 minute alone on an H200 for the cheapest
 families (~10 ms an iteration and the evaluation's stability probe), several minutes for
 unitary and uRNN (~30 ms), so every trial of the stream is "a minute or more".
 
-    # one H200: ~30 s warm-up + 2 x (60 s + ~25 s start and end): ~3.5 minutes; MNIST in .data/mnist
+    # one H200: ~30 s warm-up + 2 x (60 s + ~25 s start and end) + ~20 s timing cells alone: ~4 minutes
     python3 benchmarks/search_packing.py --data .data/mnist --out $OUT/packing
-    # 2 x H200: the two runs side by side, one per GPU: ~2 minutes
+    # 2 x H200: the two runs side by side, one per GPU: ~2.5 minutes
     python3 benchmarks/search_packing.py --data .data/mnist --gpus 2 --out $OUT/packing
     # CPU smoke (tiny; "one at a time" is --max-concurrent 1 there, packed: as many as the CPUs allow)
     python3 benchmarks/search_packing.py --smoke --data ../shared/data/mnist --out /tmp/packing
@@ -83,33 +85,54 @@ def run_search(name: str, sizes: dict[str, Any], data: str, out: Path, env: dict
         raise SystemExit(f"{name}: `momnas search` failed (exit {done.returncode}); see {folder / 'search.log'}")
     return {"run": name, "label": RUNS[name][0], "flags": flags, "gpu": env.get("CUDA_VISIBLE_DEVICES"), "wall_s": wall,
             "chosen": next((line for line in log.splitlines() if line.startswith("gpus:")), "?"),
-            **work_done(f"sqlite:///{(folder / 'optuna.db').resolve()}", name, sizes)}
+            "trials": trials_trained(f"sqlite:///{(folder / 'optuna.db').resolve()}", name)}
 
 
-def work_done(storage: str, study_name: str, sizes: dict[str, Any]) -> dict[str, Any]:
-    """Epochs every trial trained (its curve's last epoch), raw and weighed by the search's
-    estimate of its cell's ms per iteration alone, per second of the window."""
+def trials_trained(storage: str, study_name: str) -> list[dict[str, Any]]:
+    """Each drawn trial: family, state, epochs trained (its `curve`'s last epoch, stored at every
+    evaluation, so also for a trial the window cut) and its cell as `momnas bench` names it."""
     import optuna
 
-    import spaces
-    from search._order import trial_cost
-    from search._record import CURVE, RUN_KEY
-
-    space = spaces.get_space("paper")
-    iterations = -(-sizes["n_train"] // sizes["batch_size"])
-    window = sizes["window_s"]
     rows = []
     for t in optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False):
-        if "family" not in t.params:
+        cell = (t.user_attrs.get("run_config") or {}).get("cell")
+        if cell is None:
             continue
-        curve = t.user_attrs.get(CURVE) or []
-        epochs = float(curve[-1]["epoch"]) if curve else 0.0
-        cell = space(optuna.trial.FixedTrial(t.params))["cell"]
-        ms = trial_cost({RUN_KEY: {"cell": cell}})
-        rows.append({"number": t.number, "family": t.params["family"], "state": t.state.name, "epochs": epochs,
-                     "alone_s_per_epoch": iterations * ms / 1000})
+        curve = t.user_attrs.get("curve") or []
+        options = ",".join(f"{k}={v}" for k, v in cell.items() if k not in ("core", "dynamics", "input_size", "hidden_size"))
+        rows.append({"number": t.number, "family": f"{cell['dynamics']}-{cell['core']}", "state": t.state.name,
+                     "epochs": float(curve[-1]["epoch"]) if curve else 0.0,
+                     "cell": f"{cell['dynamics']}-{cell['core']}" + (f":{options}" if options else "")})
+    return rows
+
+
+def alone_ms(cells: list[str], sizes: dict[str, Any]) -> dict[str, float | str]:
+    """ms per training iteration of each cell alone on this process's first GPU (or the CPU),
+    at the workload's hidden size, batch and psMNIST's T = 784; the error instead for a cell
+    that could not be timed."""
+    from cells.benchmark import run_benchmark
+
+    ms: dict[str, float | str] = {}
+    for cell in cells:
+        try:
+            result = run_benchmark([cell], hidden_sizes=(sizes["hidden"],), batch=sizes["batch_size"], steps=784,
+                                   iters=5, warmup=2, reference=False)
+            ms[cell] = result["rows"][0]["auto_ms"]
+        except Exception as exc:  # its epochs then go unweighed, counted apart
+            ms[cell] = f"{type(exc).__name__}: {exc}"
+    return ms
+
+
+def work_done(run: dict[str, Any], ms: dict[str, float | str], sizes: dict[str, Any]) -> dict[str, Any]:
+    """A run's epochs per hour of the window, raw and weighed by the cells' alone cost (epochs
+    of cells that could not be timed alone are counted apart)."""
+    iterations = -(-sizes["n_train"] // sizes["batch_size"])
+    window = sizes["window_s"]
+    rows = run["trials"]
+    for r in rows:
+        cost = ms.get(r["cell"], 0.0)
+        r["alone_s_per_epoch"] = iterations * cost / 1000 if isinstance(cost, float) else None
     epochs = sum(r["epochs"] for r in rows)
-    alone_s = sum(r["epochs"] * r["alone_s_per_epoch"] for r in rows)
     by_family: dict[str, float] = {}
     for r in rows:
         by_family[r["family"]] = by_family.get(r["family"], 0.0) + r["epochs"]
@@ -117,10 +140,10 @@ def work_done(storage: str, study_name: str, sizes: dict[str, Any]) -> dict[str,
         "trials_drawn": len(rows), "trials_completed": sum(r["state"] == "COMPLETE" for r in rows),
         "epochs": epochs, "epochs_per_hour": epochs * 3600 / window,
         "trial_equivalents_per_hour": epochs / sizes["epochs"] * 3600 / window,
-        "alone_gpu_s_per_s": alone_s / window,
+        "alone_gpu_s_per_s": sum(r["epochs"] * r["alone_s_per_epoch"] for r in rows if r["alone_s_per_epoch"] is not None) / window,
+        "epochs_not_timed_alone": sum(r["epochs"] for r in rows if r["alone_s_per_epoch"] is None),
         "epochs_by_family": {f: round(e, 2) for f, e in sorted(by_family.items())},
         "median_epochs_per_trial": statistics.median(r["epochs"] for r in rows) if rows else 0.0,
-        "trials": rows,
     }
 
 
@@ -134,6 +157,10 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {r['label']} | {r['trials_drawn']} / {r['trials_completed']} | {r['epochs']:.1f} | "
                      f"{r['epochs_per_hour']:.0f} | {r['trial_equivalents_per_hour']:.1f} | {r['alone_gpu_s_per_s']:.2f} | "
                      f"{r['chosen']} |")
+    untimed = {r["label"]: r["epochs_not_timed_alone"] for r in result["runs"].values() if r["epochs_not_timed_alone"]}
+    if untimed:
+        lines += ["", "epochs of cells that could not be timed alone (not weighed): "
+                      + ", ".join(f"{label} {e:.1f}" for label, e in untimed.items())]
     gain = result.get("packing_gain")
     if gain is not None:
         lines += ["", f"packed over one at a time: {gain['weighed']:.2f}x by one-at-a-time GPU-seconds of work "
@@ -174,7 +201,15 @@ def main() -> None:
                               names[i::len(envs)], env) for i, env in enumerate(envs)]
         runs = {r["run"]: r for queue in queues for r in queue.result()}
     runs = {n: runs[n] for n in names}
-    result: dict[str, Any] = {"workload": sizes, "side_by_side": len(envs),
+    # the cells the runs trained, timed alone once both runs have left the GPUs
+    timed = time.monotonic()
+    ms = alone_ms(sorted({r["cell"] for run in runs.values() for r in run["trials"] if r["epochs"] > 0}), sizes)
+    for run in runs.values():
+        run.update(work_done(run, ms, sizes))
+    failed = [c for c, v in ms.items() if isinstance(v, str)]
+    print(f"timed {len(ms) - len(failed)} cells alone in {time.monotonic() - timed:.0f} s"
+          + (f"; {len(failed)} could not be timed (packing.json, alone_ms)" if failed else ""), flush=True)
+    result: dict[str, Any] = {"workload": sizes, "side_by_side": len(envs), "alone_ms": ms,
                               "warm_up": warmed and {k: v for k, v in warmed.items() if k != "rows"}, "runs": runs}
     if runs["one"]["alone_gpu_s_per_s"] > 0 and runs["one"]["epochs"] > 0:
         result["packing_gain"] = {"weighed": runs["packed"]["alone_gpu_s_per_s"] / runs["one"]["alone_gpu_s_per_s"],
