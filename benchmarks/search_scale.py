@@ -118,7 +118,8 @@ def main() -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--trials", type=int, default=64)
     parser.add_argument("--n-train", type=int, default=8192)
-    parser.add_argument("--n-val", type=int, default=1000)
+    parser.add_argument("--n-val", type=int, default=1024,
+                        help="validation and test sequences (default 1024: whole batches of 128, the shapes the warm-up built)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--warm-up-s", type=float, default=30.0, help="bound on the warm-up before the runs; 0: none")
