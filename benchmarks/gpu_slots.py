@@ -12,8 +12,9 @@ same GPU run one after the other, so they never meet a daemon that is not their 
 
 GPUs are named by UUID, not index, as NVIDIA's MPS guide recommends ("CUDA_VISIBLE_DEVICES"):
 an MPS server renumbers the GPUs it sees from 0, so an index means different GPUs to a daemon
-and its clients unless the daemon sees every GPU (search/_mps.py starts it so, NOTES.md run
-21); a UUID means one GPU to all of them. Ray passes the names on to its workers as they are.
+and its clients (search/_mps.py drops index lists from the daemon's environment, NOTES.md run
+21); a UUID means one GPU to all of them, and search/_mps.py keeps it, so each GPU's daemon
+sees that GPU only. Ray passes the names on to its workers as they are.
 """
 
 from __future__ import annotations
