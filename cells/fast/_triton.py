@@ -1,4 +1,13 @@
-"""Triton, imported only when a fused kernel is about to run (CUDA, or TRITON_INTERPRET=1)."""
+"""Triton, imported only when a fused kernel is about to run (CUDA, or TRITON_INTERPRET=1).
+
+The shared pieces of the recurrence kernels: the launcher and the `@triton.jit` helpers for
+indices, tiles and the tiled matrix-vector product. Written so that the kernels compile to
+the code of the hand-written kernels they replaced (compared as sm_90 SASS, benchmarks/NOTES.md
+run 20): one K loop per output tile, whatever the number of products in it (`tiled_dot_pair`,
+each extra loop is one more pipelined prologue and drain per step); a row's pointer added
+before its columns (`row_ptrs`); reverse time as `for i in range(T): t = T - 1 - i` (a
+negative-step `range` adds instructions to the step loop).
+"""
 
 from __future__ import annotations
 
@@ -113,15 +122,41 @@ if triton is not None:
 
     @triton.jit
     def rows(rb, t, T, W, cols):
-        """Offsets of the entries (row rb, step t, column cols) of a (B, T, W) buffer, (BB, len(cols))."""
+        """Offsets of the entries (row rb, step t, column cols) of a (B, T, W) buffer, (BB, len(cols)):
+        for one offset shared by several buffers or columns (P + o, P + o + H)."""
         return (rb[:, None] * T + t) * W + cols[None, :]
+
+    @triton.jit
+    def row_ptrs(X, rb, t, T, W, cols):
+        """Pointers to the entries (row rb, step t, column cols) of X (B, T, W), (BB, len(cols)):
+        the row's pointer (BB x 1) first, then the columns; `X + rows(...)` costs one more
+        (BB x len(cols)) add wherever its offsets are not shared."""
+        return X + (rb[:, None] * T + t) * W + cols[None, :]
 
     @triton.jit
     def carried(Back, dOut, rb, rn, m2, t, T, W):
         """dL/d(state_t) at columns rn: what later steps carried back (Back, (B, W)) plus the
         loss's own gradient at step t (dOut, (B, T+1, W), row t + 1)."""
-        return (tl.load(Back + rb[:, None] * W + rn[None, :], mask=m2, other=0.0) +
+        # Back + (offsets): the same offsets as the caller's store of the next Back, so the two share them
+        return (tl.load(Back + (rb[:, None] * W + rn[None, :]), mask=m2, other=0.0) +
                 tl.load(dOut + rows(rb, t + 1, T + 1, W, rn), mask=m2, other=0.0))
+
+    @triton.jit
+    def x_tile(X, rb, mb, t, T, K, k0, BK: tl.constexpr):
+        """The (BB x BK) tile x_t[:, k0:k0+BK] of X (B, T, K) at step t, rows rb (zero past K)."""
+        rk = k0 + tl.arange(0, BK)
+        return tl.load(row_ptrs(X, rb, t, T, K, rk), mask=mb[:, None] & (rk < K)[None, :], other=0.0)
+
+    @triton.jit
+    def w_tile(Wm, k0, K, rn, mn, ld, TRANS: tl.constexpr, BK: tl.constexpr):
+        """The (BK x BN) tile Wm[k0:k0+BK, rn] of a row-major matrix with leading dimension ld
+        (of its transpose, Wm^T[k, n] = Wm[n, k], when TRANS); zero past K."""
+        rk = k0 + tl.arange(0, BK)
+        mkn = (rk < K)[:, None] & mn[None, :]
+        if TRANS:
+            return tl.load(Wm + rn[None, :] * ld + rk[:, None], mask=mkn, other=0.0)
+        else:
+            return tl.load(Wm + rk[:, None] * ld + rn[None, :], mask=mkn, other=0.0)
 
     @triton.jit
     def tiled_dot(acc, X, rb, mb, t, T, K, Wm, rn, mn, ld, TRANS: tl.constexpr, BK: tl.constexpr,
@@ -129,15 +164,24 @@ if triton is not None:
         """acc + x_t @ Wm[:, rn] over K in BK tiles: x_t the step-t rows rb of X (B, T, K); Wm
         row-major with leading dimension ld, read as its transpose when TRANS (Wm^T[k, n])."""
         for k0 in range(0, K, BK):
-            rk = k0 + tl.arange(0, BK)
-            mk = rk < K
-            xk = tl.load(X + rows(rb, t, T, K, rk), mask=mb[:, None] & mk[None, :], other=0.0)
-            if TRANS:
-                w = tl.load(Wm + rn[None, :] * ld + rk[:, None], mask=mk[:, None] & mn[None, :], other=0.0)
-            else:
-                w = tl.load(Wm + rk[:, None] * ld + rn[None, :], mask=mk[:, None] & mn[None, :], other=0.0)
-            acc += tl.dot(xk, w, input_precision=PREC)
+            acc += tl.dot(x_tile(X, rb, mb, t, T, K, k0, BK), w_tile(Wm, k0, K, rn, mn, ld, TRANS, BK),
+                          input_precision=PREC)
         return acc
+
+    @triton.jit
+    def tiled_dot_pair(acc, acc2, X, rb, mb, t, T, K, Wm, Wm2, rn, mn, ld, TRANS: tl.constexpr,
+                       BK: tl.constexpr, PREC: tl.constexpr):
+        """(acc + x_t @ Wm[:, rn], acc2 + x_t @ Wm2[:, rn]), as `tiled_dot`, in one pass over K:
+        each x tile is loaded once and the K loop is pipelined once (two `tiled_dot` calls
+        instead: a second pipelined loop and every x tile loaded twice, the slowdown of run 17
+        in benchmarks/NOTES.md)."""
+        for k0 in range(0, K, BK):
+            xk = x_tile(X, rb, mb, t, T, K, k0, BK)
+            w = w_tile(Wm, k0, K, rn, mn, ld, TRANS, BK)
+            w2 = w_tile(Wm2, k0, K, rn, mn, ld, TRANS, BK)
+            acc += tl.dot(xk, w, input_precision=PREC)
+            acc2 += tl.dot(xk, w2, input_precision=PREC)
+        return acc, acc2
 
     @triton.jit
     def tiled_product(Out, X, Wm, rb, mb, t, T, K, N, ld, TRANS: tl.constexpr, BB: tl.constexpr,

@@ -22,7 +22,7 @@ MAX_H = 64  # register-resident up to this H (four (H x H) fp32 weight blocks in
 
 
 if triton is not None:
-    from cells.fast._triton import batch_rows, carried, columns, resident_block, rows, tiled_dot, tiled_product
+    from cells.fast._triton import batch_rows, carried, columns, resident_block, rows, tiled_dot_pair, tiled_product
 
     @triton.jit
     def _scale(pr, pi, bb, eps):
@@ -82,7 +82,8 @@ if triton is not None:
         ghr = tl.zeros((BB, HP), dtype=tl.float32)
         ghi = tl.zeros((BB, HP), dtype=tl.float32)
         db = tl.zeros((BB, HP), dtype=tl.float32)
-        for t in range(T - 1, -1, -1):
+        for i in range(T):  # reverse time (why not a negative-step range: _triton.py)
+            t = T - 1 - i
             kt = rn[None, :] * W2 + rn[:, None]  # transposed blocks: [k, n] = M[n, k]
             trr = tl.load(M + kt, mask=mw, other=0.0)
             tri = tl.load(M + kt + H, mask=mw, other=0.0)
@@ -117,8 +118,8 @@ if triton is not None:
                 at = rows(rb, t, T, W2, rn)
                 pr = tl.load(A + at, mask=m2, other=0.0)
                 pi = tl.load(A + at + H, mask=m2, other=0.0)
-                pr = tiled_dot(pr, Hs, rb, mb, t, T + 1, W2, M, rn, mn, W2, False, BK, PREC)  # Re: M's left half
-                pi = tiled_dot(pi, Hs, rb, mb, t, T + 1, W2, M + H, rn, mn, W2, False, BK, PREC)  # Im: its right half
+                # Re from M's left half, Im from its right half
+                pr, pi = tiled_dot_pair(pr, pi, Hs, rb, mb, t, T + 1, W2, M, M + H, rn, mn, W2, False, BK, PREC)
                 bb = tl.load(bias + rn, mask=mn, other=0.0)
                 f = _scale(pr, pi, bb, eps)
                 tl.store(P + at, pr, mask=m2)
@@ -134,7 +135,8 @@ if triton is not None:
         # GH (B, 2H): dL/dh_t from later steps; DB (B, H): per-row sums of dL/db.
         rb, mb = batch_rows(B, BB)
         W2 = 2 * H
-        for t in range(T - 1, -1, -1):
+        for i in range(T):  # reverse time (why not a negative-step range: _triton.py)
+            t = T - 1 - i
             for n0 in range(0, H, BN):
                 rn, mn, m2 = columns(n0, H, BN, mb)
                 ghr = carried(GH, dH, rb, rn, m2, t, T, W2)

@@ -23,7 +23,7 @@ from cells.fast._triton import RESIDENT_MAX, kernel_tanh, launch, precision, tl,
 from cells.fast.ops import custom_op
 
 if triton is not None:
-    from cells.fast._triton import batch_rows, carried, columns, resident_block, rows, tiled_dot
+    from cells.fast._triton import batch_rows, carried, columns, resident_block, row_ptrs, tiled_dot_pair, w_tile, x_tile
 
     tanh = kernel_tanh()  # bound now, as triton.jit binds compiled / interpreted now
 
@@ -34,18 +34,22 @@ if triton is not None:
         for t in range(T):
             for n0 in range(0, H, BN):
                 rn, mn, m2 = columns(n0, H, BN, mb)
-                acc = tl.load(A + rows(rb, t, T, H, rn), mask=m2, other=0.0)
-                acc = tiled_dot(acc, Y, rb, mb, t, T + 1, H, Wy, rn, mn, H, True, BK, PREC)  # + y_{t-1} Wy^T
-                acc = tiled_dot(acc, Z, rb, mb, t, T + 1, H, Wz, rn, mn, H, True, BK, PREC)  # + z_{t-1} Wz^T
-                prev = rows(rb, t, T + 1, H, rn)
-                yp = tl.load(Y + prev, mask=m2, other=0.0)
-                zp = tl.load(Z + prev, mask=m2, other=0.0)
+                acc = tl.load(row_ptrs(A, rb, t, T, H, rn), mask=m2, other=0.0)
+                for k0 in range(0, H, BK):  # + y_{t-1} Wy^T + z_{t-1} Wz^T, the two in one pipelined loop
+                    yk = x_tile(Y, rb, mb, t, T + 1, H, k0, BK)
+                    zk = x_tile(Z, rb, mb, t, T + 1, H, k0, BK)
+                    wy = w_tile(Wy, k0, H, rn, mn, H, True, BK)
+                    wz = w_tile(Wz, k0, H, rn, mn, H, True, BK)
+                    acc += tl.dot(yk, wy, input_precision=PREC)
+                    acc += tl.dot(zk, wz, input_precision=PREC)
+                yp = tl.load(row_ptrs(Y, rb, t, T + 1, H, rn), mask=m2, other=0.0)
+                zp = tl.load(row_ptrs(Z, rb, t, T + 1, H, rn), mask=m2, other=0.0)
                 s = tanh(acc)
                 zn = zp + dt * (s - gamma * yp - eps * zp)
                 yn = yp + dt * zn
-                tl.store(S + rows(rb, t, T, H, rn), s, mask=m2)
-                tl.store(Z + prev + H, zn, mask=m2)
-                tl.store(Y + prev + H, yn, mask=m2)
+                tl.store(row_ptrs(S, rb, t, T, H, rn), s, mask=m2)
+                tl.store(row_ptrs(Z, rb, t + 1, T + 1, H, rn), zn, mask=m2)
+                tl.store(row_ptrs(Y, rb, t + 1, T + 1, H, rn), yn, mask=m2)
             tl.debug_barrier()  # step t+1 reads what every thread of this program wrote
 
     @triton.jit
@@ -53,23 +57,24 @@ if triton is not None:
                           BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
         # GY, GZ (B, H): the gradient w.r.t. y_t, z_t flowing back from later steps.
         rb, mb = batch_rows(B, BB)
-        for t in range(T - 1, -1, -1):
+        for i in range(T):  # reverse time (why not a negative-step range: _triton.py)
+            t = T - 1 - i
             for n0 in range(0, H, BN):
                 rn, _, m2 = columns(n0, H, BN, mb)
                 st = rb[:, None] * H + rn[None, :]
                 gy = carried(GY, dY, rb, rn, m2, t, T, H)
                 gz = carried(GZ, dZ, rb, rn, m2, t, T, H) + dt * gy
-                s = tl.load(S + rows(rb, t, T, H, rn), mask=m2, other=0.0)
+                s = tl.load(row_ptrs(S, rb, t, T, H, rn), mask=m2, other=0.0)
                 g = dt * gz * (1.0 - s * s)
-                tl.store(G + rows(rb, t, T, H, rn), g, mask=m2)
+                tl.store(row_ptrs(G, rb, t, T, H, rn), g, mask=m2)
                 tl.store(GY + st, gy - dt * gamma * gz, mask=m2)
                 tl.store(GZ + st, (1.0 - dt * eps) * gz, mask=m2)
             tl.debug_barrier()
             for n0 in range(0, H, BN):
                 rn, mn, m2 = columns(n0, H, BN, mb)
                 st = rb[:, None] * H + rn[None, :]
-                acc_y = tiled_dot(tl.zeros((BB, BN), dtype=tl.float32), G, rb, mb, t, T, H, Wy, rn, mn, H, False, BK, PREC)
-                acc_z = tiled_dot(tl.zeros((BB, BN), dtype=tl.float32), G, rb, mb, t, T, H, Wz, rn, mn, H, False, BK, PREC)
+                zero = tl.zeros((BB, BN), dtype=tl.float32)
+                acc_y, acc_z = tiled_dot_pair(zero, zero, G, rb, mb, t, T, H, Wy, Wz, rn, mn, H, False, BK, PREC)
                 tl.store(GY + st, tl.load(GY + st, mask=m2, other=0.0) + acc_y, mask=m2)
                 tl.store(GZ + st, tl.load(GZ + st, mask=m2, other=0.0) + acc_z, mask=m2)
             tl.debug_barrier()
@@ -85,15 +90,15 @@ if triton is not None:
         for t in range(T):
             wy = tl.load(Wy + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)  # Wy^T[k, n]
             wz = tl.load(Wz + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)
-            acc = tl.load(A + rows(rb, t, T, H, rn), mask=m2, other=0.0)
+            acc = tl.load(row_ptrs(A, rb, t, T, H, rn), mask=m2, other=0.0)
             acc += tl.dot(y, wy, input_precision=PREC)
             acc += tl.dot(z, wz, input_precision=PREC)
             s = tanh(acc)
             z = z + dt * (s - gamma * y - eps * z)
             y = y + dt * z
-            tl.store(S + rows(rb, t, T, H, rn), s, mask=m2)
-            tl.store(Z + rows(rb, t + 1, T + 1, H, rn), z, mask=m2)
-            tl.store(Y + rows(rb, t + 1, T + 1, H, rn), y, mask=m2)
+            tl.store(row_ptrs(S, rb, t, T, H, rn), s, mask=m2)
+            tl.store(row_ptrs(Z, rb, t + 1, T + 1, H, rn), z, mask=m2)
+            tl.store(row_ptrs(Y, rb, t + 1, T + 1, H, rn), y, mask=m2)
 
     @triton.jit
     def _cornn_bwd_resident(dY, dZ, S, Wy, Wz, G, GY, GZ, B, T, H, dt, gamma, eps,
@@ -101,14 +106,15 @@ if triton is not None:
         rb, mb, rn, mn, m2, mw = resident_block(B, H, BB, HP)
         gy = tl.zeros((BB, HP), dtype=tl.float32)
         gz = tl.zeros((BB, HP), dtype=tl.float32)
-        for t in range(T - 1, -1, -1):
+        for i in range(T):  # reverse time (why not a negative-step range: _triton.py)
+            t = T - 1 - i
             wy = tl.load(Wy + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)  # Wy[k, n]
             wz = tl.load(Wz + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)
-            gy += tl.load(dY + rows(rb, t + 1, T + 1, H, rn), mask=m2, other=0.0)
-            gz += tl.load(dZ + rows(rb, t + 1, T + 1, H, rn), mask=m2, other=0.0) + dt * gy
-            s = tl.load(S + rows(rb, t, T, H, rn), mask=m2, other=0.0)
+            gy += tl.load(row_ptrs(dY, rb, t + 1, T + 1, H, rn), mask=m2, other=0.0)
+            gz += tl.load(row_ptrs(dZ, rb, t + 1, T + 1, H, rn), mask=m2, other=0.0) + dt * gy
+            s = tl.load(row_ptrs(S, rb, t, T, H, rn), mask=m2, other=0.0)
             g = dt * gz * (1.0 - s * s)
-            tl.store(G + rows(rb, t, T, H, rn), g, mask=m2)
+            tl.store(row_ptrs(G, rb, t, T, H, rn), g, mask=m2)
             gy = gy - dt * gamma * gz + tl.dot(g, wy, input_precision=PREC)
             gz = (1.0 - dt * eps) * gz + tl.dot(g, wz, input_precision=PREC)
         tl.store(GY + rb[:, None] * H + rn[None, :], gy, mask=m2)

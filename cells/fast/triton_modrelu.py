@@ -20,7 +20,7 @@ from cells.fast._triton import RESIDENT_MAX, launch, precision, tl, triton
 from cells.fast.ops import custom_op
 
 if triton is not None:
-    from cells.fast._triton import batch_rows, carried, columns, resident_block, rows, tiled_dot, tiled_product
+    from cells.fast._triton import batch_rows, carried, columns, resident_block, row_ptrs, tiled_dot, tiled_product
 
     @triton.jit
     def _modrelu_fwd_kernel(A, M, bias, Hs, P, B, T, H,
@@ -29,13 +29,13 @@ if triton is not None:
         for t in range(T):
             for n0 in range(0, H, BN):
                 rn, mn, m2 = columns(n0, H, BN, mb)
-                acc = tl.load(A + rows(rb, t, T, H, rn), mask=m2, other=0.0)
+                acc = tl.load(row_ptrs(A, rb, t, T, H, rn), mask=m2, other=0.0)
                 acc = tiled_dot(acc, Hs, rb, mb, t, T + 1, H, M, rn, mn, H, False, BK, PREC)  # + h_{t-1} @ M
                 bb = tl.load(bias + rn, mask=mn, other=0.0)
                 mag = tl.maximum(tl.abs(acc) + bb[None, :], 0.0)
                 h = tl.where(acc > 0, mag, tl.where(acc < 0, -mag, 0.0))
-                tl.store(P + rows(rb, t, T, H, rn), acc, mask=m2)
-                tl.store(Hs + rows(rb, t + 1, T + 1, H, rn), h, mask=m2)
+                tl.store(row_ptrs(P, rb, t, T, H, rn), acc, mask=m2)
+                tl.store(row_ptrs(Hs, rb, t + 1, T + 1, H, rn), h, mask=m2)
             tl.debug_barrier()
 
     @triton.jit
@@ -43,17 +43,18 @@ if triton is not None:
                             BB: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
         # GH (B, H): dL/dh_t from later steps; DB (B, H): per-row sums of dL/db.
         rb, mb = batch_rows(B, BB)
-        for t in range(T - 1, -1, -1):
+        for i in range(T):  # reverse time (why not a negative-step range: _triton.py)
+            t = T - 1 - i
             for n0 in range(0, H, BN):
                 rn, mn, m2 = columns(n0, H, BN, mb)
                 st = rb[:, None] * H + rn[None, :]
                 gh = carried(GH, dH, rb, rn, m2, t, T, H)
-                p = tl.load(P + rows(rb, t, T, H, rn), mask=m2, other=0.0)
+                p = tl.load(row_ptrs(P, rb, t, T, H, rn), mask=m2, other=0.0)
                 bb = tl.load(bias + rn, mask=mn, other=0.0)
                 on = (tl.abs(p) + bb[None, :]) > 0
                 sgn = tl.where(p > 0, 1.0, tl.where(p < 0, -1.0, 0.0))
                 g = tl.where(on, gh * sgn * sgn, 0.0)
-                tl.store(G + rows(rb, t, T, H, rn), g, mask=m2)
+                tl.store(row_ptrs(G, rb, t, T, H, rn), g, mask=m2)
                 tl.store(DB + st, tl.load(DB + st, mask=m2, other=0.0) + tl.where(on, gh * sgn, 0.0), mask=m2)
             tl.debug_barrier()
             tiled_product(GH, G, M, rb, mb, t, T, H, H, H, True, BB, BN, BK, PREC)  # G_t @ M^T
@@ -69,12 +70,12 @@ if triton is not None:
         h = tl.zeros((BB, HP), dtype=tl.float32)
         for t in range(T):
             w = tl.load(M + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)
-            acc = tl.load(A + rows(rb, t, T, H, rn), mask=m2, other=0.0)
+            acc = tl.load(row_ptrs(A, rb, t, T, H, rn), mask=m2, other=0.0)
             acc += tl.dot(h, w, input_precision=PREC)
             mag = tl.maximum(tl.abs(acc) + bb[None, :], 0.0)
             h = tl.where(acc > 0, mag, tl.where(acc < 0, -mag, 0.0))
-            tl.store(P + rows(rb, t, T, H, rn), acc, mask=m2)
-            tl.store(Hs + rows(rb, t + 1, T + 1, H, rn), h, mask=m2)
+            tl.store(row_ptrs(P, rb, t, T, H, rn), acc, mask=m2)
+            tl.store(row_ptrs(Hs, rb, t + 1, T + 1, H, rn), h, mask=m2)
 
     @triton.jit
     def _modrelu_bwd_resident(dH, P, M, bias, G, GH, DB, B, T, H,
@@ -83,15 +84,16 @@ if triton is not None:
         bb = tl.load(bias + rn, mask=mn, other=0.0)
         gh = tl.zeros((BB, HP), dtype=tl.float32)
         db = tl.zeros((BB, HP), dtype=tl.float32)
-        for t in range(T - 1, -1, -1):
+        for i in range(T):  # reverse time (why not a negative-step range: _triton.py)
+            t = T - 1 - i
             w = tl.load(M + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)  # M^T
-            gh += tl.load(dH + rows(rb, t + 1, T + 1, H, rn), mask=m2, other=0.0)
-            p = tl.load(P + rows(rb, t, T, H, rn), mask=m2, other=0.0)
+            gh += tl.load(row_ptrs(dH, rb, t + 1, T + 1, H, rn), mask=m2, other=0.0)
+            p = tl.load(row_ptrs(P, rb, t, T, H, rn), mask=m2, other=0.0)
             on = (tl.abs(p) + bb[None, :]) > 0
             sgn = tl.where(p > 0, 1.0, tl.where(p < 0, -1.0, 0.0))
             g = tl.where(on, gh * sgn * sgn, 0.0)
             db += tl.where(on, gh * sgn, 0.0)
-            tl.store(G + rows(rb, t, T, H, rn), g, mask=m2)
+            tl.store(row_ptrs(G, rb, t, T, H, rn), g, mask=m2)
             gh = tl.dot(g, w, input_precision=PREC)
         tl.store(GH + rb[:, None] * H + rn[None, :], gh, mask=m2)
         tl.store(DB + rb[:, None] * H + rn[None, :], db, mask=m2)

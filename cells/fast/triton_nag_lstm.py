@@ -18,7 +18,7 @@ from cells.fast._triton import kernel_tanh, launch, precision, tl, triton
 from cells.fast.ops import custom_op
 
 if triton is not None:
-    from cells.fast._triton import batch_rows, carried, columns, rows, tiled_product
+    from cells.fast._triton import batch_rows, carried, columns, row_ptrs, rows, tiled_product, x_tile
 
     tanh = kernel_tanh()  # bound now, as triton.jit binds compiled / interpreted now
 
@@ -42,17 +42,17 @@ if triton is not None:
                 for k0 in range(0, H, BK):
                     rk = k0 + tl.arange(0, BK)
                     mk = rk < H
-                    hk = tl.load(Hs + rows(rb, t, T + 1, H, rk), mask=mb[:, None] & mk[None, :], other=0.0)
+                    hk = x_tile(Hs, rb, mb, t, T + 1, H, k0, BK)
                     mkn = mk[:, None] & mn[None, :]
                     wp = W + rn[None, :] * H + rk[:, None]  # U^T[k, gate row n]
                     ai += tl.dot(hk, tl.load(wp, mask=mkn, other=0.0), input_precision=PREC)
                     af += tl.dot(hk, tl.load(wp + H * H, mask=mkn, other=0.0), input_precision=PREC)
                     ag += tl.dot(hk, tl.load(wp + 2 * H * H, mask=mkn, other=0.0), input_precision=PREC)
                     ao += tl.dot(hk, tl.load(wp + 3 * H * H, mask=mkn, other=0.0), input_precision=PREC)
-                sg = SG + rows(rb, t, T, G4, rn)
-                up = Us + rows(rb, t, T + 1, G4, rn)  # u_{t-1}
+                sg = row_ptrs(SG, rb, t, T, G4, rn)
+                up = row_ptrs(Us, rb, t, T + 1, G4, rn)  # u_{t-1}
                 un = up + G4  # u_t
-                pp = P + rows(rb, t, T, G4, rn)
+                pp = row_ptrs(P, rb, t, T, G4, rn)
                 ui = ai + tl.load(bias + rn, mask=mn, other=0.0)[None, :] - tl.load(sg, mask=m2, other=0.0)
                 uf = af + tl.load(bias + H + rn, mask=mn, other=0.0)[None, :] - tl.load(sg + H, mask=m2, other=0.0)
                 ug = ag + tl.load(bias + 2 * H + rn, mask=mn, other=0.0)[None, :] - tl.load(sg + 2 * H, mask=m2, other=0.0)
@@ -81,7 +81,8 @@ if triton is not None:
         # DH, DC (B, H): dL/dh_t, dL/dc_t from later steps; DPN (B, 4H): dL/dp_{t+1}.
         rb, mb = batch_rows(B, BB)
         G4 = 4 * H
-        for t in range(T - 1, -1, -1):
+        for i in range(T):  # reverse time (why not a negative-step range: _triton.py)
+            t = T - 1 - i
             ct = tl.load(CO + t)
             cn = tl.load(CO + t + 1, mask=t + 1 < T, other=0.0)
             for n0 in range(0, H, BN):
@@ -90,7 +91,7 @@ if triton is not None:
                 hs = rows(rb, t + 1, T + 1, H, rn)
                 dh = carried(DH, dHs, rb, rn, m2, t, T, H)
                 dc = carried(DC, dCs, rb, rn, m2, t, T, H)
-                pp = P + rows(rb, t, T, G4, rn)
+                pp = row_ptrs(P, rb, t, T, G4, rn)
                 ig = _sigmoid(tl.load(pp, mask=m2, other=0.0))
                 fg = _sigmoid(tl.load(pp + H, mask=m2, other=0.0))
                 gg = tanh(tl.load(pp + 2 * H, mask=m2, other=0.0))
@@ -105,8 +106,8 @@ if triton is not None:
                 dpo = dh * tc * og * (1.0 - og)
                 tl.store(DC + st, dc * fg, mask=m2)
                 sp = rb[:, None] * G4 + rn[None, :]
-                gt = G + rows(rb, t, T, G4, rn)
-                du = dUs + rows(rb, t + 1, T + 1, G4, rn)
+                gt = row_ptrs(G, rb, t, T, G4, rn)
+                du = row_ptrs(dUs, rb, t + 1, T + 1, G4, rn)
                 tl.store(gt, (1.0 + ct) * dpi - cn * tl.load(DPN + sp, mask=m2, other=0.0) +
                          tl.load(du, mask=m2, other=0.0), mask=m2)
                 tl.store(gt + H, (1.0 + ct) * dpf - cn * tl.load(DPN + sp + H, mask=m2, other=0.0) +

@@ -52,7 +52,8 @@ if triton is not None:
         gz = tl.zeros((BLOCK,), dtype=tl.float32)
         dw = tl.zeros((BLOCK,), dtype=tl.float32)
         dd = tl.zeros((BLOCK,), dtype=tl.float32)
-        for t in range(T - 1, -1, -1):
+        for i in range(T):  # reverse time (why not a negative-step range: _triton.py)
+            t = T - 1 - i
             gy = gy + tl.load(dY + (b * (T + 1) + t + 1) * H + h, mask=m, other=0.0)
             zt = tl.load(Z + (b * (T + 1) + t + 1) * H + h, mask=m, other=0.0)
             yp = tl.load(Y + (b * (T + 1) + t) * H + h, mask=m, other=0.0)
