@@ -2,11 +2,11 @@
 
 The shared pieces of the recurrence kernels: the launcher and the `@triton.jit` helpers for
 indices, tiles and the tiled matrix-vector product. Written so that the kernels compile to
-the code of the hand-written kernels they replaced (compared as sm_90 SASS, benchmarks/NOTES.md
-run 20): one K loop per output tile, whatever the number of products in it (`tiled_dot_pair`,
-each extra loop is one more pipelined prologue and drain per step); a row's pointer added
-before its columns (`row_ptrs`); reverse time as `for i in range(T): t = T - 1 - i` (a
-negative-step `range` adds instructions to the step loop).
+the code of the hand-written kernels they replaced (sm_90 SASS compared by
+benchmarks/kernels_sass.py, NOTES.md run 23): one K loop per output tile, whatever the
+number of products in it (`tiled_dot_pair`: each extra loop is one more pipelined prologue
+and drain per step); a row's pointer added before its columns (`row_ptrs`); reverse time as
+`for i in range(T): t = T - 1 - i` (a negative-step `range` adds instructions to the loop).
 """
 
 from __future__ import annotations
