@@ -10,7 +10,8 @@
 #      round 1 then round 2 (the second round shows the run-to-run spread).
 # Writes under OUT: gpu_full_size.txt, ops_<label>_<round>.json, bench_<label>_<round>.{json,log}
 # and ab.md (both benches side by side, each label's mean over the first label's). Each step has
-# its own timeout, so what finished comes back. About 4 minutes on an H200 with two trees and the
+# its own timeout, so what finished comes back (at worst 470 s with two trees, 185 s more per
+# candidate: TESTS=0 saves 100 s). Expected: about 4 minutes on an H200 with two trees and the
 # five families below, ~1.3 minutes more per candidate.
 #   FAMILIES="momentum-unitary momentum-urnn momentum-cornn momentum-enrnn nag_restart-lstm:nag_form=paper" \
 #     bash benchmarks/kernels_ab.sh "$OUT" .before [.candidate ...]
@@ -64,9 +65,9 @@ bench() {  # label round seconds: a training iteration of every family, in that 
   echo "bench $1 round $2: exit $?"
 }
 for label in $LABELS; do ops "$label" 1 75; done   # round 1 compiles each tree's kernels
-for label in $LABELS; do ops "$label" 2 30; done
-for label in $LABELS; do bench "$label" 1 60; done
-for label in $LABELS; do bench "$label" 2 45; done
+for label in $LABELS; do ops "$label" 2 25; done
+for label in $LABELS; do bench "$label" 1 50; done
+for label in $LABELS; do bench "$label" 2 35; done
 for kind in ops bench; do  # one table per bench in ab.md
   files=()
   for label in $LABELS; do
