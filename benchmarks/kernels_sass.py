@@ -118,7 +118,8 @@ def main(argv=None) -> int:
                   f"(e.g. git archive 4a2022f | tar -x -C .before)", file=sys.stderr)
             return 2
         dump = os.path.join(args.dump, os.path.basename(os.path.abspath(tree))) if args.dump else None
-        env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
+        # the tree's `cells` first; the rest of PYTHONPATH stays (e.g. another Triton to compile with)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.path.abspath(tree), os.environ.get("PYTHONPATH")])))
         cmd = [sys.executable, os.path.abspath(__file__), "--child"] + (["--dump", dump] if dump else [])
         done = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True)
         if done.returncode:

@@ -169,16 +169,18 @@ if triton is not None:
         return acc
 
     @triton.jit
-    def tiled_dot_pair(acc, acc2, X, rb, mb, t, T, K, Wm, Wm2, rn, mn, ld, TRANS: tl.constexpr,
+    def tiled_dot_pair(acc, acc2, X, rb, mb, t, T, K, Wm, rn, Wm2, rn2, mn, ld, TRANS: tl.constexpr,
                        BK: tl.constexpr, PREC: tl.constexpr):
-        """(acc + x_t @ Wm[:, rn], acc2 + x_t @ Wm2[:, rn]), as `tiled_dot`, in one pass over K:
+        """(acc + x_t @ Wm[:, rn], acc2 + x_t @ Wm2[:, rn2]), as `tiled_dot`, in one pass over K:
         each x tile is loaded once and the K loop is pipelined once (two `tiled_dot` calls
         instead: a second pipelined loop and every x tile loaded twice, the slowdown of run 17
-        in benchmarks/NOTES.md)."""
+        in benchmarks/NOTES.md). mn masks both column sets. Two halves of one matrix are
+        (Wm, rn) and (Wm, rn + shift), not (Wm + shift, rn): a second base pointer live across
+        the loop spills the complex forward's registers."""
         for k0 in range(0, K, BK):
             xk = x_tile(X, rb, mb, t, T, K, k0, BK)
             w = w_tile(Wm, k0, K, rn, mn, ld, TRANS, BK)
-            w2 = w_tile(Wm2, k0, K, rn, mn, ld, TRANS, BK)
+            w2 = w_tile(Wm2, k0, K, rn2, mn, ld, TRANS, BK)
             acc += tl.dot(xk, w, input_precision=PREC)
             acc2 += tl.dot(xk, w2, input_precision=PREC)
         return acc, acc2

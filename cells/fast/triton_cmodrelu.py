@@ -119,7 +119,7 @@ if triton is not None:
                 pr = tl.load(A + at, mask=m2, other=0.0)
                 pi = tl.load(A + at + H, mask=m2, other=0.0)
                 # Re from M's left half, Im from its right half
-                pr, pi = tiled_dot_pair(pr, pi, Hs, rb, mb, t, T + 1, W2, M, M + H, rn, mn, W2, False, BK, PREC)
+                pr, pi = tiled_dot_pair(pr, pi, Hs, rb, mb, t, T + 1, W2, M, rn, M, rn + H, mn, W2, False, BK, PREC)
                 bb = tl.load(bias + rn, mask=mn, other=0.0)
                 f = _scale(pr, pi, bb, eps)
                 tl.store(P + at, pr, mask=m2)

@@ -74,7 +74,7 @@ if triton is not None:
                 rn, mn, m2 = columns(n0, H, BN, mb)
                 st = rb[:, None] * H + rn[None, :]
                 zero = tl.zeros((BB, BN), dtype=tl.float32)
-                acc_y, acc_z = tiled_dot_pair(zero, zero, G, rb, mb, t, T, H, Wy, Wz, rn, mn, H, False, BK, PREC)
+                acc_y, acc_z = tiled_dot_pair(zero, zero, G, rb, mb, t, T, H, Wy, rn, Wz, rn, mn, H, False, BK, PREC)
                 tl.store(GY + st, tl.load(GY + st, mask=m2, other=0.0) + acc_y, mask=m2)
                 tl.store(GZ + st, tl.load(GZ + st, mask=m2, other=0.0) + acc_z, mask=m2)
             tl.debug_barrier()
