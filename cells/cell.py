@@ -102,10 +102,15 @@ class Cell(nn.Module):
         return y
 
     # ---- the loop ----------------------------------------------------------------------
-    def zero_state(self, x: Tensor) -> CellState:
-        """The state at the start of a sequence for input x (B, T, input_size)."""
+    def zero_state(self, x: Tensor, *, filter_state: bool = True) -> CellState:
+        """The state at the start of a sequence for input x (B, T, input_size).
+
+        filter_state=False leaves the dynamics' entries empty: the fast paths filter from
+        zero on their own, and zero (B, G) tensors made for them would be work per call."""
         B = x.shape[0]
-        layers = [(self.layer(k).initial_state(B, x), self.dynamics.initial_state(B, self.gate_size, x))
+        dynamics = self.dynamics
+        layers = [(self.layer(k).initial_state(B, x),
+                   dynamics.initial_state(B, self.gate_size, x) if filter_state else ())
                   for k in range(self.layer_count)]
         return _pack(self, layers, 0)
 

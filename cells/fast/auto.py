@@ -37,6 +37,7 @@ from torch.nn.utils import parametrize
 from cells.cell import Cell, CellState, LayerFn, run_layers
 
 from . import compiled, hoist
+from .constants import Constants
 
 
 class FastPath(NamedTuple):
@@ -66,37 +67,39 @@ def register_path(core: str, path: FastPath) -> None:
 
 _RNN_OPS = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
 
-# The fused RNN op is given weights assembled for this call ([s W | s b], an identity), not a
+# The fused RNN op is given weights assembled for this call ([W | b], an identity), not a
 # module's flattened buffer, so cuDNN copies them into one chunk every call (a few hundred KB,
 # measured in the benchmark) and says so; the advice it gives (flatten_parameters) does not apply.
 warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
 
 
-def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, _state, _dyn, _t0):
-    """rnn / lstm / gru through torch's fused RNN operator on the filtered stream.
+def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, state, _dyn, _t0):
+    """rnn / lstm / gru through torch's fused RNN operator on the filtered stream, from the
+    core state passed in (the zero state) and a zero filter state.
 
-    The operator runs time-major (batch_first=False): the adam / rmsprop stream a is made
-    (T, B, G) by `hoist.adam_from_input`, so neither it nor its gradient is transposed; the
-    narrow inputs of the other dynamics go in as transposed views. The output comes back
-    as a (B, T, H) view of the (T, B, H) result, as `nn.LSTM(batch_first=True)` returns it."""
+    The operator runs time-major (batch_first=False): the filtered streams are made (T, B, F)
+    by `hoist.linear_input` / `hoist.adam_from_input`, so neither they nor their gradients
+    are transposed. The output comes back as a (B, T, H) view of the (T, B, H) result, as
+    `nn.LSTM(batch_first=True)` returns it. At B = 128, T = 784 the GPU waits for the host
+    until the operator is called: what comes before it is kept to a few ops (tensors that
+    depend on no input come from `cell.fast_constants`), and the final filter state, which
+    training does not read, is computed after it."""
     name = _RNN_OPS[cell.config.core]
-    dyn = cell.dynamics
+    dyn, constants = cell.dynamics, cell.fast_constants
     W, U, b, bh = cell.weight_ih_l0, cell.weight_hh_l0, cell.bias_ih_l0, cell.bias_hh_l0
-    B, H = x.shape[0], cell.hidden_size
-    if hoist.linear(dyn):
-        if isinstance(dyn, hoist.Plain):
-            inp, weights = x.transpose(0, 1), [W, U, b, bh]
-            dyn_state = ()
-        else:
-            xf, scale = hoist.linear_input(dyn, x)  # (B, T, I + 1)
-            Wb = scale * torch.cat([W, b[:, None]], dim=1)  # (G, I + 1)
-            inp, weights = xf.transpose(0, 1), [Wb, U, torch.zeros_like(b), bh]
-            dyn_state = (torch.nn.functional.linear(xf[:, -1], Wb),)  # v_T (B, G)
+    h0 = (state[0] if cell.config.core == "lstm" else state).unsqueeze(0)  # (1, B, H) zeros
+    G = b.shape[0]
+    if isinstance(dyn, hoist.Plain):
+        inp, w_ih, b_ih, dyn_state = x.transpose(0, 1), W, b, ()
     else:
-        a, dyn_state = hoist.adam_from_input(dyn, x, W, b)  # (T, B, G); (v_T, r_T) (B, G)
-        eye = torch.eye(a.shape[2], dtype=a.dtype, device=a.device)
-        inp, weights = a, [eye, U, torch.zeros_like(b), bh]
-    h0 = x.new_zeros(1, B, H)
+        b_ih = constants.get(("zeros", G, b.dtype, b.device), lambda: torch.zeros_like(b))
+        if hoist.linear(dyn):
+            inp = hoist.linear_input(dyn, x, constants)  # (T, B, I + 1): s [x~, 1~]
+            w_ih = torch.cat([W, b[:, None]], dim=1)  # (G, I + 1)
+        else:
+            inp, dyn_state = hoist.adam_from_input(dyn, x, W, b, constants)  # (T, B, G); (v_T, r_T) (B, G)
+            w_ih = constants.get(("eye", G, b.dtype, b.device), lambda: torch.eye(G, dtype=b.dtype, device=b.device))
+    weights = [w_ih, U, b_ih, bh]
     train = torch.is_grad_enabled()
     if cell.config.core == "lstm":
         out, h, c = compiled.fused_rnn(name, inp, (h0, h0), weights, True, 1, 0.0, train, False, False)
@@ -104,6 +107,8 @@ def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, _state, _dyn, _t0):
     else:
         out, h = compiled.fused_rnn(name, inp, h0, weights, True, 1, 0.0, train, False, False)
         core = h[0]
+    if hoist.linear(dyn) and not isinstance(dyn, hoist.Plain):  # after the operator: off the GPU's critical path
+        dyn_state = (torch.nn.functional.linear(inp[-1], w_ih),)  # v_T (B, G)
     return out.transpose(0, 1), core, dyn_state
 
 
@@ -159,9 +164,11 @@ class FastCell(Cell):
         # The fast class is made at run time: pickle (torch.save, deepcopy) what the
         # reference cell pickles (its class and dict, or for parametrized cells its config
         # and weights, see Cell.__reduce_ex__), and accelerate again on load.
+        # The constants kept between calls are not pickled: they are made again on use.
         if parametrize.is_parametrized(self):
             return (_accelerated, super().__reduce_ex__(protocol))
-        return (_restore, (type(self).__mro__[2], self.__dict__.copy()))
+        attributes = {k: v for k, v in self.__dict__.items() if k != "fast_constants"}
+        return (_restore, (type(self).__mro__[2], attributes))
 
     def forward(self, x: Tensor, state: CellState | None = None) -> tuple[Tensor, CellState]:
         if state is not None:  # carrying a state across calls: the reference loop, exactly
@@ -172,8 +179,8 @@ class FastCell(Cell):
         self.fast_path = "reference" if path is None else path.name
         if path is None:
             return compiled.outside_graph(super().forward, x, state)
-        with compiled.cached_parametrizations():
-            return run_layers(self, x, self.zero_state(x), path.layer)
+        with compiled.cached_parametrizations():  # every fast path filters from zero itself
+            return run_layers(self, x, self.zero_state(x, filter_state=False), path.layer)
 
 
 _CLASSES: dict[type, type] = {}
@@ -206,4 +213,5 @@ def accelerate(cell: nn.Module) -> nn.Module:
         dynamics = cell.dynamics  # the reference cell's attribute, before the fast class's property hides it
         cell.__class__ = fast_class(compiled.shared_class(type(cell)))
         compiled.prepare(cell, dynamics)
+        cell.fast_constants = Constants()  # the fused-rnn path's input-independent tensors
     return cell

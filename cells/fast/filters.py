@@ -59,31 +59,50 @@ def _scan(b: torch.Tensor, M: torch.Tensor, p: torch.Tensor, K: torch.Tensor, T:
     return local.reshape(B, C * L, F)[:, :T]
 
 
-def _full(b: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
-    """v = M @ b along time with one (T, T) matrix, b (B, T, F) as a (T, B F) matrix (so that
-    the gradient of M is one (T, T) product, not a (B, T, T) batch)."""
+def time_major_product(M: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """v = M @ b along time with one (T, T) matrix: b (B, T, F) -> v (T, B, F), time-major
+    (as the fused RNN operators take it). b is read as a (T, B F) matrix, so that the
+    gradient of M is one (T, T) product, not a (B, T, T) batch."""
     B, T, F = b.shape
-    v = M @ b.transpose(0, 1).reshape(T, B * F)  # (T, B F)
-    return v.reshape(T, B, F).transpose(0, 1)
+    return (M @ b.transpose(0, 1).reshape(T, B * F)).view(T, B, F)
 
 
-def _full_is_cheaper(b: torch.Tensor, chunk: int) -> bool:
+def _full(b: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """`time_major_product`, returned as a (B, T, F) view."""
+    return time_major_product(M, b).transpose(0, 1)
+
+
+def full_is_cheaper(b: torch.Tensor, chunk: int = CHUNK) -> bool:
     """One (T, T) product when its work is small: few features (the [x, 1] streams) or short T."""
     B, T, F = b.shape
     return T <= chunk or T * B * F <= FULL_LIMIT
+
+
+def decay_matrix(T: int, decay, like: torch.Tensor) -> torch.Tensor:
+    """The (T, T) matrix of `decay_filter`: M[i, j] = decay^(i - j) for i >= j, else 0 (dtype
+    and device of `like`; `decay` a float or a 0-dim tensor, which gradients reach)."""
+    d = _as_tensor(decay, like)
+    zero = torch.zeros((), dtype=like.dtype, device=like.device)
+    idx = torch.arange(T, device=like.device, dtype=like.dtype)
+    e = idx[:, None] - idx[None, :]  # (T, T) exponents i - j
+    # pow's gradient is masked where the exponent is 0, so decay = 0 is safe.
+    return torch.where(e >= 0, torch.pow(d, e.clamp(min=0)), zero)
+
+
+def restart_matrix(T: int, restart, like: torch.Tensor) -> torch.Tensor:
+    """The (T, T) matrix of `restart_filter` (NAG's restarted c products; dtype and device of `like`)."""
+    t = torch.arange(T, device=like.device)
+    return _transfer(t[:, None], t[None, :], _as_period(restart, T, like.device), like.dtype)
 
 
 def decay_filter(b: torch.Tensor, decay, *, chunk: int = CHUNK) -> torch.Tensor:
     """`v_t = decay * v_{t-1} + b_t`, v_{-1} = 0, along dim 1 of b (B, T, F).
 
     `decay` is a float or a 0-dim tensor (gradients flow into it)."""
+    if full_is_cheaper(b, chunk):
+        return _full(b, decay_matrix(b.shape[1], decay, b))
     d = _as_tensor(decay, b)
     zero = torch.zeros((), dtype=b.dtype, device=b.device)
-    # pow's gradient is masked where the exponent is 0, so decay = 0 is safe.
-    if _full_is_cheaper(b, chunk):
-        idx = torch.arange(b.shape[1], device=b.device, dtype=b.dtype)
-        e = idx[:, None] - idx[None, :]  # (T, T) exponents i - j
-        return _full(b, torch.where(e >= 0, torch.pow(d, e.clamp(min=0)), zero))
     bc, T = _chunked(b, chunk)
     C, L = bc.shape[1], bc.shape[2]
     idx = torch.arange(L, device=b.device, dtype=b.dtype)
@@ -138,9 +157,8 @@ def restart_filter(b: torch.Tensor, restart, *, chunk: int = CHUNK) -> torch.Ten
     The transfer matrices come from the time index inside the graph (see `_transfer`), so
     torch.export and torch.compile see them as ops, not as constants of one trace."""
     T, device = b.shape[1], b.device
-    if _full_is_cheaper(b, chunk):
-        t = torch.arange(T, device=device)
-        return _full(b, _transfer(t[:, None], t[None, :], _as_period(restart, T, device), b.dtype))
+    if full_is_cheaper(b, chunk):
+        return _full(b, restart_matrix(T, restart, b))
     bc, _ = _chunked(b, chunk)
     C, L = bc.shape[1], bc.shape[2]
     period = _as_period(restart, C * L, device)

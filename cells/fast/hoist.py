@@ -6,8 +6,10 @@ float32 on CUDA (or TRITON_INTERPRET=1) the one-pass kernel of `triton_adam`, wh
 g through its time-major view. `linear_input(dynamics, x)` serves the linear filters
 (momentum, input-form NAG, plain) in the commuted form of REFERENCE §6: filter the input x
 and a constant 1 instead of g = x W^T + b, which is exact because the filter commutes with
-the projection, and is (I + 1) / G times the work. `adam_from_input` serves `auto`'s fused
-RNN operators, its stream time-major (T, B, G) as they take it.
+the projection, and is (I + 1) / G times the work; its time-major result is what `auto`'s fused
+RNN operators take, and the parts that depend on no tensor (the filter matrix, the filtered
+1) are kept between calls in the cell's `constants.Constants`. `adam_from_input` serves the
+fused RNN operators too, its stream time-major (T, B, G).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import Tensor
 from cells.dynamics import Adam, Dynamics, Momentum, NAGRestart, Plain
 
 from . import filters
+from .constants import Constants
 
 
 def linear(dynamics: Dynamics) -> bool:
@@ -58,34 +61,66 @@ def hoisted(dynamics: Dynamics, g: Tensor) -> tuple[Tensor, tuple]:
     raise ValueError(f"hoisted: {type(dynamics).__name__}(nag_form='paper') depends on h and cannot be hoisted")
 
 
-def linear_input(dynamics: Dynamics, x: Tensor) -> tuple[Tensor, float | Tensor]:
-    """For a linear dynamics: x (B, T, I) -> (xf (B, T, I + 1), scale) such that
-    `filter(x W^T + b) = scale * xf @ [W | b]^T` (the last column of xf is the filtered 1)."""
-    ones = x.new_ones(1, x.shape[1], 1)
-    xf = _unit_filter(dynamics, x)
-    cf = _unit_filter(dynamics, ones).expand(x.shape[0], -1, -1)
-    scale = 1.0 if isinstance(dynamics, Plain) else dynamics.s
-    return torch.cat([xf, cf], dim=2), scale
+def linear_input(dynamics: Dynamics, x: Tensor, constants: Constants | None = None) -> Tensor:
+    """For a linear dynamics: x (B, T, I) -> u (T, B, I + 1), time-major, such that
+    `filter(x W^T + b) = (u @ [W | b]^T).transpose(0, 1)`: the filtered x and the filtered
+    constant 1, both times s (its last column).
+
+    With `constants` (a cell's `Constants`) and Python-valued dynamics, the (T, T) filter
+    matrix (times s) and the filtered 1 are made once per (dynamics, T, dtype, device), so
+    a call is one product and a concatenation; compiled code (tensor values) and
+    torch.export rebuild them in the graph."""
+    B, T, _ = x.shape
+    if constants is None or _traced(dynamics):
+        ones = x.new_ones(1, T, 1)
+        return torch.cat([_filtered(dynamics, x), _filtered(dynamics, ones).expand(T, B, 1)], dim=2)
+    key = (dynamics, T, x.dtype, x.device)
+    if filters.full_is_cheaper(x):
+        M = constants.get(("matrix", key), lambda: _unit_matrix(dynamics, T, x) * _scale(dynamics))  # (T, T)
+        xf = filters.time_major_product(M, x)  # (T, B, I)
+    else:
+        xf = _filtered(dynamics, x)
+    c = constants.get(("filtered 1", key), lambda: _filtered(dynamics, x.new_ones(1, T, 1)))  # (T, 1, 1)
+    return torch.cat([xf, c.expand(T, B, 1)], dim=2)
 
 
-def adam_from_input(dynamics: Adam, x: Tensor, W: Tensor, b: Tensor) -> tuple[Tensor, tuple]:
+def _scale(dynamics: Dynamics):
+    return 1.0 if isinstance(dynamics, Plain) else dynamics.s
+
+
+def _filtered(dynamics: Dynamics, b: Tensor) -> Tensor:
+    """The linear filter of b (B, T, F) with its scale s, time-major (T, B, F)."""
+    return (_unit_filter(dynamics, b) * _scale(dynamics)).transpose(0, 1)
+
+
+def _unit_matrix(dynamics: Dynamics, T: int, like: Tensor) -> Tensor:
+    """The (T, T) matrix of the filter with s = 1 (`_unit_filter` as one product)."""
+    if isinstance(dynamics, Plain):
+        return torch.eye(T, dtype=like.dtype, device=like.device)
+    if isinstance(dynamics, NAGRestart):
+        return filters.restart_matrix(T, dynamics.restart, like)
+    return filters.decay_matrix(T, dynamics.mu, like)
+
+
+def adam_from_input(dynamics: Adam, x: Tensor, W: Tensor, b: Tensor,
+                    constants: Constants | None = None) -> tuple[Tensor, tuple]:
     """Adam / RMSProp over g = x W^T + b: x (B, T, I) -> (a (T, B, G), (v_T, r_T) (B, G)),
     a time-major for the fused RNN operators (batch_first=False), as `hoisted(dynamics, g)`.
 
     The kernel filters a time-major g, projected from the (tiny) transposed x. Without it,
-    the linear half (v) is filtered in the commuted form, v = s [x~, c~] [W | b]^T, only
-    r = filter(g^2) on the wide stream, batch-major (the layout of `filters`), and a is
-    returned as its time-major view."""
+    the linear half (v) is filtered in the commuted form, v = s [x~, c~] [W | b]^T
+    (`linear_input`, with `constants`), only r = filter(g^2) on the wide stream,
+    batch-major (the layout of `filters`)."""
     if _fused(x) and not _traced(dynamics):
         return _adam_kernel(dynamics, torch.nn.functional.linear(x.transpose(0, 1), W, b))
     g = torch.nn.functional.linear(x, W, b)  # (B, T, G)
     if _has_momentum(dynamics):
-        xf, _ = linear_input(Momentum(mu=dynamics.mu, s=1.0), x)  # (B, T, I + 1)
-        v = torch.nn.functional.linear(xf, torch.cat([W, b[:, None]], dim=1)) * dynamics.s
+        u = linear_input(Momentum(mu=dynamics.mu, s=dynamics.s), x, constants)  # (T, B, I + 1)
+        v = torch.nn.functional.linear(u, torch.cat([W, b[:, None]], dim=1))  # (T, B, G)
     else:
-        v = dynamics.s * g
-    r = filters.decay_filter(g * g, dynamics.beta) * (1.0 - dynamics.beta)
-    return (v * torch.rsqrt(r + dynamics.eps)).transpose(0, 1), (v[:, -1], r[:, -1])
+        v = dynamics.s * g.transpose(0, 1)
+    r = filters.decay_filter(g * g, dynamics.beta) * (1.0 - dynamics.beta)  # (B, T, G)
+    return v * torch.rsqrt(r.transpose(0, 1) + dynamics.eps), (v[-1], r[:, -1])
 
 
 def _has_momentum(dynamics: Adam) -> bool:
