@@ -112,7 +112,7 @@ def adam_from_input(dynamics: Adam, x: Tensor, W: Tensor, b: Tensor,
     (`linear_input`, with `constants`), only r = filter(g^2) on the wide stream,
     batch-major (the layout of `filters`)."""
     if _fused(x) and not _traced(dynamics):
-        return _adam_kernel(dynamics, torch.nn.functional.linear(x.transpose(0, 1), W, b))
+        return _adam_kernel(dynamics, _time_major_projection(x, W, b))
     g = torch.nn.functional.linear(x, W, b)  # (B, T, G)
     if _has_momentum(dynamics):
         u = linear_input(Momentum(mu=dynamics.mu, s=dynamics.s), x, constants)  # (T, B, I + 1)
@@ -121,6 +121,14 @@ def adam_from_input(dynamics: Adam, x: Tensor, W: Tensor, b: Tensor,
         v = dynamics.s * g.transpose(0, 1)
     r = filters.decay_filter(g * g, dynamics.beta) * (1.0 - dynamics.beta)  # (B, T, G)
     return v * torch.rsqrt(r.transpose(0, 1) + dynamics.eps), (v[-1], r[:, -1])
+
+
+def _time_major_projection(x: Tensor, W: Tensor, b: Tensor) -> Tensor:
+    """g = x W^T + b, time-major: x (B, T, I) -> (T, B, G), as one GEMM with the bias added
+    in it (`linear` of the 3-D transposed view is a product then a separate bias pass over
+    the whole (T, B, G) stream, 205 MB at B = 128, T = 784, G = 512)."""
+    B, T, I = x.shape
+    return torch.addmm(b, x.transpose(0, 1).reshape(T * B, I), W.t()).view(T, B, -1)
 
 
 def _has_momentum(dynamics: Adam) -> bool:
