@@ -187,13 +187,16 @@ def part_kernels(B, T, device, sizes=(128, 256)):
 
 
 def _training_step(spec, H, device):
-    """A family's model and one training iteration, as the bench times it (`after_optimizer_step` included)."""
-    from cells.benchmark import _Classifier, parse_family, training_step
+    """A family's model and one training iteration, as the bench times it (`after_optimizer_step` included);
+    spec "cudnn-lstm": the yard stick, `nn.LSTM`."""
+    from cells.benchmark import _Classifier, _LSTMClassifier, parse_family, training_step
     from cells.build import build_cell
     from cells.manifolds import after_optimizer_step
 
     x = torch.rand(128, 784, 1, device=device)
     y = torch.randint(0, 10, (128,), device=device)
+    if spec == "cudnn-lstm":
+        return training_step(_LSTMClassifier(1, H).to(device), x, y)
     cell = build_cell(parse_family(spec, H), impl="auto")
     return training_step(_Classifier(cell).to(device), x, y, lambda: after_optimizer_step(cell))
 
