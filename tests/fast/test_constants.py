@@ -45,6 +45,19 @@ def test_later_calls_with_another_dtype_or_length_stay_exact(dynamics, core):
     assert fast.fast_path == "fused-rnn" and len(fast.fast_constants) > 0
 
 
+@pytest.mark.parametrize("dynamics", ["momentum", "nag_restart"])
+def test_streams_too_long_for_one_matrix_take_the_chunked_filter(dynamics, monkeypatch):
+    # above filters.FULL_LIMIT the x stream is filtered in chunks (no (T, T) matrix is kept)
+    from cells.fast import filters
+
+    monkeypatch.setattr(filters, "FULL_LIMIT", 0)
+    ref, fast = _pair(dynamics)
+    x = torch.rand(3, 70, 2, dtype=torch.float32, requires_grad=True)  # 70 > one 64-step chunk
+    for got, expected in zip(_grads(fast, x), _grads(ref, x)):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+    assert len(fast.fast_constants) == 2  # the zero input bias and the filtered 1; no (70, 70) matrix
+
+
 def test_a_call_in_inference_mode_then_training_with_input_gradients():
     # tensors kept from an inference-mode call would be "inference tensors", which autograd
     # refuses to save for backward (the filter matrix is saved when x requires grad)
