@@ -44,7 +44,8 @@ class FastPath(NamedTuple):
     """One fast way to run one layer of a core from the zero state (see `register_path`).
 
     name: what `cell.fast_path` records ("fused-rnn", "triton", ...); layer: a
-    `cells.cell.LayerFn` (it starts from the zero state, so it ignores the states passed in);
+    `cells.cell.LayerFn` (it starts from the zero state: it is passed the core's zero state,
+    which it may use, and an empty filter state, since every path filters from zero itself);
     ready(x): whether it runs for this input (dtype, device); paper: it serves the paper-form
     NAG (whose filter needs h) instead of the hoistable dynamics.
     """
