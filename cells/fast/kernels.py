@@ -72,7 +72,8 @@ def _nag_paper_lstm(cell: Cell, layer, x: Tensor, _state, _dyn, _t0):
 
     dyn, T = cell.dynamics, x.shape[1]
     sg = dyn.s * cell.project(x)  # (B, T, 4H): the only part that leaves the loop
-    coeffs = filters.nag_coefficients(T, dyn.restart, x.dtype, x.device)
+    coeffs = cell.fast_constants.get(("nag_coefficients", T, dyn.restart, x.dtype, x.device),
+                                     lambda: filters.nag_coefficients(T, dyn.restart, x.dtype, x.device))
     Hs, Cs, Us, _ = nag_lstm_fwd(sg, cell.weight_hh_l0, cell.bias_hh_l0, coeffs)
     return Hs[:, 1:], (Hs[:, -1], Cs[:, -1]), (Us[:, -1],)
 
