@@ -114,7 +114,7 @@ class TrainConfig:
     seed: int = 0                        # initialisation and batch order
     device: str = "auto"                 # auto (CUDA when available) | cpu | cuda | cuda:N | mps
     impl: str = "auto"                   # cells.build_cell implementation: auto (fastest available) | reference
-    compile: str = "off"                 # torch.compile the training steps: off | on | auto (where it pays, runs._compile)
+    compile: str = "auto"                # torch.compile the training steps: off | on | auto (where it pays, runs._compile)
 
     def __post_init__(self):
         from runs._optim import OPTIMIZERS, SCHEDULES

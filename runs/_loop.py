@@ -131,12 +131,12 @@ class _Run:
         torch.manual_seed(tc.seed)
         self.model = build_model(config.cell, task.output_size, task.readout, tc.impl).to(self.device)
         self.model.run_config = config
-        self.forward = training_forward(self.model, tc.compile, self.device)
+        self.steps_per_epoch = math.ceil(len(task.train) / tc.batch_size)
+        self.total_steps = tc.steps if tc.steps is not None else tc.epochs * self.steps_per_epoch
+        self.forward = training_forward(self.model, tc.compile, self.device, self.total_steps)
         self.compile_seconds: float | None = None
         self.optimizer, self.params = self._optimizer()
 
-        self.steps_per_epoch = math.ceil(len(task.train) / tc.batch_size)
-        self.total_steps = tc.steps if tc.steps is not None else tc.epochs * self.steps_per_epoch
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, SCHEDULES[tc.schedule](self.total_steps, tc.decay_at))
 

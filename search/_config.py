@@ -47,7 +47,7 @@ class SearchConfig:
     batch_size: int = 128
     optimizer: str = "adam"
     clip: float | None = 1.0             # gradient-norm clip (MomentumRNN's recipes use 1.0)
-    compile: str = "off"                 # torch.compile each trial's training steps: off | on | auto (runs._compile)
+    compile: str = "auto"                # torch.compile each trial's training steps: off | on | auto (runs._compile)
     train: dict[str, Any] = dataclasses.field(default_factory=dict)  # any other runs TrainConfig option
     # early stopping: MO-ASHA stops trials that rank low on both objectives at a rung
     early_stop: str = "auto"             # auto (mo-asha for >= 16 trials of >= 3 epochs) | mo-asha | none

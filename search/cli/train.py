@@ -80,7 +80,7 @@ def train_command(
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N", rich_help_panel=_TRAIN)] = None,
     impl: Annotated[Optional[str], typer.Option(help="cell implementation: auto or reference", rich_help_panel=_TRAIN)] = None,
     compile: Annotated[Optional[str], typer.Option(
-        "--compile", help="torch.compile the training steps: off, on, or auto (on the GPU where it pays)",
+        "--compile", help="torch.compile the training steps: off, on, or auto (the default: on the GPU, for the families and run lengths where it pays)",
         rich_help_panel=_TRAIN)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the run already in --out (else it is refused)")] = False,

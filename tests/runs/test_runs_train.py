@@ -138,3 +138,15 @@ def test_compiled_training_matches_eager_and_records_its_compile_time():
 def test_unknown_compile_choice_is_refused_in_one_line():
     with pytest.raises(ValueError, match="unknown compile 'yes'; choose one of off, on, auto"):
         TrainConfig(compile="yes")
+
+
+def test_compile_auto_compiles_on_the_gpu_only_the_measured_families_and_only_past_their_break_even():
+    from runs._compile import PAYS_ON_GPU, use_compile
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert TrainConfig().compile == "auto"
+    family, steps = "momentum-unicornn", PAYS_ON_GPU["momentum-unicornn"]
+    assert use_compile("auto", family, cuda, steps) and not use_compile("auto", family, cuda, steps - 1)
+    assert not use_compile("auto", family, cpu, 10**9)                 # never on the CPU
+    assert not use_compile("auto", "momentum-lstm", cuda, 10**9)       # cuDNN families: the graph break costs more
+    assert use_compile("on", "momentum-lstm", cpu, 1) and not use_compile("off", family, cuda, 10**9)
