@@ -97,7 +97,7 @@ def train(
 
     report:   called after every evaluation with a flat dict (epoch, step, seconds, train_loss,
               val_<name> for each validation number, grad_ratio_log10, instability,
-              grad_norm_max, loss_spikes, lr); returning True stops the run.
+              grad_norm_max, loss_spikes, lr, startup_seconds); returning True stops the run.
     out_dir:  where to write run.json, metrics.json, curves.json and (unless diverged)
               checkpoint.pt; each file appears complete or not at all.
     progress: show a rich progress bar on stderr.
@@ -105,6 +105,7 @@ def train(
 
     Seeds torch's global generator with `config.train.seed` (the cell's initialisation).
     """
+    called = time.perf_counter()  # startup_seconds counts from here: loading, building, the first step
     if task is None:
         task = load_task(config.task)
     elif task.config != config.task:
@@ -114,7 +115,7 @@ def train(
             f"cell input_size is {config.cell.input_size} but task {task.name!r} feeds {task.input_size} "
             f"feature(s) per step; set the cell's input_size to {task.input_size}"
         )
-    run = _Run(config, task, report, progress)
+    run = _Run(config, task, report, progress, called)
     result = run.run()
     if out_dir is not None:
         write_outputs(result, out_dir)
@@ -124,8 +125,9 @@ def train(
 class _Run:
     """The state of one training run: model, optimizer, counters, curves."""
 
-    def __init__(self, config: RunConfig, task: Task, report, progress: bool):
+    def __init__(self, config: RunConfig, task: Task, report, progress: bool, called: float):
         tc = config.train
+        self.called = called  # perf_counter() when train() was called
         self.config, self.task, self.tc, self.report = config, task, tc, report
         self.device = resolve_device(tc.device)
         torch.manual_seed(tc.seed)
@@ -135,6 +137,7 @@ class _Run:
         self.total_steps = tc.steps if tc.steps is not None else tc.epochs * self.steps_per_epoch
         self.forward = training_forward(self.model, tc.compile, self.device, self.total_steps)
         self.compile_seconds: float | None = None
+        self.startup_seconds: float | None = None
         self.optimizer, self.params = self._optimizer()
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -207,6 +210,8 @@ class _Run:
         value, norm = torch.stack([loss.detach().float(), norm.float()]).tolist()
         if first:  # the read above waited for the device: compilation and one step
             self.compile_seconds = round(time.perf_counter() - started, 3)
+        if self.startup_seconds is None:
+            self.startup_seconds = round(time.perf_counter() - self.called, 3)
         if not (math.isfinite(value) and math.isfinite(norm)):
             return False  # before optimizer.step: the weights stay as they were
         self.grad_norm_max = max(self.grad_norm_max, norm)
@@ -245,7 +250,8 @@ class _Run:
         self.bar.evaluated(val[task.metric])
         snapshot = {**point, **{f"val_{k}": v for k, v in val.items()},
                     "instability": None if self.ratio is None else abs(self.ratio),
-                    "grad_norm_max": self.grad_norm_max, "loss_spikes": self.spikes.count}
+                    "grad_norm_max": self.grad_norm_max, "loss_spikes": self.spikes.count,
+                    "startup_seconds": self.startup_seconds}
         if self.report is not None and self.report(snapshot):
             self.status = "stopped"
             return True
@@ -270,7 +276,8 @@ class _Run:
                 "diverged": diverged,
             },
             epochs=_epochs(self.step, self.steps_per_epoch), steps=self.step,
-            seconds=round(time.perf_counter() - self.start, 3), compile_seconds=self.compile_seconds, curves=self.curves,
+            seconds=round(time.perf_counter() - self.start, 3), compile_seconds=self.compile_seconds,
+            startup_seconds=self.startup_seconds, curves=self.curves,
             grad_profile=None if diverged or self.profile is None else self.profile.tolist(),
             model=None if diverged else self.model, config=self.config,
         )

@@ -32,6 +32,7 @@ class RunResult:
     steps: int
     seconds: float
     compile_seconds: float | None    # the first training step's wall time when compiled (compilation included)
+    startup_seconds: float | None    # train() called to its first step done: task, model, first step (None: no step)
     curves: dict[str, list]          # one entry per evaluation (see curves.json)
     grad_profile: list[float] | None  # ‖∂L/∂h_t‖, t = 1..T, at the last sound evaluation
     model: SequenceModel | None      # None when diverged
@@ -47,7 +48,7 @@ class RunResult:
             "status": self.status, "task": self.task, "metric": self.metric, "direction": self.direction,
             "validation": self.validation, "test": self.test, "baseline": self.baseline,
             "stability": self.stability, "epochs": self.epochs, "steps": self.steps, "seconds": self.seconds,
-            "compile_seconds": self.compile_seconds,
+            "compile_seconds": self.compile_seconds, "startup_seconds": self.startup_seconds,
         }
 
     def profile(self, max_points: int = 256) -> tuple[list[int], list[float]]:

@@ -31,6 +31,10 @@ GRAD_PROFILE = "momnas_grad_profile"
 ERROR = "momnas_error"
 TRIAL_DIR = "momnas_trial_dir"
 NODE = "momnas_node_id"  # the Ray node the trial ran on
+# Carried by every report of a trial that took a training step (search._tune.trainable):
+STARTUP = "momnas_startup_s"        # trainable entered -> first training step done, seconds
+ENTERED_AT = "momnas_entered_at"    # when the trainable was entered (time.time() of its node)
+WORKER_TRIAL = "momnas_worker_trial"  # 1 for the first trial of its worker process, 2 for the next, ...
 
 # Trial user attributes written here besides the metrics.json ones.
 CURVE = "curve"                       # [{"epoch", "metric", "instability"}, ...]: every evaluation's objectives
@@ -82,6 +86,20 @@ def stopped_early(epoch: float) -> Outcome:
     """A trial the early-stopping scheduler ended at `epoch`: PRUNED, without objective values
     (its truncated ones would sit on the Pareto front); its curve says how far it got."""
     return Outcome(TrialState.PRUNED, None, {"status": "stopped", STOPPED_AT: epoch})
+
+
+def startup_attrs(report: dict[str, Any] | None, drawn_at: float | None) -> dict[str, Any]:
+    """What a trial's start cost, from any of its reports (empty if it took no training step):
+    `startup_s`, from its trainable's entry to its first training step done (imports, data,
+    model, the first step with its kernels), `start_wait_s`, from the searcher drawing it
+    (`drawn_at`, time.time()) to that entry (a free slot, Ray's worker process, the trainable's
+    transfer), and `worker_trial`, 1 where the trial's worker process was new."""
+    if not report or not isinstance(report.get(STARTUP), (int, float)):
+        return {}
+    attrs = {"startup_s": round(float(report[STARTUP]), 3), "worker_trial": int(report[WORKER_TRIAL])}
+    if drawn_at is not None and isinstance(report.get(ENTERED_AT), (int, float)):
+        attrs["start_wait_s"] = round(float(report[ENTERED_AT]) - drawn_at, 3)
+    return attrs
 
 
 def curve_point(report: dict[str, Any] | None, objectives: list[str]) -> dict[str, Any] | None:

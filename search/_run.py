@@ -266,6 +266,7 @@ def run_search(config: SearchConfig, *, console: Console | None = None) -> optun
             with mps_for_search(config.mps, wanted=wants_mps) as mps, progress:
                 _tune.run_trials(
                     space=TrialSpace(masked, space, task.input_size, str(trials_dir.resolve()), _record.objective_names(task.metric)),
+                    task=task,
                     storage=StorageRef(url, storage), study_name=name, sampler=sampler, metric=task.metric,
                     n_trials=todo, run_dir=out / "ray",
                     artifact_store=store, progress=progress, cpus_per_trial=config.cpus_per_trial,

@@ -2,8 +2,9 @@
 
 It lives in the driver and owns the study's ask/tell: `suggest` asks the study for a trial
 and draws its run config through the space (define-by-run), `on_trial_result` keeps each
-evaluation's objectives as the trial's learning curve, and `on_trial_complete` records what
-the trial left (user attributes, artifacts: search._record) and tells the study its state.
+evaluation's objectives as the trial's learning curve (and, at the first, what the trial's
+start cost), and `on_trial_complete` records what the trial left (user attributes,
+artifacts: search._record) and tells the study its state.
 Everything the study stores is written here, so one process writes the storage (SQLite stays
 happy) while any number of Ray workers train.
 
@@ -46,7 +47,7 @@ class StudySearcher(Searcher):
         self._study: optuna.Study | None = None
         self._live: dict[str, optuna.Trial | int] = {}  # Tune trial id -> Optuna trial (its number once unpickled)
         self._curves: dict[str, list[dict[str, Any]]] = {}
-        self._started: dict[str, float] = {}
+        self._drawn_at: dict[str, float] = {}  # time.time() of each live trial's suggest
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -74,7 +75,7 @@ class StudySearcher(Searcher):
             raise
         self._live[trial_id] = trial
         self._curves[trial_id] = []
-        self._started[trial_id] = time.monotonic()
+        self._drawn_at[trial_id] = time.time()  # wall clock: the trainable's entry is stamped in another process
         if self._progress is not None:
             self._progress.trial_started(trial.number, trial.user_attrs.get("family", "?"))
         return config
@@ -82,7 +83,11 @@ class StudySearcher(Searcher):
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         if trial_id in self._live and self._add_point(trial_id, result):
             # Live, so that the dashboard can draw the curve while the trial trains.
-            self._trial(trial_id).set_user_attr(_record.CURVE, self._curves[trial_id])
+            trial = self._trial(trial_id)
+            trial.set_user_attr(_record.CURVE, self._curves[trial_id])
+            if len(self._curves[trial_id]) == 1:  # the first report: what the trial's start cost
+                for key, value in _record.startup_attrs(result, self._drawn_at.get(trial_id)).items():
+                    trial.set_user_attr(key, value)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         # Taken on every error, so that a death is never left over for a later trial.
@@ -105,10 +110,12 @@ class StudySearcher(Searcher):
             if death is not None:
                 outcome.attrs["error"] = death
         outcome.attrs[_record.CURVE] = self._curves.pop(trial_id, [])
+        drawn_at = self._drawn_at.pop(trial_id, None)
+        outcome.attrs.update(_record.startup_attrs(result, drawn_at))
         _record.record(trial, outcome, artifact_store=self._artifact_store, storage=self._storage.get())
         self.study.tell(trial, outcome.values, state=outcome.state)
         del self._live[trial_id]
-        seconds = time.monotonic() - self._started.pop(trial_id, time.monotonic())
+        seconds = None if drawn_at is None else time.time() - drawn_at
         if self._progress is not None:
             family = trial.user_attrs.get("family", "?")
             status = outcome.attrs.get("status", "failed")

@@ -1,8 +1,11 @@
 """Ray Tune running a search: runs.train wrapped as a Tune trainable, and the Tuner that runs
 it with the study's searcher (search._searcher) and, where asked, MO-ASHA (search.mo_asha).
 
-The trials run in Ray workers, each reporting every evaluation through runs' report hook;
-the searcher in the driver writes the study. Through Ray Client (--address ray://...) Tune
+The trials run in Ray workers, each reporting every evaluation through runs' report hook
+(with what its start cost: search._record.startup_attrs); the searcher in the driver writes
+the study. The task's data comes with the trainable, loaded once by the driver
+(search._shared_task), and Tune reuses a worker process for the next trial that asks for the
+same resources, so a worker pays its imports and its kernels' loading once. Through Ray Client (--address ray://...) Tune
 runs that driver on the head: the searcher and its artifact store are pickled there (so
 paths must be absolute and reachable from the head), and StudyWatcher shows the progress
 here from the storage. Joining Ray and its checks: search._cluster.
@@ -14,6 +17,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,6 +30,7 @@ from search._cluster import check_fits, start_ray
 from search._order import LongestFirst
 from search._record import OBJECTIVES_KEY, RUN_KEY, THREADS_KEY, TRIAL_DIR_KEY
 from search._searcher import StudySearcher
+from search._shared_task import SharedTask
 from search._storage_ref import StorageRef
 from search._worker_deaths import WorkerDeaths
 from search.mo_asha import MOASHA
@@ -38,8 +43,15 @@ def report_to_tune(snapshot: dict[str, Any]) -> bool:
     return False
 
 
-def trainable(config: dict[str, Any]) -> None:
-    """One trial: train the run config Optuna suggested, reporting every evaluation to Tune."""
+_trials_in_this_process = 0  # Tune reuses a worker process (reuse_actors): its trials so far
+
+
+def trainable(config: dict[str, Any], task: SharedTask | None = None) -> None:
+    """One trial: train the run config Optuna suggested, reporting every evaluation to Tune.
+    `task`: the search's task, already loaded (used when it is the trial's task)."""
+    global _trials_in_this_process
+    entered, clock = time.time(), time.perf_counter()
+    _trials_in_this_process += 1
     import torch
 
     import runs
@@ -49,10 +61,20 @@ def trainable(config: dict[str, Any]) -> None:
     trial_dir = config[TRIAL_DIR_KEY]
     # The last report: the searcher decides the trial's state from its momnas_status.
     final: dict[str, Any] = {_record.TRIAL_DIR: trial_dir, _record.NODE: ray.get_runtime_context().get_node_id()}
+    started = {_record.ENTERED_AT: entered, _record.WORKER_TRIAL: _trials_in_this_process}
+
+    def report(snapshot: dict[str, Any]) -> bool:
+        # runs counts its start-up from the train() call; the imports above come first.
+        started[_record.STARTUP] = before_train + snapshot["startup_seconds"]
+        return report_to_tune({**snapshot, **started})
 
     try:
         run_config = runs.RunConfig.from_dict(_resources.trial_device(config[RUN_KEY]))
-        result = runs.train(run_config, report=report_to_tune, out_dir=trial_dir)
+        loaded = task.for_config(run_config.task) if task is not None else None
+        before_train = time.perf_counter() - clock
+        result = runs.train(run_config, report=report, out_dir=trial_dir, task=loaded)
+        if result.startup_seconds is not None:  # it took a step (a report may not have followed)
+            final.update(started, **{_record.STARTUP: before_train + result.startup_seconds})
     except Exception as exc:  # a bad config or a crash is this trial's result, not the search's end
         Path(trial_dir).mkdir(parents=True, exist_ok=True)
         Path(trial_dir, "error.txt").write_text(f"{type(exc).__name__}: {exc}\n")
@@ -118,6 +140,7 @@ class StudyWatcher(threading.Thread):
 def run_trials(
     *,
     space: Callable[[optuna.Trial], dict],
+    task,
     storage: StorageRef,
     study_name: str,
     sampler: optuna.samplers.BaseSampler,
@@ -134,8 +157,9 @@ def run_trials(
     mps: str = "off",
     time_budget_s: float | None = None,
 ) -> None:
-    """Run `n_trials` more trials of the (already created) study through Ray Tune; `scheduler`
-    stops trials early (their searcher tells the study they were PRUNED)."""
+    """Run `n_trials` more trials of the (already created) study through Ray Tune; `task` is
+    the search's runs.Task, loaded (shared with the trials); `scheduler` stops trials early
+    (their searcher tells the study they were PRUNED)."""
     # Tune's own tables stay off: with verbose=0 the legacy reporter prints nothing (the new
     # one still prints its configuration box); our Progress shows the search instead.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -158,7 +182,8 @@ def run_trials(
                 worker_death=worker_deaths.take,
             )
             tuner = tune.Tuner(
-                tune.with_resources(trainable, resources),
+                # The task goes to Ray's object store once, not to every trial's files.
+                tune.with_resources(tune.with_parameters(trainable, task=SharedTask(task)), resources),
                 tune_config=tune.TuneConfig(
                     search_alg=LongestFirst(searcher, total=n_trials),
                     scheduler=scheduler,

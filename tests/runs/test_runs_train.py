@@ -37,7 +37,7 @@ def test_result_shape_matches_metrics_json_contract():
     result = runs.train(config(epochs=2), report=reports.append)
     d = result.to_dict()
     assert list(d) == ["status", "task", "metric", "direction", "validation", "test", "baseline", "stability",
-                       "epochs", "steps", "seconds", "compile_seconds"]
+                       "epochs", "steps", "seconds", "compile_seconds", "startup_seconds"]
     assert (d["status"], d["task"], d["metric"], d["direction"]) == ("completed", "adding", "mse", "minimize")
     assert set(d["validation"]) == set(d["test"]) == {"mse", "loss"}
     assert set(d["stability"]) == {"grad_ratio_log10", "instability", "grad_norm_max", "loss_spikes", "diverged"}
@@ -45,6 +45,8 @@ def test_result_shape_matches_metrics_json_contract():
     assert d["epochs"] == 2 and d["steps"] == 16
     json.dumps(d, allow_nan=False)  # plain JSON
     assert [r["step"] for r in reports] == [8, 16] and reports[-1]["val_mse"] == result.value
+    # The time to the first step (task, model, one step) is known from the first report on.
+    assert d["startup_seconds"] > 0 and [r["startup_seconds"] for r in reports] == [d["startup_seconds"]] * 2
     assert len(result.grad_profile) == 20 and len(result.curves["val_mse"]) == 2
     ts, values = result.profile(max_points=5)
     assert ts[0] == 1 and ts[-1] == 20 and len(ts) == 5 and values[-1] == result.grad_profile[-1]

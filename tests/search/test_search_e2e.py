@@ -41,6 +41,13 @@ def test_search_leaves_trials_objectives_and_attributes(ray_session, tmp_path):
 
     again = open_study(out_dir=tmp_path)  # the way plots and export open it
     assert again.study_name == "e2e" and len(again.trials) == 3
+    # What each trial's start cost, for the benchmarks. 3 trials, 2 at a time: a later trial
+    # runs in the worker process of an earlier one, which paid the start once.
+    worker_trials = [t.user_attrs["worker_trial"] for t in again.trials]
+    assert min(worker_trials) == 1 and max(worker_trials) >= 2
+    for trial in again.trials:
+        assert trial.user_attrs["startup_s"] >= trial.user_attrs["metrics"]["startup_seconds"] > 0
+        assert trial.user_attrs["start_wait_s"] >= 0
     store = study_artifact_store(again)
     for trial in again.trials:
         assert trial.state.is_finished()

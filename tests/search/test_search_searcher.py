@@ -3,6 +3,7 @@ ask, per-epoch results, pickling (no password, no progress), tell COMPLETE / PRU
 
 import json
 import pickle
+import time
 
 import optuna
 import pytest
@@ -87,6 +88,24 @@ def test_a_trial_the_scheduler_stopped_is_pruned_with_its_epoch_and_curve(search
     assert [p["epoch"] for p in trial.user_attrs["curve"]] == [1.0, 3.0]
     assert trial.user_attrs["curve"][-1] == {"epoch": 3.0, "metric": 0.45, "instability": 0.8}
     assert s._progress.finished == [(0, "stopped", None)]
+
+
+def test_what_a_trials_start_cost_is_kept_from_its_first_report(searcher):
+    s, _, storage = searcher
+    before = time.time()
+    s.suggest("t1")
+    entered = time.time() + 1.0  # its trainable, in a worker, started a second after it was drawn
+    started = {_record.STARTUP: 2.5, _record.ENTERED_AT: entered, _record.WORKER_TRIAL: 1}
+    s.on_trial_result("t1", {**_epoch(1, 0.4, 0.9), **started})
+    (running,) = optuna.load_study(study_name="s", storage=storage).trials
+    assert running.state == TrialState.RUNNING  # there while it trains
+    assert running.user_attrs["startup_s"] == 2.5 and running.user_attrs["worker_trial"] == 1
+    assert 1.0 - 1e-3 <= running.user_attrs["start_wait_s"] <= entered - before + 1e-3
+    s.on_trial_complete("t1", result={**_final(0.8, 0.25), **started})
+    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
+    assert trial.state == TrialState.COMPLETE
+    assert {k: trial.user_attrs[k] for k in ("startup_s", "worker_trial", "start_wait_s")} == \
+        {k: running.user_attrs[k] for k in ("startup_s", "worker_trial", "start_wait_s")}
 
 
 def test_a_trial_without_a_final_report_fails(searcher):
