@@ -18,6 +18,7 @@ with a function of the trial's config). A number gives every trial that share in
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from fractions import Fraction
 from typing import Any
@@ -83,6 +84,18 @@ class TrialResources:
 
         gpus = self.gpus if self.gpus is not None else gpu_share(config[RUN_KEY]["cell"])
         return {"cpu": self.cpus, "gpu": gpus}
+
+    def most_at_once(self, nodes: list[dict[str, float]]) -> int:
+        """How many trials `nodes` (each node's Ray resources) could run at once, packed as
+        tightly as any family packs (at least 1)."""
+        gpus = self.gpus if self.gpus is not None else min(GPU_SHARE.values())
+        fits = 0
+        for node in nodes:
+            here = math.floor(round(node.get("CPU", 0) / self.cpus, 6))  # rounded: no float dust below a whole trial
+            if gpus > 0:
+                here = min(here, math.floor(round(node.get("GPU", 0) / gpus, 6)))
+            fits += here
+        return max(1, fits)
 
     @property
     def largest_gpus(self) -> float:

@@ -175,6 +175,11 @@ def run_trials(
             if progress is not None:
                 progress.console.print(resources.describe(gpus_per_trial, gpus, mps))
             check_fits(cpus_per_trial, resources.largest_gpus)
+            # Tune keeps one trial pending at a time for a searcher of its own (as ours) unless
+            # told how many may run at once: each worker then started only once the previous
+            # one was up (~2 s apart here, 16 per GPU with auto packing). With this bound it
+            # asks for every worker the resources allow together.
+            at_once = max_concurrent or resources.most_at_once([n["Resources"] for n in ray.nodes() if n.get("Alive")])
             searcher = StudySearcher(
                 space=space, storage=storage, study_name=study_name, sampler=sampler, task_metric=metric,
                 artifact_store=artifact_store, progress=progress,
@@ -188,7 +193,7 @@ def run_trials(
                     search_alg=LongestFirst(searcher, total=n_trials),
                     scheduler=scheduler,
                     num_samples=n_trials,
-                    max_concurrent_trials=max_concurrent,
+                    max_concurrent_trials=at_once,
                     reuse_actors=True,
                     time_budget_s=time_budget_s,
                 ),

@@ -52,6 +52,18 @@ def test_a_number_overrides_the_table_for_every_family():
     assert {resources(_trial_config(f))["gpu"] for f in ("momentum-lstm", "momentum-orthogonal")} == {0.25}
 
 
+def test_how_many_trials_the_nodes_run_at_once_counts_cpus_and_the_tightest_gpu_share():
+    # Tune is told this bound, so that it starts that many workers together (not one by one).
+    cpu_only = [{"CPU": 2.0}]
+    assert trial_resources(AUTO, 1, gpus_available=0).most_at_once(cpu_only) == 2
+    assert trial_resources(AUTO, 0.5, gpus_available=0).most_at_once(cpu_only) == 4
+    two_gpu_nodes = [{"CPU": 16.0, "GPU": 1.0}, {"CPU": 16.0, "GPU": 1.0, "memory": 1e9}]
+    assert trial_resources(AUTO, 1, gpus_available=2).most_at_once(two_gpu_nodes) == 16  # 1/8 per Triton trial
+    assert trial_resources(AUTO, 4, gpus_available=2).most_at_once(two_gpu_nodes) == 8   # the CPUs bound it
+    assert trial_resources(0.5, 1, gpus_available=2).most_at_once(two_gpu_nodes) == 4
+    assert trial_resources(AUTO, 1, gpus_available=0).most_at_once([{"CPU": 0.5}]) == 1  # never 0
+
+
 def test_auto_resolves_to_no_gpu_in_a_local_ray_without_gpus(ray_session):
     assert ray_gpus() == 0
     resources = trial_resources(AUTO, 1, ray_gpus())
