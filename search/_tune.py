@@ -23,8 +23,10 @@ from typing import Any, Callable
 
 import optuna
 import ray
+import torch
 from ray import tune
 
+import runs
 from search import _record, _resources
 from search._cluster import check_fits, start_ray
 from search._order import LongestFirst
@@ -52,10 +54,6 @@ def trainable(config: dict[str, Any], task: SharedTask | None = None) -> None:
     global _trials_in_this_process
     entered, clock = time.time(), time.perf_counter()
     _trials_in_this_process += 1
-    import torch
-
-    import runs
-
     # One trial per CPU it was given: several trials share a machine without oversubscribing it.
     torch.set_num_threads(int(config[THREADS_KEY]))
     trial_dir = config[TRIAL_DIR_KEY]
@@ -64,7 +62,7 @@ def trainable(config: dict[str, Any], task: SharedTask | None = None) -> None:
     started = {_record.ENTERED_AT: entered, _record.WORKER_TRIAL: _trials_in_this_process}
 
     def report(snapshot: dict[str, Any]) -> bool:
-        # runs counts its start-up from the train() call; the imports above come first.
+        # runs counts its start-up from its train() call; this trial's own set-up comes first.
         started[_record.STARTUP] = before_train + snapshot["startup_seconds"]
         return report_to_tune({**snapshot, **started})
 
