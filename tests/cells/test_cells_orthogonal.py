@@ -229,6 +229,23 @@ def test_enrnn_gradient_through_the_spectral_radius():
     assert torch.autograd.gradcheck(sn, (W,))
 
 
+@pytest.mark.parametrize("W", [[[0.5, 0.1], [0.0, -0.25]], [[0.3, 1.9], [-1.2, 0.4]]], ids=["rho<1", "rho>1"])
+def test_spectral_normalize_traced_twin_equals_eager(W):
+    """Eager branches on the host (autograd skips eigvals until latched); torch.compile and
+    torch.export trace the branch-free twin: the same value, latch and gradient on both sides of rho = 1."""
+    results = []
+    for run in (lambda m: m, lambda m: torch.compile(m, backend="eager", fullgraph=True)):
+        sn = P.SpectralNormalize()
+        original = torch.tensor(W, requires_grad=True)
+        value = run(sn)(original)
+        (value * torch.arange(4.0).view(2, 2)).sum().backward()
+        results.append((value.detach(), bool(sn.latched), original.grad))
+    (eager_value, eager_latched, eager_grad), (traced_value, traced_latched, traced_grad) = results
+    assert eager_latched == traced_latched == (W[0][1] > 1)
+    torch.testing.assert_close(traced_value, eager_value)
+    torch.testing.assert_close(traced_grad, eager_grad)
+
+
 def test_parameter_groups():
     cell = build_cell(CellConfig(core="orthogonal", param="svd", input_size=2, hidden_size=4))
     model = torch.nn.Sequential()
