@@ -51,5 +51,5 @@ def training_forward(model: nn.Module, choice: str, device: torch.device, steps:
     """The module the training steps call: `torch.compile(model)` or the model itself."""
     if not use_compile(choice, model.cell.config.family, device, steps):
         return model
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, RECOMPILE_LIMIT)
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
     return torch.compile(model)
