@@ -2,7 +2,7 @@
 suggestions first, so that the long trials of a search do not run alone at its end.
 
 On a GPU a trial's time is set by its family: at H = 128 a training iteration of the unitary
-or uRNN cell takes ~28 ms on an H200, a GRU's ~7.5 ms, a plain RNN's ~3.5 ms (NOTES.md run 8,
+or uRNN cell takes ~28 ms on an H200, a GRU's ~7 ms, an RNN's ~2.8 ms (NOTES.md run 22,
 `impl=auto`). Started in the sampler's order, a few 55 s unitary trials drawn late kept one
 GPU of two busy alone at the end (issue 10: 1.47x on 2 GPUs instead of 2x). `LongestFirst`
 draws up to `lookahead` suggestions ahead from the searcher it wraps and hands out the most
@@ -20,13 +20,14 @@ from ray.tune.search import Searcher
 
 from search._record import RUN_KEY
 
-# ms per training iteration, B = 128, T = 784, H = 128, one H200 (NOTES.md run 8, `auto`):
-# by core, and cell options that change it (listed options win over the core).
+# ms per training iteration, B = 128, T = 784, H = 128, one H200 (eager `auto`; NOTES.md run 22,
+# ENRNN run 25): by core (the mean of its plain and momentum families), and cell options that
+# change it (listed options win over the core).
 MS_BY_CORE = {
-    "rnn": 3.5, "lstm": 6.7, "gru": 7.5, "orthogonal": 17.9, "unitary": 27.6, "urnn": 29.0,
-    "enrnn": 15.4, "cornn": 8.6, "unicornn": 7.3,
+    "rnn": 2.7, "lstm": 6.3, "gru": 7.1, "orthogonal": 9.8, "unitary": 27.8, "urnn": 27.5,
+    "enrnn": 14.3, "cornn": 8.3, "unicornn": 6.8,
 }
-MS_BY_OPTION = {("nag_form", "paper"): 23.7, ("param", "svd"): 26.0, ("param", "cayley"): 8.7}
+MS_BY_OPTION = {("nag_form", "paper"): 24.3, ("param", "svd"): 11.1, ("param", "cayley"): 9.0}
 LOOKAHEAD = 4
 
 
