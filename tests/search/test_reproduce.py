@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import cells
@@ -17,15 +16,7 @@ from search.reproduce import markdown, plan, presets, report_info, write_report
 from search.reproduce._claim import TRIALS_FILE, search_command, search_dir
 from search.reproduce._execute import run_dir, write_plan
 
-MNIST_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
-
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("few_threads")
 
 
 def test_every_preset_expands_to_runs_whose_cells_build():
@@ -77,10 +68,10 @@ def test_bad_input_is_refused_with_the_fix():
 
 
 @pytest.mark.slow
-def test_every_preset_trains_at_a_tiny_budget_to_a_report_with_the_published_numbers(tmp_path):
+def test_every_preset_trains_at_a_tiny_budget_to_a_report_with_the_published_numbers(tmp_path, mnist_dir):
     loaded: dict[str, runs.Task] = {}
     for name in presets():
-        tiny = plan(name, seeds=1, tiny=True, data_dir=str(MNIST_DIR))
+        tiny = plan(name, seeds=1, tiny=True, data_dir=str(mnist_dir))
         out = tmp_path / name
         write_plan(out, tiny)
         for run in tiny.runs:
@@ -168,9 +159,9 @@ def test_search_claim_report_compares_the_best_trial_with_the_hand_picked_cell(t
 
 
 @pytest.mark.slow
-def test_reproduce_trains_through_ray_resumes_and_refuses_another_budget(tmp_path, ray_session):
+def test_reproduce_trains_through_ray_resumes_and_refuses_another_budget(tmp_path, ray_session, mnist_dir):
     out = tmp_path / "dtriv"
-    args = ["reproduce", "dtriv-psmnist", "--tiny", "--seeds", "1", "--data-dir", str(MNIST_DIR), "--out", str(out)]
+    args = ["reproduce", "dtriv-psmnist", "--tiny", "--seeds", "1", "--data-dir", str(mnist_dir), "--out", str(out)]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "| DTRIV (K=1) | 8 |" in first.output and "94.90 (n=170)" in first.output
@@ -185,7 +176,7 @@ def test_reproduce_trains_through_ray_resumes_and_refuses_another_budget(tmp_pat
     assert cut.is_file() and kept.stat().st_mtime_ns == kept_time
     # The same folder with another budget would mix two experiments: refused, nothing touched.
     other = CliRunner().invoke(app, [*args[:2], "--budget", "1", "--hidden", "8", "--seeds", "1",
-                                     "--data-dir", str(MNIST_DIR), "--out", str(out)])
+                                     "--data-dir", str(mnist_dir), "--out", str(out)])
     assert other.exit_code == 2 and "holds a finished run of another configuration" in other.output
     assert kept.stat().st_mtime_ns == kept_time
     # More GPU than this Ray has: refused before anything is written.

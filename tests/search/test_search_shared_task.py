@@ -1,21 +1,17 @@
 """The task a search loads once and shares with its trials through Ray's object store: what a
 trial gets from it in a Ray worker is the task it would have read from the files."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
 import runs
 from search._shared_task import SharedTask
 
-MNIST_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
-
 
 @pytest.mark.slow
-def test_a_worker_gets_the_task_it_would_read_from_the_files(ray_session):
-    config = runs.TaskConfig(name="psmnist", data_dir=str(MNIST_DIR), n_train=96, n_val=32, n_test=32)
-    other = runs.TaskConfig(name="psmnist", data_dir=str(MNIST_DIR), n_train=96, n_val=32, n_test=32, seed=1)
+def test_a_worker_gets_the_task_it_would_read_from_the_files(ray_session, mnist_dir):
+    config = runs.TaskConfig(name="psmnist", data_dir=str(mnist_dir), n_train=96, n_val=32, n_test=32)
+    other = runs.TaskConfig(name="psmnist", data_dir=str(mnist_dir), n_train=96, n_val=32, n_test=32, seed=1)
     ref = ray_session.put(SharedTask(runs.load_task(config)))
 
     @ray_session.remote
