@@ -29,6 +29,9 @@ the speed-up falls towards 1, whatever the packing.
     python3 benchmarks/search_scale.py --data .data/mnist --out $OUT/scale
     # CPU smoke (both runs on the CPU: checks the script, measures nothing)
     python3 benchmarks/search_scale.py --smoke --data ../shared/data/mnist --out /tmp/scale
+    # one GPU only, with the cuDNN families packed 8 to a GPU instead of 2 (an A/B of
+    # search/_resources.py's GPU_SHARE, set in the search's driver, where Tune asks for resources)
+    python3 benchmarks/search_scale.py --gpus 1 --share fused-rnn=0.125 --data .data/mnist --out $OUT/share
 
 Writes OUT/scale.json and OUT/scale.md (after each run: a call cut short keeps the first),
 and each run's study and log under OUT/gpus-N/.
@@ -59,20 +62,35 @@ def search(gpus: int, args: argparse.Namespace) -> dict[str, Any]:
 
     out = args.out / f"gpus-{gpus}"
     flags = ["--early-stop", "none"] if "early_stop" in {f.name for f in dataclasses.fields(SearchConfig)} else []
-    command = [sys.executable, "-m", "search.cli", "search", "--task", "psmnist", "--data-dir", str(Path(args.data).resolve()),
+    # `python -m search.cli`, or with --share the same CLI after the driver's GPU_SHARE is updated
+    cli = ["-m", "search.cli"] if not args.share else ["-c", (
+        "import sys, search._resources as r; r.GPU_SHARE.update(" + repr(args.share) + "); "
+        "sys.argv[0] = 'momnas'; from search.cli import app; app()")]
+    command = [sys.executable, *cli, "search", "--task", "psmnist", "--data-dir", str(Path(args.data).resolve()),
                "--n-train", str(args.n_train), "--n-val", str(args.n_val), "--n-test", str(args.n_val),
                "--space", "paper", "--hidden", str(args.hidden), "--epochs", str(args.epochs), "--trials", str(args.trials),
                "--sampler", "random", "--seed", "0", "--out", str(out), "--study", "scale", *flags]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(visible_gpus()[:gpus]), "COLUMNS": "160"}
     start = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    # Each line of the search's output stamped with when it came: where the wall time outside
+    # the trials goes (the start before Ray's "gpus:" line, the close after the last trial).
+    stamped = []
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as child:
+        for line in child.stdout:
+            stamped.append((round(time.monotonic() - start, 2), line.rstrip("\n")))
     wall = time.monotonic() - start
-    log = done.stdout + done.stderr
     out.mkdir(parents=True, exist_ok=True)
-    (out / "search.log").write_text(log)
-    if done.returncode != 0:
-        raise SystemExit(f"the search on {gpus} GPU(s) failed (exit {done.returncode}); see {out / 'search.log'}")
-    return {"gpus": gpus, "wall_s": wall, "chosen": next((line for line in log.splitlines() if line.startswith("gpus:")), "?"),
+    (out / "search.log").write_text("".join(f"{t:7.2f}  {line}\n" for t, line in stamped))
+    if child.returncode != 0:
+        raise SystemExit(f"the search on {gpus} GPU(s) failed (exit {child.returncode}); see {out / 'search.log'}")
+
+    def first(prefix: str) -> tuple[float, str] | None:
+        return next(((t, line) for t, line in stamped if line.startswith(prefix)), None)
+
+    chosen, tally, plots = first("gpus:"), first("trials "), first("plots:")
+    phases = {"to_ray_started_s": chosen and chosen[0], "trials_done_at_s": tally and tally[0],
+              "plots_written_at_s": plots and plots[0]}
+    return {"gpus": gpus, "wall_s": wall, "share": args.share, "chosen": chosen[1] if chosen else "?", "phases": phases,
             **trial_times(f"sqlite:///{(out / 'optuna.db').resolve()}")}
 
 
@@ -139,17 +157,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--warm-up-s", type=float, default=30.0, help="bound on the warm-up before the runs; 0: none")
+    parser.add_argument("--gpus", type=int, nargs="+", default=[1, 2], help="the runs' GPU counts (default: 1 2)")
+    parser.add_argument("--share", type=_share, action="append", default=[], metavar="PATH=FRACTION",
+                        help="a GPU share of `auto` for one fast path (fused-rnn, triton, hoisted, reference) in these runs")
     parser.add_argument("--smoke", action="store_true", help="4 trials of 64 sequences, hidden 8, 1 epoch: the CPU")
     args = parser.parse_args()
+    args.share = dict(args.share)
     if args.smoke:
         args.trials, args.n_train, args.n_val, args.epochs, args.hidden = 4, 64, 32, 1, 8
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"--out {args.out} is not empty; give a new folder")
     gpus = visible_gpus()
-    if len(gpus) == 1:
-        parser.error("this machine shows one GPU; the comparison needs two (CUDA_VISIBLE_DEVICES)")
+    if gpus and max(args.gpus) > len(gpus):
+        parser.error(f"this machine shows {len(gpus)} GPU(s) and --gpus asks for {max(args.gpus)} (CUDA_VISIBLE_DEVICES)")
     args.out.mkdir(parents=True, exist_ok=True)
-    workload = {k: v for k, v in vars(args).items() if k not in ("out", "data")}
+    workload = {k: v for k, v in vars(args).items() if k not in ("out", "data", "gpus")}
     warmed = None
     if args.warm_up_s > 0:
         envs = [{"CUDA_VISIBLE_DEVICES": g} for g in gpus[:2]]  # sequential runs: MPS's default directory
@@ -157,15 +179,24 @@ def main() -> None:
                          out=args.out / "warm-up")
         workload["warm_up"] = {k: v for k, v in warmed.items() if k != "rows"}
     runs = []
-    for count in (1, 2):
+    for count in args.gpus:
         runs.append(search(count, args))
         write(workload, runs, args.out)
+
+
+def _share(text: str) -> tuple[str, float]:
+    from search._resources import GPU_SHARE
+
+    path, _, fraction = text.partition("=")
+    if path not in GPU_SHARE:
+        raise argparse.ArgumentTypeError(f"{path!r} is no fast path; one of {', '.join(GPU_SHARE)}")
+    return path, float(fraction)
 
 
 def write(workload: dict[str, Any], runs: list[dict[str, Any]], out: Path) -> None:
     """scale.json and scale.md for the runs so far (the speed-ups once both ran)."""
     result: dict[str, Any] = {"workload": workload, "runs": runs}
-    if len(runs) == 2:
+    if [r["gpus"] for r in runs] == [1, 2]:
         result["speedup"] = runs[0]["wall_s"] / runs[1]["wall_s"]
         result["speedup_of_trials_span"] = runs[0]["span_s"] / runs[1]["span_s"]
     (out / "scale.json").write_text(json.dumps(result, indent=1))
