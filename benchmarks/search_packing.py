@@ -4,8 +4,8 @@ least 4x one trial per GPU, for trials of a minute or more).
 
 The same trial stream (the `paper` space, random sampler, seed 0, no early stopping) runs for
 a fixed window (`--window-s`, Tune's time budget) twice on one GPU: `--gpus-per-trial 1` (one
-trial at a time) and the defaults (`--gpus-per-trial auto`: 1/8 of a GPU per Triton trial,
-1/2 per cuDNN trial, under CUDA MPS). Trials of a minute or more do not finish in a short
+trial at a time) and the defaults (`--gpus-per-trial auto`: a share per family, search/_resources.py,
+under CUDA MPS). Trials of a minute or more do not finish in a short
 window, so work is counted in epochs: every trial's epochs so far (its learning curve, which
 the search stores at every evaluation, also for the trials the window cuts), not finished
 trials. A cut trial loses the part of its epoch after its last evaluation, in both runs alike.

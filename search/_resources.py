@@ -1,14 +1,19 @@
 """GPUs per trial: `--gpus-per-trial auto` (the default) packs trials on a GPU per family.
 
-A trial's family decides how many of its kind one GPU runs at once. The cuDNN families
-(rnn / lstm / gru cores: `cells.fast` runs them through PyTorch's fused RNN operator) keep
-the GPU busy with one persistent kernel, the Triton families fill a few of its SMs. Measured
-on one H200 (`benchmarks/gpu_share.sh`, B=128, T=784, H=128; training iterations per second
-of the GPU in all, NOTES.md runs 14-15 and issue 10):
+A trial's family decides how many of its kind one GPU runs at once, by the path `cells.fast`
+takes on the GPU. Training iterations per second of one H200 in all (`benchmarks/gpu_share.sh`,
+B=128, T=784, H=128; NOTES.md runs 14-15 and issue 10):
 
     family                        alone   8 at once (MPS)   16 at once (MPS)
-    momentum-orthogonal (Triton)    102        590               812           -> 1/8 of a GPU
-    momentum-lstm (cuDNN)           151        247               239           -> 1/2 of a GPU
+    momentum-orthogonal (Triton)    102        590               812
+    momentum-lstm (cuDNN)           151        247               239
+
+The cuDNN LSTM gains little from company, but loses nothing either, and a search's stream mixes
+families: 64 trials of the `paper` space on one H200 (`benchmarks/search_scale.py --gpus 1`,
+NOTES.md run 26) took 84 s from first draw to last with cuDNN trials at 1/2 of a GPU, and 47 s
+at 1/8: at 1/2 the Triton trials held most of the GPU and the cuDNN trials, 40 % of the stream,
+queued for it one at a time. So every path gets 1/8 (and trials of every family can reuse each
+other's Ray workers, which Tune gives only to trials that ask for the same resources).
 
 `auto` is 0 GPUs where the machine (or, with --address, the joined cluster) has none, and
 the family's share from GPU_SHARE otherwise; Tune asks for it per trial (`tune.with_resources`
@@ -25,11 +30,10 @@ from typing import Any
 
 AUTO = "auto"
 
-# GPU share per fast path (`cells.fast.PATHS` names them; see the table above), and the
-# path's name in the line a search prints. Cores without a fast path on the GPU run the
-# hoisted Python loop (or, for the paper-form NAG, the reference loop): launch-bound like
-# the Triton kernels, so packed as tightly.
-GPU_SHARE = {"fused-rnn": 0.5, "triton": 0.125, "hoisted": 0.125, "reference": 0.125}
+# GPU share per fast path (`cells.fast.PATHS` names them; see above), and the path's name in
+# the line a search prints. Cores without a fast path on the GPU run the hoisted Python loop
+# (or, for the paper-form NAG, the reference loop): launch-bound like the Triton kernels.
+GPU_SHARE = {"fused-rnn": 0.125, "triton": 0.125, "hoisted": 0.125, "reference": 0.125}
 LABEL = {"fused-rnn": "cuDNN", "triton": "Triton", "hoisted": "other", "reference": "other"}
 
 
@@ -109,8 +113,11 @@ class TrialResources:
             by_share: dict[float, list[str]] = {}
             for path, share in sorted(GPU_SHARE.items(), key=lambda kv: kv[1]):
                 by_share.setdefault(share, []).append(path)
-            shares = ", ".join(f"{Fraction(share).limit_denominator()} per {' or '.join(dict.fromkeys(LABEL[p] for p in paths))} trial"
-                               for share, paths in by_share.items())
+            if len(by_share) == 1:
+                shares = f"{Fraction(next(iter(by_share))).limit_denominator()} per trial of any family"
+            else:
+                shares = ", ".join(f"{Fraction(share).limit_denominator()} per {' or '.join(dict.fromkeys(LABEL[p] for p in paths))} trial"
+                                   for share, paths in by_share.items())
             chosen = f"{have}, {shares}"
         elif self.gpus == 0:
             chosen = "no GPU, trials train on the CPU" if gpus_available == 0 else f"0 of {have}, trials train on the CPU"

@@ -36,7 +36,7 @@ def search_command(
     grace_epochs: Annotated[int | None, typer.Option("--grace-epochs", help="MO-ASHA's first rung, in epochs (default: 1).", rich_help_panel=_TASK)] = None,
     reduction_factor: Annotated[int | None, typer.Option("--reduction-factor", help="MO-ASHA's eta: rungs at grace*eta^k epochs, the top 1/eta go on (default: 3).", rich_help_panel=_TASK)] = None,
     compile: Annotated[str | None, typer.Option("--compile", help="torch.compile each trial's training steps: off, on, or auto (default: on the GPU for the families and run lengths where it pays).", rich_help_panel=_TASK)] = None,
-    gpus_per_trial: Annotated[str | None, typer.Option("--gpus-per-trial", help="auto (a share per family where there are GPUs: 1/8 per Triton trial, 1/2 per cuDNN trial; none on a CPU-only machine or cluster) or GPUs per trial, fractions pack trials on a GPU (default: auto).", rich_help_panel=_WHERE)] = None,
+    gpus_per_trial: Annotated[str | None, typer.Option("--gpus-per-trial", help="auto (a share per family where there are GPUs, measured on an H200: 1/8 for every family; none on a CPU-only machine or cluster) or GPUs per trial, fractions pack trials on a GPU (default: auto).", rich_help_panel=_WHERE)] = None,
     cpus_per_trial: Annotated[float | None, typer.Option("--cpus-per-trial", help="(default: 1)", rich_help_panel=_WHERE)] = None,
     max_concurrent: Annotated[int | None, typer.Option("--max-concurrent", help="Trials at once (default: as resources allow).", rich_help_panel=_WHERE)] = None,
     time_budget_s: Annotated[float | None, typer.Option("--time-budget-s", help="Stop the search after this many seconds (trials still running then are stopped).", rich_help_panel=_WHERE)] = None,

@@ -12,10 +12,11 @@ from search.plots._study_data import complete_trials, objective_names
 
 # fANOVA on fewer trials than this explains noise, not the space.
 MIN_IMPORTANCE_TRIALS = 4
-# Trees of fANOVA's forest (Optuna's default: 64). Optuna walks every tree in Python, and with
-# 64 the importances were most of a search's closing time: 12.6 s for run 25's 64-trial study
-# on a laptop CPU, against 3.0 s with 16 trees, whose importances were within 0.03 of 64's.
-N_TREES = 16
+# fANOVA's forest, smaller than Optuna's default (64 trees of depth up to 64): Optuna walks
+# every tree in Python, and the default took 11.8 s of a search's close for a 64-trial study
+# on a laptop CPU (benchmarks/NOTES.md run 26's study), against 0.6 s for 16 trees of depth 8,
+# whose importances were within 0.03 of the default's.
+FOREST = {"n_trees": 16, "max_depth": 8}
 
 
 class _ImportanceInfo(NamedTuple):
@@ -33,7 +34,7 @@ def _importance_info(study: optuna.Study) -> _ImportanceInfo:
             f"study {study.study_name!r} has {n}: run more trials, then `momnas plot` again"
         )
         return _ImportanceInfo(names, [], message)
-    evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=N_TREES, seed=0)  # seeded: the same study, the same bars
+    evaluator = optuna.importance.FanovaImportanceEvaluator(**FOREST, seed=0)  # seeded: the same study, the same bars
     importances = []
     try:
         for i in range(len(names)):
