@@ -35,18 +35,9 @@ def prefer_token_mode(address: str | None) -> None:
         os.environ["RAY_AUTH_MODE"] = "token" if address and auth_token() is not None else "disabled"
 
 
-# What a trial's process imports before its first step, imported by a local Ray's workers as
-# they start (Ray starts them with the driver, before Tune asks for any): torch, dynamo (the
-# first optimizer step imports it, and sympy with it) and the trainable's module (Ray Tune,
-# runs, cells). On an H200's host these took 2.5 + 3.4 + 2.5 s of a fresh worker's start
-# (benchmarks/NOTES.md run 26), which a trial then found done.
-PRELOAD_MODULES = ("torch._dynamo", "search._tune")
-
-
 def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
-    """Join `address` ("auto", "HOST:PORT", "ray://HOST:PORT") or start a quiet local Ray whose
-    workers import PRELOAD_MODULES as they start; True if this call connected (ray.shutdown()
-    then only disconnects from a joined cluster)."""
+    """Join `address` ("auto", "HOST:PORT", "ray://HOST:PORT") or start a quiet local Ray; True
+    if this call connected (ray.shutdown() then only disconnects from a joined cluster)."""
     prefer_token_mode(address)  # in time only if ray is not imported yet (run_search sees to it)
     import ray
 
@@ -54,10 +45,7 @@ def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
         return False
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if not address:
-        # Ray's raylet option for it (a cluster's nodes take it from `ray start`'s environment:
-        # RAY_preload_python_modules); newer Rays call it runtime_env's preload_modules.
-        ray.init(num_cpus=num_cpus, include_dashboard=False,
-                 _system_config={"preload_python_modules": list(PRELOAD_MODULES)}, **kwargs)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
         return True
     no_cluster = (f"no Ray cluster to join at {address!r} ({{}}); start one with `ray start --head` "
                   "or leave out --address for a local Ray")

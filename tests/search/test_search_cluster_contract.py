@@ -1,11 +1,6 @@
 """What search._cluster relies on in Ray, checked against the installed Ray: these fail loudly
 when Ray changes it. (The real head and its Ray Client server: test_search_cluster.py.)"""
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
 from search import _cluster
@@ -43,26 +38,3 @@ def test_check_fits_reads_the_nodes_of_a_real_ray(ray_session):
     _cluster.check_fits(1, 0)  # the session's Ray has 2 CPUs, no GPU
     with pytest.raises(ValueError, match=r"no node of the Ray cluster has 3 CPU\(s\) and 0 GPU\(s\) .*largest node: 2 CPUs, 0 GPUs"):
         _cluster.check_fits(3, 0)
-
-
-def test_a_local_ray_started_for_a_search_has_its_workers_import_the_trials_modules_first():
-    # Ray's raylet option `preload_python_modules`: a trial's worker finds torch, dynamo and the
-    # trainable's module imported before its trial comes. A fresh Python, so that the Ray is this one's.
-    probe = """
-import json, sys
-from search import _cluster
-import ray
-_cluster.start_ray(None, num_cpus=1)
-
-@ray.remote(num_cpus=1)
-class Probe:
-    def imported(self):
-        return [m for m in _cluster.PRELOAD_MODULES if m in sys.modules]
-
-print(json.dumps(ray.get(Probe.remote().imported.remote())))
-ray.shutdown()
-"""
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=240,
-                          env={**os.environ, "RAY_AUTH_MODE": "disabled"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == list(_cluster.PRELOAD_MODULES)
