@@ -309,8 +309,11 @@ def markdown(results: dict[str, Any], work: Workload) -> str:
                      f"{s.get('FAIL', 0)} / {s.get('RUNNING', 0)} | {hv} | {'-' if best is None else f'{best:.4f}'} | "
                      f"{way['truncated'] if way['label'].startswith('(c)') else '-'} |")
     fraction = results.get("a_reaches_b_final_hv_at_fraction_of_b_time", "n/a")
-    lines += ["", f"(a) reaches (b)'s final hypervolume at {fraction if not isinstance(fraction, float) else f'{fraction:.2f}'} "
-                  "of (b)'s GPU-seconds (target: at most 1/3)."]
+    if fraction is None:
+        lines += ["", "(a) does not reach (b)'s final hypervolume within its budget (target: within 1/3 of (b)'s GPU-seconds)."]
+    else:
+        lines += ["", f"(a) reaches (b)'s final hypervolume at {fraction if not isinstance(fraction, float) else f'{fraction:.2f}'} "
+                      "of (b)'s GPU-seconds (target: at most 1/3)."]
     return "\n".join(lines) + "\n"
 
 

@@ -217,6 +217,12 @@ def write(workload: dict[str, Any], runs: list[dict[str, Any]], out: Path) -> No
                      f"{med(r['later_overhead_s'])} | {med(r['training_s'])} | {r['tail_s']:.1f} | {r['chosen']} |")
     lines += ["", "(medians; a worker's first trial: start_wait_s from its draw to its trainable, then startup_s to its "
                   "first training step; issue 10's target: within 5 s on a machine that has run momnas before)"]
+    for r in runs:  # where the wall time outside the trials went, from the stamped log
+        p = r.get("phases") or {}
+        if p.get("to_ray_started_s") is not None and p.get("trials_done_at_s") is not None and p.get("plots_written_at_s") is not None:
+            lines.append(f"- {r['gpus']} GPU(s): {p['to_ray_started_s']:.1f} s to Ray started (Python, imports, the task, MPS, "
+                         f"Ray), trials done at {p['trials_done_at_s']:.1f} s, closing table and plots "
+                         f"{p['plots_written_at_s'] - p['trials_done_at_s']:.1f} s, exit at {r['wall_s']:.1f} s")
     if "speedup" in result:
         lines += ["", f"speed-up of 2 GPUs over 1: {result['speedup']:.2f}x by wall time, "
                       f"{result['speedup_of_trials_span']:.2f}x by the trials' span (target 1.85x)"]
