@@ -197,6 +197,9 @@ def test_ray_client_refusals_take_seconds_not_ray_clients_30(head_ports, tmp_pat
 def test_ping_tells_a_ray_client_server_and_its_token_from_anything_else(head_ports, monkeypatch):
     # What start_ray's quick refusals rest on, against the real head: if Ray changes how its
     # client server answers a ping or checks the token, this fails (not just slower errors).
+    import ray  # noqa: F401  (before the token mode below: Ray reads RAY_AUTH_MODE once, when it is
+    # imported, and a process that first imported it in token mode keeps it for every later local
+    # Ray, whose workers then never start: a later test's trials were "cancelled before it started")
     from search._cluster import ping_client_server
 
     gcs_port, client_port = head_ports
