@@ -7,7 +7,11 @@ or uRNN cell takes ~28 ms on an H200, a GRU's ~7 ms, an RNN's ~2.8 ms (NOTES.md 
 GPU of two busy alone at the end (issue 10: 1.47x on 2 GPUs instead of 2x). `LongestFirst`
 draws up to `lookahead` suggestions ahead from the searcher it wraps and hands out the most
 expensive one first (Tune starts trials in the order they are suggested); it never draws more
-than the search's trials. Any `ray.tune.search.Searcher` can be wrapped: results go back to
+than the search's trials. A search looks one wave ahead: as many draws as trials run at once
+(at least LOOKAHEAD). Replayed with run 28's measured trial times (`benchmarks/order_replay.py`),
+the span of 64 trials on 2 GPUs was 73.5 s looking 4 ahead (72.3 s measured) and 68.3 s looking
+16 ahead, the 16 that ran at once (one GPU, 8 at once: 113.2 and 110.4 s); a sampler that learns from results then draws at most a wave before it sees them,
+as it does for the first wave anyway. Any `ray.tune.search.Searcher` can be wrapped: results go back to
 it under the id it drew the suggestion with.
 """
 

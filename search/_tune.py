@@ -30,7 +30,7 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 import runs
 from search import _record, _resources
 from search._cluster import check_fits, start_ray
-from search._order import LongestFirst
+from search._order import LOOKAHEAD, LongestFirst
 from search._record import OBJECTIVES_KEY, RUN_KEY, THREADS_KEY, TRIAL_DIR_KEY
 from search._searcher import StudySearcher
 from search._shared_task import SharedTask
@@ -193,7 +193,7 @@ def run_trials(
                 # The task goes to Ray's object store once, not to every trial's files.
                 tune.with_resources(tune.with_parameters(trainable, task=SharedTask(task)), resources),
                 tune_config=tune.TuneConfig(
-                    search_alg=LongestFirst(searcher, total=n_trials),
+                    search_alg=LongestFirst(searcher, total=n_trials, lookahead=max(LOOKAHEAD, at_once)),
                     scheduler=scheduler,
                     num_samples=n_trials,
                     max_concurrent_trials=at_once,
