@@ -10,9 +10,10 @@ expensive one first (Tune starts trials in the order they are suggested); it nev
 than the search's trials. A search looks one wave ahead: as many draws as trials run at once
 (at least LOOKAHEAD). Replayed with run 28's measured trial times (`benchmarks/order_replay.py`),
 the span of 64 trials on 2 GPUs was 73.5 s looking 4 ahead (72.3 s measured) and 68.3 s looking
-16 ahead, the 16 that ran at once (one GPU, 8 at once: 113.2 and 110.4 s); a sampler that learns from results then draws at most a wave before it sees them,
-as it does for the first wave anyway. Any `ray.tune.search.Searcher` can be wrapped: results go back to
-it under the id it drew the suggestion with.
+16 ahead, the 16 that ran at once (one GPU, 8 at once: 113.2 and 110.4 s); measured on 2 GPUs,
+70.4 s (NOTES.md run 30). A sampler that learns from results then draws at most a wave before it
+sees them, as it does for the first wave anyway. Any `ray.tune.search.Searcher` can be wrapped:
+results go back to it under the id it drew the suggestion with.
 """
 
 from __future__ import annotations

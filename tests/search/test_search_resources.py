@@ -121,3 +121,9 @@ def test_a_bad_gpus_per_trial_is_one_line_and_exit_2(tmp_path, value):
 ])
 def test_one_line_says_what_was_chosen(asked, gpus, mps, line):
     assert trial_resources(asked, 1, gpus).describe(asked, gpus, mps) == line
+
+
+def test_the_line_lists_each_share_where_families_differ(monkeypatch):
+    monkeypatch.setitem(GPU_SHARE, "fused-rnn", 0.25)
+    line = trial_resources(AUTO, 1, 1).describe(AUTO, 1, "on")
+    assert line == "gpus: auto → 1 GPU(s), 1/8 per Triton or other trial, 1/4 per cuDNN trial, MPS on"
