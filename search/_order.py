@@ -80,6 +80,11 @@ class LongestFirst(Searcher):
         self._drawn_as[trial_id] = drawn_as
         return config
 
+    def unstarted(self) -> list[str]:
+        """The ids (as drawn from the wrapped searcher) of the suggestions drawn ahead and never
+        handed to Tune: what a search that ended early, at its time budget, leaves drawn."""
+        return [drawn_as for drawn_as, _ in self._ahead]
+
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self.searcher.on_trial_result(self._drawn_as.get(trial_id, trial_id), result)
 

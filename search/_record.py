@@ -158,6 +158,18 @@ def grad_profile_attrs(profile: Any) -> dict[str, list]:
     return {"grad_profile": [v if math.isfinite(v) else None for v in norms], "grad_profile_t": t}
 
 
+def requeue(study: optuna.Study, storage, number: int, params: dict[str, Any], status: str) -> None:
+    """A trial the search left unfinished (interrupted, or drawn but never started): FAIL with
+    `status` and `interrupted` (so it does not count towards --trials), its parameters queued
+    again for the next search of the study (--resume) to run first. `storage` is the study's."""
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
+    storage.set_trial_user_attr(trial_id, "interrupted", True)
+    storage.set_trial_user_attr(trial_id, "status", status)
+    study.tell(number, state=TrialState.FAIL)
+    if params:
+        study.enqueue_trial(params, user_attrs={"requeued_from": number}, skip_if_exists=False)
+
+
 def record(trial: optuna.Trial, result: Outcome, *, artifact_store, storage) -> dict[str, str]:
     """Write a finished trial's user attributes and upload its files as artifacts (before `tell`)."""
     for key, value in result.attrs.items():

@@ -40,15 +40,9 @@ def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorag
     """Mark trials an interrupted search left RUNNING as FAIL (`interrupted`) and re-enqueue
     their parameters, so the next search runs them again. `storage` is the study's. Returns
     their numbers."""
-    study_id = storage.get_study_id_from_name(study.study_name)
     numbers = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-        storage.set_trial_user_attr(trial_id, "interrupted", True)
-        storage.set_trial_user_attr(trial_id, "status", "interrupted")
-        study.tell(t.number, state=TrialState.FAIL)
-        if t.params:
-            study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number}, skip_if_exists=False)
+        _record.requeue(study, storage, t.number, t.params, status="interrupted")
         numbers.append(t.number)
     return numbers
 

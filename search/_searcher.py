@@ -121,6 +121,15 @@ class StudySearcher(Searcher):
             status = outcome.attrs.get("status", "failed")
             self._progress.trial_finished(trial.number, family, status, outcome.values, seconds, outcome.attrs.get("error"))
 
+    def put_back(self, trial_id: str) -> None:
+        """A suggestion drawn but never started (the search ended first, e.g. at its time budget):
+        recorded as such, its parameters queued for the study's next search (_record.requeue)."""
+        trial = self._trial(trial_id)
+        _record.requeue(self.study, self._storage.get(), trial.number, trial.params, status="not started")
+        del self._live[trial_id]
+        self._curves.pop(trial_id, None)
+        self._drawn_at.pop(trial_id, None)
+
     def _add_point(self, trial_id: str, result: dict[str, Any]) -> bool:
         """Append the result's evaluation to the trial's curve; False if it has none or is known."""
         point = _record.curve_point(result, self._objectives)

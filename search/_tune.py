@@ -189,11 +189,12 @@ def run_trials(
                 stopped_at=None if scheduler is None else scheduler.stopped_at,
                 worker_death=worker_deaths.take,
             )
+            order = LongestFirst(searcher, total=n_trials, lookahead=max(LOOKAHEAD, at_once))
             tuner = tune.Tuner(
                 # The task goes to Ray's object store once, not to every trial's files.
                 tune.with_resources(tune.with_parameters(trainable, task=SharedTask(task)), resources),
                 tune_config=tune.TuneConfig(
-                    search_alg=LongestFirst(searcher, total=n_trials, lookahead=max(LOOKAHEAD, at_once)),
+                    search_alg=order,
                     scheduler=scheduler,
                     num_samples=n_trials,
                     max_concurrent_trials=at_once,
@@ -215,6 +216,10 @@ def run_trials(
                 watcher.start()
             try:
                 tuner.fit()
+                # Drawn ahead but never started (Tune stopped at the time budget): not left RUNNING.
+                # (Through Ray Client the order ran on the head, and this copy drew nothing.)
+                for drawn_as in order.unstarted():
+                    searcher.put_back(drawn_as)
             finally:
                 if watcher is not None:
                     watcher.stop()

@@ -4,6 +4,7 @@ not (a real local Ray on this CPU-only machine), and a bad value refused in one 
 import io
 
 import pytest
+from optuna.trial import TrialState
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -99,6 +100,14 @@ def test_a_default_search_here_trains_on_the_cpu_and_stops_at_its_time_budget(ra
     for trial in finished_trials(study):
         assert trial.user_attrs["run_config"]["train"]["device"] == "auto"  # pinned to the CPU in the trial
         assert trial.user_attrs["ray_node_id"] == ray_session.get_runtime_context().get_node_id()
+    # The searcher draws a wave ahead (at least 4): what it drew and never started is not left
+    # RUNNING beside the (at most 2) trials the budget cut, but queued again for --resume.
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.RUNNING) <= 2
+    put_back = [t for t in study.trials if t.user_attrs.get("status") == "not started"]
+    assert put_back and all(t.state == TrialState.FAIL and t not in finished_trials(study) for t in put_back)
+    queued = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert sorted(t.user_attrs["requeued_from"] for t in queued) == sorted(t.number for t in put_back)
 
 
 @pytest.mark.parametrize("value", ["lots", "-1", "1.5"])
