@@ -258,7 +258,9 @@ def counts(run: dict[str, Any]) -> dict[str, int]:
     study = optuna.load_study(study_name=run["study"], storage=run["storage"])
     out: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
-        out[t.state.name] = out.get(t.state.name, 0) + 1
+        # drawn ahead and never started: neither a failure nor a trial the budget cut
+        state = "NOT_STARTED" if t.user_attrs.get("status") == "not started" else t.state.name
+        out[state] = out.get(state, 0) + 1
     return out
 
 

@@ -106,7 +106,7 @@ def trial_times(storage: str) -> dict[str, Any]:
     import optuna
 
     trials = [t for t in optuna.load_study(study_name="scale", storage=storage).get_trials(deepcopy=False)
-              if t.datetime_start and t.datetime_complete]
+              if t.datetime_start and t.datetime_complete and t.user_attrs.get("status") != "not started"]
     trials.sort(key=lambda t: t.datetime_start)
     first_draw = trials[0].datetime_start
     completions = sorted((t.datetime_complete - first_draw).total_seconds() for t in trials)
