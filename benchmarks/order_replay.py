@@ -22,19 +22,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def replay(trials: list[dict], slots: int, lookahead: int, fresh_start_s: float) -> float:
-    """The span of `trials` (dicts with "number", "seconds", "config") handed out by
-    LongestFirst's rule: the costliest of the next `lookahead` draws, to the first free slot."""
-    from search._order import trial_cost
+    """The span of `trials` (Tune configs with "number" and "seconds"), drawn in number order and
+    handed out by `search._order.LongestFirst` itself, each to the first free slot."""
+    from ray.tune.search import Searcher
 
-    pending = sorted(trials, key=lambda t: t["number"])
-    ahead: list[dict] = []
+    from search._order import LongestFirst
+
+    class InDrawOrder(Searcher):  # the sampler, replayed: the study's configs in their draw order
+        def __init__(self):
+            super().__init__()
+            self.configs = iter(sorted(trials, key=lambda t: t["number"]))
+
+        def suggest(self, trial_id: str) -> dict:
+            return next(self.configs)
+
+    order = LongestFirst(InDrawOrder(), total=len(trials), lookahead=lookahead)
     free = [(0.0, slot, True) for slot in range(slots)]  # (free at, slot, not used yet)
     heapq.heapify(free)
     span = 0.0
-    while pending or ahead:
-        while pending and len(ahead) < lookahead:
-            ahead.append(pending.pop(0))
-        trial = ahead.pop(max(range(len(ahead)), key=lambda i: trial_cost(ahead[i]["config"])))
+    for i in range(len(trials)):
+        trial = order.suggest(f"replay{i}")
         at, slot, fresh = heapq.heappop(free)
         done = at + (fresh_start_s if fresh else 0.1) + trial["seconds"]
         span = max(span, done)
@@ -52,13 +59,15 @@ def main() -> None:
     import optuna
 
     from search._record import RUN_KEY
+    from trial_timeline import storage_url  # noqa: E402  (benchmarks/, beside this script)
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    url = args.storage if "://" in args.storage else f"sqlite:///{args.storage}"
+    url = storage_url(args.storage)
     study = optuna.load_study(study_name=args.study, storage=url)
     done = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete and "run_config" in t.user_attrs]
-    trials = [{"number": t.number, "seconds": (t.user_attrs.get("metrics") or {}).get("seconds", 0.0),
-               "config": {RUN_KEY: t.user_attrs["run_config"]}} for t in done]
+    # a trial is its Tune config (what LongestFirst's cost reads) with its number and training time
+    trials = [{RUN_KEY: t.user_attrs["run_config"], "number": t.number,
+               "seconds": (t.user_attrs.get("metrics") or {}).get("seconds", 0.0)} for t in done]
     starts = [t.user_attrs["start_wait_s"] + t.user_attrs["startup_s"] for t in done
               if t.user_attrs.get("worker_trial") == 1 and "start_wait_s" in t.user_attrs and "startup_s" in t.user_attrs]
     fresh = statistics.median(starts) if starts else 0.0

@@ -105,41 +105,39 @@ def trial_times(storage: str) -> dict[str, Any]:
     time less its training (metrics "seconds": its steps and evaluations)."""
     import optuna
 
-    trials = [t for t in optuna.load_study(study_name="scale", storage=storage).get_trials(deepcopy=False)
-              if t.datetime_start and t.datetime_complete and t.user_attrs.get("status") != "not started"]
-    trials.sort(key=lambda t: t.datetime_start)
-    first_draw = trials[0].datetime_start
-    completions = sorted((t.datetime_complete - first_draw).total_seconds() for t in trials)
-    is_first = [t.user_attrs.get("worker_trial") == 1 for t in trials]
+    from trial_timeline import timeline  # noqa: E402  (benchmarks/, beside this script)
 
-    def seconds(t) -> float:
-        return (t.datetime_complete - t.datetime_start).total_seconds()
+    rows = [r for r in timeline(optuna.load_study(study_name="scale", storage=storage))
+            if r["done"] is not None and r["status"] != "not started"]
+    first_draw = rows[0]["drawn"]  # rows come in draw order
+    completions = sorted(r["done"] - first_draw for r in rows)
 
-    def overhead(t) -> float | None:
-        training = t.user_attrs.get("metrics", {}).get("seconds")
-        return None if training is None else seconds(t) - training
+    def seconds(r) -> float:
+        return r["done"] - r["drawn"]
+
+    def overhead(r) -> float | None:
+        return None if r["training"] is None else seconds(r) - r["training"]
 
     def stats(values: list) -> dict[str, float] | None:
         values = [v for v in values if v is not None]
         return {"median": round(statistics.median(values), 2), "max": round(max(values), 2)} if values else None
 
-    first = [t for t, f in zip(trials, is_first) if f]
-    later = [t for t, f in zip(trials, is_first) if not f]
+    first = [r for r in rows if r["worker_trial"] == 1]
+    later = [r for r in rows if r["worker_trial"] != 1]
     # when each worker's first training step came, after the search's first draw
-    first_steps = sorted((t.datetime_start - first_draw).total_seconds() + t.user_attrs["start_wait_s"] + t.user_attrs["startup_s"]
-                         for t in first if "startup_s" in t.user_attrs)
+    first_steps = sorted(r["drawn"] - first_draw + r["wait"] + r["startup"] for r in first if r["startup"] is not None)
     by_family: dict[str, list[float]] = {}
-    for t in trials:
-        by_family.setdefault(t.user_attrs.get("family", "?"), []).append(seconds(t))
+    for r in rows:
+        by_family.setdefault(r["family"], []).append(seconds(r))
     return {
-        "trials": len(trials), "states": {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "FAIL", "PRUNED")},
+        "trials": len(rows), "states": {s: sum(r["state"] == s for r in rows) for s in ("COMPLETE", "FAIL", "PRUNED")},
         "span_s": completions[-1], "workers": len(first),
-        "first_trial_s": stats([seconds(t) for t in first]), "later_trial_s": stats([seconds(t) for t in later]),
-        "training_s": stats([t.user_attrs.get("metrics", {}).get("seconds") for t in trials]),
-        "first_overhead_s": stats([overhead(t) for t in first]), "later_overhead_s": stats([overhead(t) for t in later]),
-        "first_start_wait_s": stats([t.user_attrs.get("start_wait_s") for t in first]),
-        "first_startup_s": stats([t.user_attrs.get("startup_s") for t in first]),
-        "later_startup_s": stats([t.user_attrs.get("startup_s") for t in later]),
+        "first_trial_s": stats([seconds(r) for r in first]), "later_trial_s": stats([seconds(r) for r in later]),
+        "training_s": stats([r["training"] for r in rows]),
+        "first_overhead_s": stats([overhead(r) for r in first]), "later_overhead_s": stats([overhead(r) for r in later]),
+        "first_start_wait_s": stats([r["wait"] for r in first]),
+        "first_startup_s": stats([r["startup"] for r in first]),
+        "later_startup_s": stats([r["startup"] for r in later]),
         "workers_first_step_s": [round(s, 1) for s in first_steps],
         "tail_s": completions[-1] - completions[int(0.9 * (len(completions) - 1))],
         "trial_s_by_family": {f: round(statistics.median(v), 2) for f, v in sorted(by_family.items())},

@@ -30,8 +30,13 @@ def timeline(study) -> list[dict]:
         rest = done - drawn - sum(p for p in parts if p is not None) if done is not None else None
         rows.append({"trial": t.number, "family": attrs.get("family", "?"), "worker_trial": attrs.get("worker_trial"),
                      "drawn": drawn, "wait": parts[0], "startup": parts[1], "training": parts[2], "rest": rest,
-                     "done": done, "state": t.state.name})
+                     "done": done, "state": t.state.name, "status": attrs.get("status")})
     return rows
+
+
+def storage_url(text: str) -> str:
+    """A storage URL as given, or an optuna.db file's SQLite URL."""
+    return text if "://" in text else f"sqlite:///{text}"
 
 
 def main() -> None:
@@ -42,7 +47,7 @@ def main() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    url = args.storage if "://" in args.storage else f"sqlite:///{args.storage}"
+    url = storage_url(args.storage)
     names = optuna.get_all_study_names(url)
     if args.study is not None:
         if args.study not in names:
