@@ -36,9 +36,8 @@ def hoistable(dynamics: Dynamics) -> bool:
 
 
 def _unit_filter(dynamics: Dynamics, b: Tensor) -> Tensor:
-    """The filter with s = 1 (the linear part), along dim 1 of b (B, T, F)."""
-    if isinstance(dynamics, Plain):
-        return b
+    """The filter with s = 1 (the linear part), along dim 1 of b (B, T, F); momentum (Adam's
+    v included) or input-form NAG: plain has nothing to filter, and its callers return first."""
     if isinstance(dynamics, NAGRestart):
         return filters.restart_filter(b, dynamics.restart)
     return filters.decay_filter(b, dynamics.mu)
@@ -62,7 +61,8 @@ def hoisted(dynamics: Dynamics, g: Tensor) -> tuple[Tensor, tuple]:
 
 
 def linear_input(dynamics: Dynamics, x: Tensor, constants: Constants | None = None) -> Tensor:
-    """For a linear dynamics: x (B, T, I) -> u (T, B, I + 1), time-major, such that
+    """For a linear dynamics other than plain (momentum, input-form NAG; plain needs no filter,
+    and the fused-rnn path feeds it x as it is): x (B, T, I) -> u (T, B, I + 1), time-major, such that
     `filter(x W^T + b) = (u @ [W | b]^T).transpose(0, 1)`: the filtered x and the filtered
     constant 1, both times s (its last column).
 
@@ -76,7 +76,7 @@ def linear_input(dynamics: Dynamics, x: Tensor, constants: Constants | None = No
         return torch.cat([_filtered(dynamics, x), _filtered(dynamics, ones).expand(T, B, 1)], dim=2)
     key = (dynamics, T, x.dtype, x.device)
     if filters.full_is_cheaper(x):
-        M = constants.get(("matrix", key), lambda: _unit_matrix(dynamics, T, x) * _scale(dynamics))  # (T, T)
+        M = constants.get(("matrix", key), lambda: _unit_matrix(dynamics, T, x) * dynamics.s)  # (T, T)
         xf = filters.time_major_product(M, x)  # (T, B, I)
     else:
         xf = _filtered(dynamics, x)
@@ -84,19 +84,13 @@ def linear_input(dynamics: Dynamics, x: Tensor, constants: Constants | None = No
     return torch.cat([xf, c.expand(T, B, 1)], dim=2)
 
 
-def _scale(dynamics: Dynamics):
-    return 1.0 if isinstance(dynamics, Plain) else dynamics.s
-
-
 def _filtered(dynamics: Dynamics, b: Tensor) -> Tensor:
     """The linear filter of b (B, T, F) with its scale s, time-major (T, B, F)."""
-    return (_unit_filter(dynamics, b) * _scale(dynamics)).transpose(0, 1)
+    return (_unit_filter(dynamics, b) * dynamics.s).transpose(0, 1)
 
 
 def _unit_matrix(dynamics: Dynamics, T: int, like: Tensor) -> Tensor:
     """The (T, T) matrix of the filter with s = 1 (`_unit_filter` as one product)."""
-    if isinstance(dynamics, Plain):
-        return torch.eye(T, dtype=like.dtype, device=like.device)
     if isinstance(dynamics, NAGRestart):
         return filters.restart_matrix(T, dynamics.restart, like)
     return filters.decay_matrix(T, dynamics.mu, like)
