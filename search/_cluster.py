@@ -1,12 +1,16 @@
-"""Joining or starting Ray for a search, with the checks that turn Ray's slow or cryptic
-failures into one-line errors: nothing listening, a Ray Client server that refuses our
+"""Joining or starting Ray (for search._ray.session), with the checks that turn Ray's slow or
+cryptic failures into one-line errors: nothing listening, a Ray Client server that refuses our
 token or is not one, trials that no node could host.
 
-Only public APIs: `ray.init`, `ray.nodes`, the token rules Ray documents (RAY_AUTH_MODE,
-RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token), and a plain gRPC call whose
-method and message come from the protobuf descriptors Ray's client registers.
-tests/search/test_search_cluster_contract.py and test_search_cluster.py fail when Ray
-changes any of these.
+Public Ray APIs: `ray.init`, `ray.nodes`, `ray.exceptions.AuthenticationError`, and the token
+rules Ray documents (RAY_AUTH_MODE, RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token).
+One thing is internal: Ray Client has no public "are you there, and do you take my token?"
+call, and `ray.init("ray://...")` retries for 30 s whatever the server answered. So before it,
+`ping_client_server` sends Ray Client's own ping (the method and message come from the
+protobuf descriptors Ray's client registers, as `ray.util.client.worker.ping_server` sends
+it), only on the Ray versions it was tested with (PING_TESTED); elsewhere it steps aside and
+`ray.init` reports, slowly. tests/search/test_search_cluster_contract.py fails when Ray
+changes what it relies on.
 
 Ray reads RAY_AUTH_MODE once, when it is imported: `prefer_token_mode` must run before
 anything imports ray (run_search calls it first), so Ray is imported here only in functions.
@@ -20,7 +24,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from search.errors import ClusterError
+
 CLIENT_PORT = 10001                                # Ray Client's default port
+PING_TESTED = ((2, 40), (3, 0))                    # Ray versions [from, to) whose client ping is known
 PING_METHOD = "ray.rpc.RayletDriver.ClusterInfo"   # Ray Client's ping (as ray.util.client.worker.ping_server sends it)
 PING_TYPE = ("ray.rpc.ClusterInfoType.TypeEnum", "PING")
 TOKEN_HEADER = "authorization"                     # "Bearer TOKEN", as Ray's documented HTTP/gRPC token header
@@ -43,6 +50,8 @@ def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
 
     if ray.is_initialized():
         return False
+    from ray.exceptions import AuthenticationError
+
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if not address:
         ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
@@ -57,7 +66,7 @@ def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
         try:
             import grpc  # noqa: F401  (Ray Client's transport: ray[client], a momnas dependency)
         except ImportError:
-            raise ValueError(
+            raise ClusterError(
                 f"--address {address} needs Ray Client, which this Python lacks: pip install grpcio "
                 f"(all that Ray's client extra adds, and a momnas dependency), or run momnas search on a cluster "
                 "node with --address auto"
@@ -70,30 +79,39 @@ def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
         try:
             socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=5).close()
         except OSError as exc:
-            raise ValueError(no_cluster.format(f"{type(exc).__name__}: {exc}")) from None
+            raise ClusterError(no_cluster.format(f"{type(exc).__name__}: {exc}")) from None
     if client:
         # Ray Client retries for 30 s whatever the server said, then says "connection timeout".
         refused = ping_client_server(target)
         if refused == "UNAUTHENTICATED":
-            raise ValueError(no_token)
+            raise ClusterError(no_token)
         if refused == "UNIMPLEMENTED":
-            raise ValueError(no_cluster.format(
+            raise ClusterError(no_cluster.format(
                 "something listens there, but not a Ray Client server: give the head's client server port, "
                 f"{CLIENT_PORT} unless `ray start --head --ray-client-server-port` said otherwise"))
     for attempt in (1, 2):
         try:
             ray.init(address=address, **kwargs)
             return True
-        except (ConnectionError, RuntimeError) as exc:
-            if "InvalidAuthToken" in repr(exc.__cause__) + repr(exc.__cause__ and exc.__cause__.__cause__):
-                raise ValueError(no_token) from None
+        except (ConnectionError, RuntimeError, AuthenticationError) as exc:
+            if any(isinstance(e, AuthenticationError) for e in _chain(exc)):
+                raise ClusterError(no_token) from None
             # Ray Client starts a server per driver on the head, and that start has been seen
-            # to fail at random ("Initialization failure from server", once in ~13 connections,
-            # the next one fine): try once more before giving up.
-            if attempt == 1 and client and "Initialization failure from server" in str(exc):
+            # to fail at random (ConnectionAbortedError, "Initialization failure from server",
+            # once in ~13 connections, the next one fine): try once more before giving up.
+            if attempt == 1 and client and isinstance(exc, ConnectionAbortedError):
                 continue
-            raise ValueError(no_cluster.format(str(exc).splitlines()[0])) from None
+            raise ClusterError(no_cluster.format(str(exc).splitlines()[0])) from None
     return True
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes / contexts, outermost first."""
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
 
 
 def client_target(address: str) -> str:
@@ -120,6 +138,11 @@ def auth_token() -> str | None:
 def ping_request() -> tuple[str, bytes] | None:
     """The gRPC method path and serialized request of Ray Client's ping, from the protobuf
     descriptors that Ray's client registers; None if this Ray has no such method."""
+    import ray
+
+    version = tuple(int(part) for part in ray.__version__.split(".")[:2] if part.isdigit())
+    if not PING_TESTED[0] <= version < PING_TESTED[1]:
+        return None
     try:
         import ray.util.client.worker  # noqa: F401  (registers Ray Client's messages)
         from google.protobuf import descriptor_pool, message_factory
@@ -168,7 +191,7 @@ def check_fits(cpus_per_trial: float, gpus_per_trial: float) -> None:
     if any(r.get("CPU", 0) >= cpus_per_trial and r.get("GPU", 0) >= gpus_per_trial for r in nodes):
         return
     largest = max(nodes, key=lambda r: (r.get("GPU", 0), r.get("CPU", 0)), default={})
-    raise ValueError(
+    raise ClusterError(
         f"no node of the Ray cluster has {cpus_per_trial:g} CPU(s) and {gpus_per_trial:g} GPU(s) for one trial "
         f"(largest node: {largest.get('CPU', 0):g} CPUs, {largest.get('GPU', 0):g} GPUs), so no trial could ever "
         "start; ask for less with --cpus-per-trial / --gpus-per-trial"

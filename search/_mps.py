@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
+from search.errors import BadInput
 
 _DAEMON = "nvidia-cuda-mps-control"
 
@@ -60,7 +61,7 @@ def cuda_mps() -> Iterator[bool]:
         return
     exe = shutil.which(_DAEMON)
     if exe is None:
-        raise ValueError(f"--mps needs {_DAEMON} (NVIDIA's driver utilities) on PATH, and this machine lacks it; "
+        raise BadInput(f"--mps needs {_DAEMON} (NVIDIA's driver utilities) on PATH, and this machine lacks it; "
                          "install them, or leave out --mps (trials sharing a GPU then take turns on it)")
     started = subprocess.run([exe, "-d"], capture_output=True, text=True, env=_daemon_env(os.environ))
     if "already running" in started.stdout + started.stderr:  # started meanwhile by someone else: use it
@@ -68,7 +69,7 @@ def cuda_mps() -> Iterator[bool]:
         return
     if started.returncode != 0:
         why = (started.stderr or started.stdout).strip().splitlines()
-        raise ValueError(f"--mps: `{_DAEMON} -d` failed ({why[0] if why else f'exit {started.returncode}'}); "
+        raise BadInput(f"--mps: `{_DAEMON} -d` failed ({why[0] if why else f'exit {started.returncode}'}); "
                          "start it yourself (it may need the GPU in default compute mode), or leave out --mps")
     try:
         yield True

@@ -1,19 +1,17 @@
 """Long trials first: a Tune searcher wrapper that starts the most expensive of the next few
 suggestions first, so that the long trials of a search do not run alone at its end.
 
-On a GPU a trial's time is set by its family: at H = 128 a training iteration of the unitary
-or uRNN cell takes ~28 ms on an H200, a GRU's ~7 ms, an RNN's ~2.8 ms (NOTES.md run 22,
-`impl=auto`). Started in the sampler's order, a few 55 s unitary trials drawn late kept one
-GPU of two busy alone at the end (issue 10: 1.47x on 2 GPUs instead of 2x). `LongestFirst`
-draws up to `lookahead` suggestions ahead from the searcher it wraps and hands out the most
-expensive one first (Tune starts trials in the order they are suggested); it never draws more
-than the search's trials. A search looks one wave ahead: as many draws as trials run at once
-(at least LOOKAHEAD). Replayed with run 28's measured trial times (`benchmarks/order_replay.py`),
-the span of 64 trials on 2 GPUs was 73.5 s looking 4 ahead (72.3 s measured) and 68.3 s looking
-16 ahead, the 16 that ran at once (one GPU, 8 at once: 113.2 and 110.4 s); measured on 2 GPUs,
-70.4 s (NOTES.md run 30). A sampler that learns from results then draws at most a wave before it
-sees them, as it does for the first wave anyway. Any `ray.tune.search.Searcher` can be wrapped:
-results go back to it under the id it drew the suggestion with.
+On a GPU a trial's time is set by its family (the unitary and uRNN cells take ten times an
+RNN's time per iteration). Started in the sampler's order, a few long trials drawn late keep
+one GPU busy alone at the end of a search. `LongestFirst` draws up to `lookahead` suggestions
+ahead from the searcher it wraps and hands out the most expensive one first (Tune starts
+trials in the order they are suggested); it never draws more than the search's trials. A
+search looks one wave ahead: as many draws as trials run at once (at least LOOKAHEAD). A
+sampler that learns from results then draws at most a wave before it sees them, as it does
+for the first wave anyway. `benchmarks/order_replay.py` replays a finished study through this
+rule; the measurements: docs/benchmarks.md, "Long trials first". Any
+`ray.tune.search.Searcher` can be wrapped: results go back to it under the id it drew the
+suggestion with.
 """
 
 from __future__ import annotations
@@ -25,8 +23,8 @@ from ray.tune.search import Searcher
 
 from search._record import RUN_KEY
 
-# ms per training iteration, B = 128, T = 784, H = 128, one H200 (eager `auto`; NOTES.md run 22,
-# ENRNN run 25): by core (the mean of its plain and momentum families), and cell options that
+# ms per training iteration, B = 128, T = 784, H = 128, on an H200 (eager `auto`; docs/benchmarks.md,
+# "Kernels"): by core (the mean of its plain and momentum families), and cell options that
 # change it (listed options win over the core).
 MS_BY_CORE = {
     "rnn": 2.7, "lstm": 6.3, "gru": 7.1, "orthogonal": 9.8, "unitary": 27.8, "urnn": 27.5,
@@ -51,9 +49,10 @@ class LongestFirst(Searcher):
     next `lookahead` ones it drew, at most `total` drawn in all."""
 
     def __init__(self, searcher: Searcher, *, total: int, cost: Callable[[dict], float] = trial_cost,
-                 lookahead: int = LOOKAHEAD):
+                 lookahead: int = LOOKAHEAD, on_handout: Callable[[str], None] | None = None):
         super().__init__(metric=searcher.metric, mode=searcher.mode)
         self.searcher, self.cost, self.lookahead, self.total = searcher, cost, lookahead, total
+        self.on_handout = on_handout  # told the id a suggestion was drawn with when Tune starts it
         self._ahead: list[tuple[str, dict]] = []  # (id drawn with, config), in order of drawing
         self._drawn = 0
         self._finished = False
@@ -78,6 +77,8 @@ class LongestFirst(Searcher):
         pick = max(range(len(self._ahead)), key=lambda i: self.cost(self._ahead[i][1]))  # ties: drawn first
         drawn_as, config = self._ahead.pop(pick)
         self._drawn_as[trial_id] = drawn_as
+        if self.on_handout is not None:
+            self.on_handout(drawn_as)
         return config
 
     def unstarted(self) -> list[str]:
@@ -85,16 +86,21 @@ class LongestFirst(Searcher):
         handed to Tune: what a search that ended early, at its time budget, leaves drawn."""
         return [drawn_as for drawn_as, _ in self._ahead]
 
+    def drawn_as(self, trial_id: str) -> str:
+        """The id the wrapped searcher drew Tune's trial `trial_id` with."""
+        return self._drawn_as.get(trial_id, trial_id)
+
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        self.searcher.on_trial_result(self._drawn_as.get(trial_id, trial_id), result)
+        self.searcher.on_trial_result(self.drawn_as(trial_id), result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        self.searcher.on_trial_complete(self._drawn_as.pop(trial_id, trial_id), result=result, error=error)
+        # The id stays known: an errored trial's reason arrives after this (search._ray.TrialErrors).
+        self.searcher.on_trial_complete(self.drawn_as(trial_id), result=result, error=error)
 
     # Tune checkpoints a wrapper's state apart from the searcher it wraps (SearchGenerator.save_to_dir).
     def get_state(self) -> dict:
         state = self.__dict__.copy()
-        del state["searcher"]
+        del state["searcher"], state["on_handout"]
         return copy.deepcopy(state)
 
     def set_state(self, state: dict) -> None:

@@ -1,23 +1,14 @@
-"""GPUs per trial: `--gpus-per-trial auto` (the default) packs trials on a GPU per family.
+"""GPUs per trial: `--gpus-per-trial auto` (the default) packs GPU_SHARE of a GPU per trial.
 
-A trial's family decides how many of its kind one GPU runs at once, by the path `cells.fast`
-takes on the GPU. Training iterations per second of one H200 in all (`benchmarks/gpu_share.sh`,
-B=128, T=784, H=128; NOTES.md runs 14-15 and issue 10):
-
-    family                        alone   8 at once (MPS)   16 at once (MPS)
-    momentum-orthogonal (Triton)    102        590               812
-    momentum-lstm (cuDNN)           151        247               239
-
-The cuDNN LSTM gains little from company, but loses nothing either, and a search's stream mixes
-families: 64 trials of the `paper` space on one H200 (`benchmarks/search_scale.py --gpus 1`,
-NOTES.md run 26) took 84 s from first draw to last with cuDNN trials at 1/2 of a GPU, and 47 s
-at 1/8: at 1/2 the Triton trials held most of the GPU and the cuDNN trials, 40 % of the stream,
-queued for it one at a time. So every path gets 1/8 (and trials of every family can reuse each
-other's Ray workers, which Tune gives only to trials that ask for the same resources).
+Trials of every family share a GPU: the recurrence kernels fill a few of its SMs at one
+trial's batch, and under CUDA MPS (search._mps) the kernels of several processes run at once.
+cuDNN's LSTM gains less from company than the Triton families but loses nothing, and a
+search's stream mixes families; giving every family the same share also lets any trial reuse
+any finished trial's Ray worker (Tune hands a worker on only to a trial that asks for the
+same resources). The measurements behind the share: docs/benchmarks.md, "Packing trials".
 
 `auto` is 0 GPUs where the machine (or, with --address, the joined cluster) has none, and
-the family's share from GPU_SHARE otherwise; Tune asks for it per trial (`tune.with_resources`
-with a function of the trial's config). A number gives every trial that share instead.
+GPU_SHARE otherwise. A number gives every trial that share instead.
 """
 
 from __future__ import annotations
@@ -29,29 +20,7 @@ from fractions import Fraction
 from typing import Any
 
 AUTO = "auto"
-
-# GPU share per fast path (`cells.fast.PATHS` names them; see above), and the path's name in
-# the line a search prints. Cores without a fast path on the GPU run the hoisted Python loop
-# (or, for the paper-form NAG, the reference loop): launch-bound like the Triton kernels.
-GPU_SHARE = {"fused-rnn": 0.125, "triton": 0.125, "hoisted": 0.125, "reference": 0.125}
-LABEL = {"fused-rnn": "cuDNN", "triton": "Triton", "hoisted": "other", "reference": "other"}
-
-
-def fast_path(cell: dict[str, Any]) -> str:
-    """The path `cells.fast` takes on a GPU for a run config's cell dict: its core's first
-    declared path for its dynamics (the paper-form NAG has paths of its own)."""
-    from cells.fast import PATHS  # the cores' declared paths (torch: imported only here)
-
-    paper = cell.get("nag_form") == "paper"
-    for path in PATHS.get(cell.get("core", ""), ()):
-        if path.paper == paper:
-            return path.name
-    return "reference" if paper else "hoisted"
-
-
-def gpu_share(cell: dict[str, Any]) -> float:
-    """The GPU share `auto` gives a trial training this cell (on a machine with GPUs)."""
-    return GPU_SHARE[fast_path(cell)]
+GPU_SHARE = 0.125  # of one GPU, per trial, with --gpus-per-trial auto
 
 
 def check_gpus_per_trial(value: Any) -> float | str:
@@ -63,7 +32,7 @@ def check_gpus_per_trial(value: Any) -> float | str:
             value = float(value)
         except ValueError:
             pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
         raise ValueError(f"search: `gpus_per_trial` must be auto or a number >= 0 (fractions share a GPU), got {value!r}")
     if value > 1 and not float(value).is_integer():
         raise ValueError(f"search: `gpus_per_trial` above 1 must be whole, got {value!r}")
@@ -71,60 +40,49 @@ def check_gpus_per_trial(value: Any) -> float | str:
 
 
 def packs_several(gpus_per_trial: float | str) -> bool:
-    """Whether trials share a GPU: `auto` (every share in GPU_SHARE is below 1) or a fraction."""
+    """Whether trials share a GPU: `auto` or a fraction."""
     return gpus_per_trial == AUTO or 0 < gpus_per_trial < 1
 
 
 @dataclasses.dataclass(frozen=True)
 class TrialResources:
-    """Tune's per-trial resource function (`tune.with_resources(trainable, TrialResources(...))`):
-    the trial's CPUs, and its GPUs, fixed (`gpus`) or per family (`gpus=None`)."""
+    """What one trial asks Ray for: CPUs (also its torch threads) and a share of a GPU."""
 
     cpus: float
-    gpus: float | None
+    gpus: float
 
-    def __call__(self, config: dict[str, Any]) -> dict[str, float]:
-        from search._record import RUN_KEY
+    def as_tune(self) -> dict[str, float]:
+        return {"cpu": self.cpus, "gpu": self.gpus}
 
-        gpus = self.gpus if self.gpus is not None else gpu_share(config[RUN_KEY]["cell"])
-        return {"cpu": self.cpus, "gpu": gpus}
-
-    def most_at_once(self, nodes: list[dict[str, float]]) -> int:
-        """How many trials `nodes` (each node's Ray resources) could run at once, packed as
-        tightly as any family packs (at least 1)."""
-        gpus = self.gpus if self.gpus is not None else min(GPU_SHARE.values())
-        fits = 0
-        for node in nodes:
-            here = math.floor(round(node.get("CPU", 0) / self.cpus, 6))  # rounded: no float dust below a whole trial
-            if gpus > 0:
-                here = min(here, math.floor(round(node.get("GPU", 0) / gpus, 6)))
-            fits += here
-        return max(1, fits)
+    @property
+    def threads(self) -> int:
+        return max(1, int(self.cpus))
 
     @property
     def largest_gpus(self) -> float:
-        """The most GPUs one trial may ask for (a node must have them for it to start)."""
-        return self.gpus if self.gpus is not None else max(GPU_SHARE.values())
+        return self.gpus
+
+    def most_at_once(self, nodes: list[dict[str, float]]) -> int:
+        """How many trials `nodes` (each node's Ray resources) can run at once (at least 1)."""
+        fits = 0
+        for node in nodes:
+            here = math.floor(round(node.get("CPU", 0) / self.cpus, 6))  # rounded: no float dust below a whole trial
+            if self.gpus > 0:
+                here = min(here, math.floor(round(node.get("GPU", 0) / self.gpus, 6)))
+            fits += here
+        return max(1, fits)
 
     def describe(self, asked: float | str, gpus_available: float, mps: str) -> str:
         """The one line a search prints about where its trials train."""
         have = f"{gpus_available:g} GPU(s)"
-        if self.gpus is None:
-            by_share: dict[float, list[str]] = {}
-            for path, share in sorted(GPU_SHARE.items(), key=lambda kv: kv[1]):
-                by_share.setdefault(share, []).append(path)
-            if len(by_share) == 1:
-                shares = f"{Fraction(next(iter(by_share))).limit_denominator()} per trial of any family"
-            else:
-                shares = ", ".join(f"{Fraction(share).limit_denominator()} per {' or '.join(dict.fromkeys(LABEL[p] for p in paths))} trial"
-                                   for share, paths in by_share.items())
-            chosen = f"{have}, {shares}"
-        elif self.gpus == 0:
+        if self.gpus == 0:
             chosen = "no GPU, trials train on the CPU" if gpus_available == 0 else f"0 of {have}, trials train on the CPU"
+        elif asked == AUTO:
+            chosen = f"{have}, {Fraction(self.gpus).limit_denominator()} per trial of any family"
         else:
             chosen = f"{self.gpus:g} per trial of {have}"
         line = f"gpus: {asked} → {chosen}"
-        if packs_several(self.gpus if self.gpus is not None else AUTO) and gpus_available > 0:
+        if 0 < self.gpus < 1 and gpus_available > 0:
             line += f", MPS {mps}" + (" (trials sharing a GPU take turns on it; --mps runs them at once)" if mps == "off" else "")
         return line
 
@@ -132,7 +90,7 @@ class TrialResources:
 def trial_resources(gpus_per_trial: float | str, cpus_per_trial: float, gpus_available: float) -> TrialResources:
     """What each trial asks Ray for, `auto` resolved against the GPUs Ray sees."""
     if gpus_per_trial == AUTO:
-        return TrialResources(cpus_per_trial, None if gpus_available > 0 else 0.0)
+        return TrialResources(cpus_per_trial, GPU_SHARE if gpus_available > 0 else 0.0)
     return TrialResources(cpus_per_trial, float(gpus_per_trial))
 
 
@@ -148,9 +106,8 @@ def trial_device(run_config: dict[str, Any]) -> dict[str, Any]:
     (it must not take a GPU that Ray gave another trial). Call inside the trial.
 
     A trial that Ray gave a GPU which torch cannot see fails here, in one line, instead of
-    training on the CPU unnoticed (seen on an H200: an MPS daemon started with
-    CUDA_VISIBLE_DEVICES=1 renumbers that GPU to 0 for its clients, and Ray's "1" then names
-    no device; benchmarks/NOTES.md run 21)."""
+    training on the CPU unnoticed: an MPS daemon started with CUDA_VISIBLE_DEVICES=1
+    renumbers that GPU to 0 for its clients, and Ray's "1" then names no device."""
     import ray
     import torch
 

@@ -7,6 +7,8 @@ from typing import Callable
 
 import optuna
 
+from search.errors import BadInput
+
 # name -> factory(seed). The first is the default.
 SAMPLERS: dict[str, Callable[[int | None], optuna.samplers.BaseSampler]] = {
     # group=True: TPE models each family's parameters together, as the space is conditional.
@@ -21,7 +23,7 @@ SAMPLERS: dict[str, Callable[[int | None], optuna.samplers.BaseSampler]] = {
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
     """The sampler by name: multivariate TPE (default), NSGA-II / III, random, GP."""
     if name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+        raise BadInput(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return SAMPLERS[name](seed)

@@ -14,6 +14,7 @@ from typing import Any
 from optuna.storages import BaseStorage
 
 from search._study import STORAGE_ENV, make_storage, public_url
+from search.errors import StorageError
 
 
 class StorageRef:
@@ -43,7 +44,7 @@ class StorageRef:
         full = os.environ.get(STORAGE_ENV)
         if full and public_url(full) == self.masked:
             return full
-        raise ValueError(
+        raise StorageError(
             f"storage {self.masked} needs its password where the search's driver runs (through Ray Client, the head): "
             f"set {STORAGE_ENV} to the full URL there"
         )

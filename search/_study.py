@@ -15,6 +15,8 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
+from search.errors import BadInput, StorageError
+
 DEFAULT_OUT = "momnas-runs"
 DB_NAME = "optuna.db"
 ARTIFACT_DIR = "artifacts"
@@ -22,6 +24,23 @@ STORAGE_ENV = "MOMNAS_STORAGE"  # the storage URL, for every command with --stor
 
 # Prefixes a journal file may be given with; anything else with "://" goes to SQLAlchemy.
 _JOURNAL_PREFIXES = ("journal:///", "journal://", "journal:")
+NAME_MAX_BYTES = 200  # a study's name is also a folder's (OUT/STUDY/, OUT/trials/STUDY/): room below the usual 255
+
+
+def check_study_name(name: object) -> str:
+    """A study name is a name, not a path: the search makes folders named after it under --out,
+    so a separator or `..` would put them elsewhere. Returns the name; BadInput otherwise."""
+    if not isinstance(name, str) or not name.strip():
+        raise BadInput(f"search: `study` must be a non-empty name, got {name!r}")
+    if "/" in name or "\\" in name or name in (".", "..") or name.startswith(".."):
+        raise BadInput(f"--study {name!r}: a study name is a name, not a path (no '/', '\\' or '..'), since its "
+                       "folders go under --out; e.g. --study my-search")
+    if any(ord(c) < 32 for c in name):
+        raise BadInput(f"--study {name!r}: a study name cannot hold control characters; e.g. --study my-search")
+    if len(name.encode()) > NAME_MAX_BYTES:
+        raise BadInput(f"--study is {len(name.encode())} bytes long, more than the {NAME_MAX_BYTES} a study's folder "
+                       "name may take; give a shorter name")
+    return name
 
 
 def storage_url(out_dir: str | os.PathLike = DEFAULT_OUT, storage: str | None = None) -> str:
@@ -64,47 +83,49 @@ def make_storage(url: str, *, create: bool = True) -> BaseStorage:
     `sqlite:///PATH`, `postgresql+psycopg://...`, `mysql+pymysql://...` (any SQLAlchemy URL)
     give an `RDBStorage`; `journal:PATH` or a path ending in `.log` / `.jsonl` gives a
     `JournalStorage` over that file. With `create=False` a missing SQLite or journal file is
-    a `FileNotFoundError` rather than a new, empty storage.
+    a `BadInput` rather than a new, empty storage, and the tables are never created.
     """
     journal_path = _journal_path(url)
     if journal_path is not None:
         if not create and not journal_path.exists():
-            raise FileNotFoundError(f"no journal storage at {journal_path}")
+            raise BadInput(f"no journal storage at {journal_path}")
         if journal_path.is_dir():
-            raise ValueError(f"storage {url!r}: {journal_path} is a folder; name the journal file, e.g. journal:{journal_path / 'journal.log'}")
+            raise BadInput(f"storage {url!r}: {journal_path} is a folder; name the journal file, e.g. journal:{journal_path / 'journal.log'}")
         _make_parent(journal_path, url)
         return JournalStorage(JournalFileBackend(str(journal_path)))
     if "://" not in url:
-        raise ValueError(
+        raise BadInput(
             f"storage {url!r} is not a URL: give e.g. sqlite:///path/optuna.db, "
             "postgresql+psycopg://user:pass@host/db, or journal:path/journal.log"
         )
     if url.startswith("sqlite:") and url.rstrip("/") in ("sqlite:", "sqlite:/", "sqlite://", "sqlite:///") or url.startswith("sqlite:///:memory:"):
         # An in-memory SQLite database vanishes with the process, and the study with it.
-        raise ValueError(f"storage {url!r} names no file (SQLite would keep the study in memory and lose it); "
+        raise BadInput(f"storage {url!r} names no file (SQLite would keep the study in memory and lose it); "
                          "give sqlite:///path/optuna.db, or leave out --storage to use OUT/optuna.db")
     if url.startswith("sqlite:///"):
         db = Path(url[len("sqlite:///"):])
         if not create and not db.exists():
-            raise FileNotFoundError(f"no study storage at {db}: run `momnas search --out {db.parent}` first")
+            raise BadInput(f"no study storage at {db}: run `momnas search --out {db.parent}` first")
         if db.is_dir():
-            raise ValueError(f"storage {url!r}: {db} is a folder; name the database file, e.g. sqlite:///{db / DB_NAME}")
+            raise BadInput(f"storage {url!r}: {db} is a folder; name the database file, e.g. sqlite:///{db / DB_NAME}")
         _make_parent(db, url)
         if create and db.exists():
             read_only = next((p for p in (db, db.parent) if not _writable(p)), None)
             if read_only is not None:
-                raise ValueError(f"storage {db}: {read_only} is read-only, so the study cannot be written; "
+                raise StorageError(f"storage {db}: {read_only} is read-only, so the study cannot be written; "
                                  f"make it writable (chmod u+w {read_only}) or search into another --out")
+        if not create:  # reading never writes Optuna's tables into a file that lacks them
+            return _rdb(url, {"connect_args": {"timeout": 60}}, read_only=True)
         with _schema_lock(db):
             # Several processes (the search, a dashboard, a plot) may use the file at once:
-        # wait for the lock rather than fail with "database is locked".
+            # wait for the lock rather than fail with "database is locked".
             return _rdb(url, {"connect_args": {"timeout": 60}})
     if "@" in url.split("://", 1)[1].split("?", 1)[0].rpartition("@")[0]:
         # SQLAlchemy splits the URL at the first `@`: the rest of the password would be taken for
         # the host, and shown back in the driver's error ("failed to resolve host 'word@db'").
-        raise ValueError(f"storage {public_url(url)!r}: its user or password holds a raw '@', which a URL cannot "
+        raise BadInput(f"storage {public_url(url)!r}: its user or password holds a raw '@', which a URL cannot "
                          "carry; write it as %40 (e.g. user:p%40w@host/db)")
-    return _rdb(url, {"pool_pre_ping": True})
+    return _rdb(url, {"pool_pre_ping": True}, read_only=not create)
 
 
 def _writable(path: Path) -> bool:
@@ -136,24 +157,37 @@ def _make_parent(path: Path, url: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"storage {public_url(url)!r}: cannot create its folder {path.parent} "
+        raise StorageError(f"storage {public_url(url)!r}: cannot create its folder {path.parent} "
                          f"({exc.strerror or exc}); choose another path") from None
 
 
-def _rdb(url: str, engine_kwargs: dict) -> RDBStorage:
+def _rdb(url: str, engine_kwargs: dict, *, read_only: bool = False) -> RDBStorage:
     """RDBStorage(url); a URL it cannot use (unknown dialect, missing driver, no server, not a
-    database) is a one-line ValueError naming the URL, not SQLAlchemy's traceback."""
+    database) is a one-line StorageError naming the URL, not SQLAlchemy's traceback. `read_only`:
+    Optuna's tables must be there already (reading a study never creates them)."""
+    import sqlalchemy
     import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
 
     try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs)
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        if read_only:  # a database without Optuna's tables is refused before Optuna could write them
+            engine = sqlalchemy.create_engine(url, **engine_kwargs)
+            try:
+                has_tables = sqlalchemy.inspect(engine).has_table("studies")
+            finally:
+                engine.dispose()
+            if not has_tables:
+                raise StorageError(f"cannot open storage {public_url(url)!r}: it holds no Optuna study (none of Optuna's "
+                                   "tables); name the storage a search wrote")
+        return RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=read_only)
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, StorageInternalError) as exc:
+        cause = exc.__cause__ if isinstance(exc, StorageInternalError) and exc.__cause__ is not None else exc
+        reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()[0]
         if isinstance(exc, sqlalchemy.exc.NoSuchModuleError):
             reason = f"unknown database kind {url.split(':', 1)[0]!r}"
         elif isinstance(exc, ImportError):
             reason = f"its database driver is not installed ({reason})"
-        raise ValueError(
+        raise StorageError(
             f"cannot open storage {public_url(url)!r}: {reason}; give e.g. sqlite:///path/optuna.db, "
             "postgresql+psycopg://user:pass@host/db, or journal:path/journal.log"
         ) from None
@@ -181,9 +215,11 @@ def study_artifact_dir(study: optuna.Study, out_dir: str | os.PathLike | None = 
     beside = Path(out_dir) / ARTIFACT_DIR if out_dir is not None else None
     if beside is not None and beside.is_dir():
         return beside
-    path = study.user_attrs.get("artifact_dir")
+    from search._record import StudyRecord
+
+    path = StudyRecord.of(study).artifact_dir
     if not path:
-        raise ValueError(f"study {study.study_name!r} records no artifact_dir: was it written by momnas search?")
+        raise BadInput(f"study {study.study_name!r} records no artifact_dir: was it written by momnas search?")
     return Path(path)
 
 
@@ -213,8 +249,7 @@ def open_study(
         The loaded `optuna.Study` (sampler irrelevant: it is for reading).
 
     Raises:
-        FileNotFoundError: No storage file where one was expected.
-        ValueError: No such study, or several and none named (the message lists them), or a
+        BadInput: No storage file where one was expected, no such study, or several and none named (the message lists them), or a
             study with other than two objectives (not written by `momnas search`).
     """
     url = storage_url(out_dir, storage)
@@ -224,16 +259,16 @@ def open_study(
         if len(names) == 1:
             study = names[0]
         elif not names:
-            raise ValueError(f"no study in {public_url(url)}: run `momnas search` first")
+            raise BadInput(f"no study in {public_url(url)}: run `momnas search` first")
         else:
-            raise ValueError(f"{public_url(url)} holds {len(names)} studies, name one with --study: {', '.join(names)}")
+            raise BadInput(f"{public_url(url)} holds {len(names)} studies, name one with --study: {', '.join(names)}")
     elif study not in names:
         listed = ", ".join(names) if names else "none"
-        raise ValueError(f"no study {study!r} in {public_url(url)} (studies there: {listed})")
+        raise BadInput(f"no study {study!r} in {public_url(url)} (studies there: {listed})")
     loaded = optuna.load_study(study_name=study, storage=backend)
     if len(loaded.directions) != 2:
         # Every reader (status, plot, export) expects the two objectives a search records.
-        raise ValueError(
+        raise BadInput(
             f"study {study!r} in {public_url(url)} has {len(loaded.directions)} objective(s), not the two of a momnas search "
             "(validation metric, instability): it was not written by `momnas search`; name another --study"
         )

@@ -1,7 +1,8 @@
 """Export one trial of a study as a cell file: `best.json` (docs/architecture.md), its weights, a program.
 
-`pick_trial(study, "knee" | "best:OBJECTIVE" | "trial:N")` chooses among the eligible trials
-(COMPLETE, status completed, finite values: never a failed, diverged or early-stopped one);
+`pick_trial(study, "auto" | "confirmed" | "knee" | "best:OBJECTIVE" | "trial:N")` chooses among the
+eligible trials (COMPLETE, status completed, finite values: never a failed, diverged or
+early-stopped one), preferring a confirmation's result (search.confirm) where the study has one;
 `export_trial(study, to, ...)` writes the chosen cell and its training configuration, where it came from,
 its metrics, and its trained weights when the trial kept a checkpoint. `cells.load(best.json)`
 rebuilds the cell, `momnas train best.json` retrains it, and with `fmt="torch-export"` a
@@ -20,7 +21,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search._paths import file_in_the_way
+from search._record import StudyRecord, TrialRecord
 from search._study import public_url
+from search.confirm import stored as stored_confirmation
+from search.errors import BadInput
 
 __all__ = ["FORMATS", "Exported", "export_trial", "pick_trial"]
 
@@ -52,17 +56,18 @@ class Exported(NamedTuple):
 
 def _why_not(trial: FrozenTrial) -> str | None:
     """Why a trial cannot be exported, or None when it can."""
-    status = trial.user_attrs.get("status")
+    record = TrialRecord.of(trial)
+    status = record.status
     if trial.state != TrialState.COMPLETE:
         why = _STATE_WHY.get(trial.state, trial.state.name.lower())
-        return f"{why} ({status})" if status and status not in why else why
-    if status not in (None, "completed"):
+        return f"{why} ({status})" if status and status not in why and status != trial.state.name.lower() else why
+    if status not in ("complete", "completed"):
         return f"ended {status}"
-    if ((trial.user_attrs.get("metrics") or {}).get("stability") or {}).get("diverged"):
+    if ((record.metrics or {}).get("stability") or {}).get("diverged"):
         return "diverged"
     if trial.values is None or not all(math.isfinite(v) for v in trial.values):
         return "has no finite objective values"
-    if not (trial.user_attrs.get("run_config") or {}).get("cell"):
+    if not record.cell:
         return "records no run_config (not a momnas search trial)"
     return None
 
@@ -76,7 +81,7 @@ def _eligible(study: optuna.Study) -> list[FrozenTrial]:
         why = _why_not(t) or "eligible"
         counts[why] = counts.get(why, 0) + 1
     summary = ", ".join(f"{n} {why}" for why, n in sorted(counts.items())) or "no trials at all"
-    raise ValueError(
+    raise BadInput(
         f"study {study.study_name!r} has no completed trial to export ({summary}): "
         "let the search finish some trials (`momnas search --resume` with the same --out and --study continues it)"
     )
@@ -122,25 +127,27 @@ def knee(study: optuna.Study, trials: list[FrozenTrial], signs: list[float]) -> 
 
 
 def _objective_index(study: optuna.Study, name: str) -> int:
-    names = study.metric_names or [f"val_{study.user_attrs.get('metric', 'metric')}", "instability"]
+    names = StudyRecord.of(study).metric_names
     for i, metric in enumerate(names):
         if name in (metric, metric.removeprefix("val_"), str(i)):
             return i
-    raise ValueError(f"unknown objective {name!r} in --pick best:{name}; this study has {', '.join(names)}")
+    raise BadInput(f"unknown objective {name!r} in --pick best:{name}; this study has {', '.join(names)}")
 
 
-def pick_trial(study: optuna.Study, pick: str = "knee") -> FrozenTrial:
+def pick_trial(study: optuna.Study, pick: str = "auto") -> FrozenTrial:
     """The trial `pick` names among the study's eligible ones.
 
     Example:
         >>> from search import open_study
         >>> trial = pick_trial(open_study("momnas-runs"), "best:val_accuracy")
-        >>> trial.state.name, trial.user_attrs["status"]
-        ('COMPLETE', 'completed')
+        >>> trial.state.name
+        'COMPLETE'
 
     Args:
         study: A study written by `momnas search`.
-        pick: `knee` (the Pareto trial nearest the ideal point, objectives normalised over
+        pick: `auto` (`confirmed` where the study has a confirmation, else `knee`), `confirmed`
+            (the confirmed cell with the best mean validation metric over its fresh seeds),
+            `knee` (the Pareto trial nearest the ideal point, objectives normalised over
             the Pareto set), `best:OBJECTIVE` (`best:val_acc`, `best:acc`, `best:instability`;
             ties go to the better other objective, then the earlier trial) or `trial:N`.
 
@@ -151,38 +158,63 @@ def pick_trial(study: optuna.Study, pick: str = "knee") -> FrozenTrial:
     return _pick(study, pick)[0]
 
 
+def resolve_pick(study: optuna.Study, pick: str) -> str:
+    """`auto` made concrete: `confirmed` where the study has a confirmation, else `knee`."""
+    if pick == "auto":
+        return "confirmed" if stored_confirmation(study) is not None else "knee"
+    return pick
+
+
 def _pick(study: optuna.Study, pick: str) -> tuple[FrozenTrial, str]:
-    """pick_trial's trial, and for `knee` the rule that picked it ("" otherwise)."""
+    """pick_trial's trial, and the rule that picked it ("" for trial:N)."""
+    pick = resolve_pick(study, pick)
+    if pick == "confirmed":
+        return _confirmed(study)
     kind, _, arg = pick.partition(":")
     if kind == "trial":
         try:
             number = int(arg)
         except ValueError:
-            raise ValueError(f"--pick trial:N needs a trial number, got {pick!r}") from None
+            raise BadInput(f"--pick trial:N needs a trial number, got {pick!r}") from None
         trials = {t.number: t for t in study.get_trials(deepcopy=False)}
         if number not in trials:
-            raise ValueError(f"study {study.study_name!r} has no trial {number} (trials 0 to {len(trials) - 1})")
+            raise BadInput(f"study {study.study_name!r} has no trial {number} (trials 0 to {len(trials) - 1})")
         why = _why_not(trials[number])
         if why:
-            raise ValueError(f"trial {number} of study {study.study_name!r} {why}: only completed trials can be exported; pick another (see `momnas plot`)")
+            raise BadInput(f"trial {number} of study {study.study_name!r} {why}: only completed trials can be exported; pick another (see `momnas plot`)")
         return trials[number], ""
     if kind not in ("knee", "best") or (kind == "knee" and arg) or (kind == "best" and not arg):
-        raise ValueError(f"unknown --pick {pick!r}: use knee, best:OBJECTIVE (e.g. best:instability) or trial:N")
+        raise BadInput(f"unknown --pick {pick!r}: use auto, confirmed, knee, best:OBJECTIVE (e.g. best:instability) or trial:N")
     eligible = _eligible(study)
     signs = _signs(study)
     if kind == "knee":
         return knee(study, eligible, signs)
     i = _objective_index(study, arg)
     others = [j for j in range(len(signs)) if j != i]
-    return min(eligible, key=lambda t: (signs[i] * t.values[i], *(signs[j] * t.values[j] for j in others), t.number)), ""
+    chosen = min(eligible, key=lambda t: (signs[i] * t.values[i], *(signs[j] * t.values[j] for j in others), t.number))
+    return chosen, f"the best {study.metric_names[i] if study.metric_names else arg} of {len(eligible)} completed trials (one run each)"
 
+
+def _confirmed(study: optuna.Study) -> tuple[FrozenTrial, str]:
+    """The confirmed cell with the best mean validation metric over its seeds."""
+    confirmation = stored_confirmation(study)
+    if confirmation is None:
+        raise BadInput(f"study {study.study_name!r} has no confirmation: run `momnas confirm` first, or --pick knee")
+    best = confirmation.best()
+    if best is None:
+        raise BadInput(f"no confirmed run of study {study.study_name!r} completed; see `momnas status`, or --pick knee")
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    name = confirmation.metric_names[0]
+    return trials[best.trial], (f"the best mean {name} over {len(best.finite(0))} fresh seeds at the target of "
+                                f"{confirmation.target_epochs} epochs ({best.mean(0):.4g} ± {best.std(0):.2g}), "
+                                f"among {len(confirmation.cells)} confirmed cells")
 
 # -------------------------------------------------------------------------------- writing
 
 
 def _checkpoint(study: optuna.Study, trial: FrozenTrial, dest: Path, out_dir: str | os.PathLike | None) -> Path | None:
     """Copy the trial's checkpoint artifact to `dest` and check that it loads; None when it kept none."""
-    artifacts = trial.user_attrs.get("artifacts") or {}
+    artifacts = TrialRecord.of(trial).artifacts
     artifact_id = artifacts.get(CHECKPOINT_NAME) or next((a for name, a in artifacts.items() if name.endswith(".pt")), None)
     if artifact_id is None:
         return None
@@ -195,14 +227,14 @@ def _checkpoint(study: optuna.Study, trial: FrozenTrial, dest: Path, out_dir: st
     try:
         download_artifact(artifact_store=FileSystemArtifactStore(str(folder)), file_path=str(dest), artifact_id=artifact_id)
     except FileNotFoundError:
-        raise FileNotFoundError(
+        raise BadInput(
             f"trial {trial.number}'s checkpoint (artifact {artifact_id}) is missing from {folder}: "
             "restore that folder (it holds the search's checkpoints) and export again"
         ) from None
     try:
         runs.load(dest)
     except ValueError as exc:
-        raise ValueError(f"trial {trial.number}'s checkpoint (artifact {artifact_id}) cannot be exported: {exc}") from None
+        raise BadInput(f"trial {trial.number}'s checkpoint (artifact {artifact_id}) cannot be exported: {exc}") from None
     return dest
 
 
@@ -229,10 +261,10 @@ def _write_program(weights: Path, program: Path) -> float:
             diff = _largest_difference(exported.module(), model, samples)
         except Exception as exc:  # torch.export raises many types; each means "not exportable"
             why = (str(exc).strip().splitlines() or [""])[0][:200]
-            raise ValueError(f"{family} cannot be exported with torch.export ({type(exc).__name__}: {why}); "
+            raise BadInput(f"{family} cannot be exported with torch.export ({type(exc).__name__}: {why}); "
                              "export it with --format json instead") from None
         if not diff <= 1e-5:
-            raise ValueError(f"the torch.export program of {family} differs from the model by {diff:.3g} on validation "
+            raise BadInput(f"the torch.export program of {family} differs from the model by {diff:.3g} on validation "
                              "inputs, so it was not written; export it with --format json instead")
         torch.export.save(exported, program)
         diff = max(diff, _largest_difference(torch.export.load(program).module(), model, samples))
@@ -250,14 +282,14 @@ def _check_target(path: Path, fmt: str, overwrite: bool) -> None:
     """Refuse, before writing anything, a target that is a folder, lies under a file, or exists
     (unless `overwrite`): an export never silently replaces a file."""
     if path.is_dir():
-        raise ValueError(f"--to {path} is a folder; name the JSON file to write, e.g. --to {path / 'best.json'}")
+        raise BadInput(f"--to {path} is a folder; name the JSON file to write, e.g. --to {path / 'best.json'}")
     blocker = file_in_the_way(path)
     if blocker is not None:
-        raise ValueError(f"--to {path}: {blocker} is a file, so the folder cannot be made; give another --to")
+        raise BadInput(f"--to {path}: {blocker} is a file, so the folder cannot be made; give another --to")
     targets = [path, path.with_suffix(".pt")] + ([path.with_suffix(".pt2")] if fmt == "torch-export" else [])
     found = [str(p) for p in targets if p.exists()]
     if found and not overwrite:
-        raise FileExistsError(f"{', '.join(found)} already exist{'s' if len(found) == 1 else ''}: add --overwrite to "
+        raise BadInput(f"{', '.join(found)} already exist{'s' if len(found) == 1 else ''}: add --overwrite to "
                               f"replace {'it' if len(found) == 1 else 'them'}, or give another --to")
 
 
@@ -265,7 +297,7 @@ def export_trial(
     study: optuna.Study,
     to: str | os.PathLike,
     *,
-    pick: str = "knee",
+    pick: str = "auto",
     fmt: str = "json",
     storage: str | None = None,
     overwrite: bool = False,
@@ -294,12 +326,16 @@ def export_trial(
         An `Exported` naming the trial and the files written.
     """
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise BadInput(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    pick = resolve_pick(study, pick)
     trial, why = _pick(study, pick)
     path = Path(to)
     _check_target(path, fmt, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    run = trial.user_attrs["run_config"]
+    record = TrialRecord.of(trial)
+    run = record.run_config
+    confirmation = stored_confirmation(study)
+    confirmed = next((c for c in confirmation.cells if c.trial == trial.number), None) if confirmation else None
 
     # All or nothing: every file is written under a temporary name and checked, then all are
     # moved into place; a failure leaves no partial export to block the retry.
@@ -308,18 +344,24 @@ def export_trial(
     try:
         weights = _checkpoint(study, trial, staged["weights"], out_dir)
         if fmt == "torch-export" and weights is None:
-            raise ValueError(
+            raise BadInput(
                 f"trial {trial.number} kept no checkpoint, so there are no trained weights to export as a program: "
                 f"export it as json and retrain it with `momnas train {path}`"
             )
         diff = _write_program(weights, staged["program"]) if fmt == "torch-export" else None
         data = {
             "cell": run["cell"],
-            "task": run.get("task", study.user_attrs.get("task")),
+            "task": run.get("task", StudyRecord.of(study).task),
             "train": run.get("train", {}),
-            "source": {"study": study.study_name, "trial": trial.number, "storage": public_url(storage), "pick": pick},
-            "metrics": trial.user_attrs.get("metrics", {}),
+            "source": {"study": study.study_name, "trial": trial.number, "storage": public_url(storage), "pick": pick,
+                       "why": why},
+            "metrics": record.metrics or {},
         }
+        if confirmed is not None:  # the trial's one run above; these, its retraining with fresh seeds
+            data["metrics"]["confirmed"] = {
+                name: {"mean": confirmed.mean(k), "std": confirmed.std(k), "seeds": list(confirmed.seeds),
+                       "values": [v[k] for v in confirmed.values]}
+                for k, name in enumerate(confirmation.metric_names)}
         if weights is not None:
             data["weights"] = final["weights"].name  # relative to the JSON file
         with open(staged["json"], "w") as f:  # the umask's mode, as the weights beside it

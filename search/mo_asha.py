@@ -1,16 +1,27 @@
-"""MO-ASHA: asynchronous successive halving on two objectives, as a Ray Tune scheduler.
+"""Early stopping that serves a target budget: Hyperband brackets of MO-ASHA, as a Ray Tune scheduler.
 
-Schmucker et al. 2021, "Multi-objective asynchronous successive halving". Rungs lie at
-`grace * eta**k` epochs below the trials' full budget. When a trial reaches a rung, it is
-ranked among every trial that has reached that rung so far: by non-dominated front first,
-then by crowding distance within its front (points at a front's ends count as infinitely
-far). It goes on if fewer than ceil(n / eta) of the n trials there rank strictly before it,
-so a rung with one trial lets it go on, and a trial tied with others is given the benefit.
-Otherwise the scheduler stops it, and records the epoch, which the searcher reads to tell
-Optuna the trial was PRUNED.
+MO-ASHA (Schmucker et al. 2021, "Multi-objective asynchronous successive halving"): when a
+trial reaches a rung it is ranked among every trial that has reached that rung so far, by
+non-dominated front first, then by crowding distance within its front (a front's ends count
+as infinitely far). It goes on if fewer than ceil(n / eta) of the n trials there rank
+strictly before it (so a rung with one trial lets it go on); otherwise it stops there, and
+the scheduler records the epoch, which the searcher reads to tell Optuna the trial was PRUNED.
+Decisions are made as trials arrive: no worker waits for a rung to fill.
 
-Decisions are made as trials arrive (asynchronously): a trial is never stopped later for
-what later trials did, so no worker waits for a rung to fill.
+One grace period decides how early a slow starter can be cut, and the papers' best cells in
+this space are slow starters. So, as Hyperband (Li et al. 2018) hedges over that choice:
+
+- **Brackets.** Bracket k's rungs start at grace * eta^k epochs (then * eta, ... below the
+  target); the last bracket has no rung, so its trials always train to the target. Each
+  bracket ranks only its own trials. A search spreads its trials over the brackets the way
+  Hyperband splits its budget (bracket with s rungs: weight B / (s + 1) * eta^s among B
+  brackets), in a fixed interleaved order (`Brackets.assign`). Priors (the papers' cells) go
+  to the target bracket.
+- **No family wiped out early.** At a rung below `within_family` of the target, a trial is
+  ranked only among trials of its own family at that rung: a fast-starting family cannot end
+  every trial of a slow-starting family at epoch 1, and the sampler keeps evidence of each.
+
+Why these rules, and the default numbers, measured: docs/benchmarks.md, "Early stopping".
 """
 
 from __future__ import annotations
@@ -20,16 +31,9 @@ from typing import Any, Sequence
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+from search._brackets import Brackets, rung_epochs  # noqa: F401  (the rungs a scheduler ranks at)
+
 EPOCH = "epoch"  # the key of runs.train's reports that counts the budget used so far
-
-
-def rung_epochs(grace: float, eta: float, max_epochs: float) -> list[float]:
-    """The rungs below `max_epochs`: grace, grace*eta, grace*eta^2, ... (the end is no rung)."""
-    rungs, at = [], float(grace)
-    while at < max_epochs:
-        rungs.append(at)
-        at *= eta
-    return rungs
 
 
 def nondominated_ranks(points: Sequence[Sequence[float]]) -> list[int]:
@@ -79,41 +83,50 @@ def goes_on(points: Sequence[Sequence[float]], index: int, eta: float) -> bool:
 
 
 class MOASHA(FIFOScheduler):
-    """Stops trials whose two objectives rank below the top 1/eta at a rung (module docstring).
+    """Stops trials whose two objectives rank below the top 1/eta at one of their rungs.
 
-    metrics / modes: the result keys of the objectives and "max" or "min" for each (the
-    study's directions). A missing or NaN value counts as the worst.
+    Each trial's Tune config names its rungs (`rungs_key`: its bracket's) and its family
+    (`family_key`). metrics / modes: the result keys of the objectives and "max" or "min" for
+    each (the study's directions); a missing or NaN value counts as the worst.
+    `family_until`: rungs below this many epochs rank a trial among its own family only.
     """
 
     _supports_buffered_results = False  # a decision per report, as it arrives
 
-    def __init__(self, *, metrics: Sequence[str], modes: Sequence[str], max_epochs: float, grace: float = 1,
-                 eta: float = 3):
+    def __init__(self, *, metrics: Sequence[str], modes: Sequence[str], eta: float, family_until: float = 0.0,
+                 rungs_key: str = "rungs", family_key: str = "family"):
         super().__init__()
-        if grace <= 0 or eta <= 1:
-            raise ValueError(f"MO-ASHA needs grace > 0 and a reduction factor > 1, got {grace} and {eta}")
+        if eta <= 1:
+            raise ValueError(f"MO-ASHA needs a reduction factor > 1, got {eta}")
         self.metrics, self.signs = list(metrics), [-1.0 if m == "max" else 1.0 for m in modes]
-        self.eta = eta
-        self.rungs: dict[float, dict[str, list[float]]] = {at: {} for at in rung_epochs(grace, eta, max_epochs)}
+        self.eta, self.family_until = eta, family_until
+        self.rungs_key, self.family_key = rungs_key, family_key
+        # (the bracket's rungs, the rung, the family or None) -> trial id -> its point there
+        self.pools: dict[tuple, dict[str, list[float]]] = {}
         self.stopped: dict[str, float] = {}  # trial id -> the rung (epochs) it was stopped at
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         return True  # the objectives come from the study, not from TuneConfig's one metric
 
     def on_trial_result(self, tune_controller, trial, result: dict[str, Any]) -> str:
-        return self.decide(trial.trial_id, result.get(EPOCH), [result.get(m) for m in self.metrics])
+        config = trial.config
+        return self.decide(trial.trial_id, result.get(EPOCH), [result.get(m) for m in self.metrics],
+                           rungs=config.get(self.rungs_key) or [], family=config.get(self.family_key, ""))
 
-    def decide(self, trial_id: str, epoch: float | None, values: Sequence[float | None]) -> str:
-        """CONTINUE or STOP for a trial that reports `values` (the objectives) after `epoch` epochs."""
+    def decide(self, trial_id: str, epoch: float | None, values: Sequence[float | None], *,
+               rungs: Sequence[float], family: str = "") -> str:
+        """CONTINUE or STOP for a trial of `family` whose bracket has `rungs`, reporting
+        `values` (the objectives) after `epoch` epochs."""
         if epoch is None:
             return TrialScheduler.CONTINUE
         point = [s * v if isinstance(v, (int, float)) and not math.isnan(v) else math.inf for s, v in zip(self.signs, values)]
-        for at, reached in self.rungs.items():
-            if epoch < at or trial_id in reached:
+        for at in rungs:
+            pool = self.pools.setdefault((tuple(rungs), at, family if at < self.family_until else None), {})
+            if epoch < at or trial_id in pool:
                 continue
-            reached[trial_id] = point
-            ids = list(reached)
-            if not goes_on([reached[i] for i in ids], ids.index(trial_id), self.eta):
+            pool[trial_id] = point
+            ids = list(pool)
+            if not goes_on([pool[i] for i in ids], ids.index(trial_id), self.eta):
                 self.stopped[trial_id] = at
                 return TrialScheduler.STOP
         return TrialScheduler.CONTINUE
@@ -123,5 +136,5 @@ class MOASHA(FIFOScheduler):
         return self.stopped.get(trial_id)
 
     def debug_string(self) -> str:
-        rungs = ", ".join(f"{at:g}: {len(reached)}" for at, reached in self.rungs.items())
+        rungs = ", ".join(f"{key[1]:g}{'/' + key[2] if key[2] else ''}: {len(pool)}" for key, pool in self.pools.items())
         return f"MO-ASHA (eta {self.eta:g}): trials per rung {{{rungs}}}, {len(self.stopped)} stopped"

@@ -10,7 +10,7 @@ from search.cli.bench import bench_command
 from search.cli.cells import cells_command
 from search.cli.reproduce import reproduce_command
 from search.cli.results import dashboard_command, export_command, plot_command
-from search.cli.search import search_command, status_command
+from search.cli.search import confirm_command, search_command, status_command
 from search.cli.spaces import spaces_app
 from search.cli.train import train_command
 
@@ -27,6 +27,7 @@ app.command("train")(train_command)
 app.add_typer(spaces_app, name="spaces")
 app.command("search")(search_command)
 app.command("status")(status_command)
+app.command("confirm")(confirm_command)
 app.command("plot")(plot_command)
 app.command("dashboard")(dashboard_command)
 app.command("export")(export_command)

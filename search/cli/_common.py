@@ -1,7 +1,10 @@
-"""What every command shares: consoles, and turning a user's mistake into a one-line error."""
+"""What every command shares: consoles, and turning momnas's deliberate errors into one line."""
 
 import contextlib
+import logging
+import signal
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -19,26 +22,44 @@ def _console(stderr: bool = False) -> Console:
 console = _console()
 err_console = _console(stderr=True)
 
-# The errors momnas raises on purpose for bad input (validation raises ValueError; a missing or
-# existing file its own kinds): one line, exit code 2. Anything else is a bug in momnas and
-# keeps its traceback, exit code 1, so that it is not mistaken for the user's mistake.
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError)
-INTERRUPTED = 130  # the shell's exit code for SIGINT
+# Exit codes: a user's mistake 2; a signal 128 + its number (the shell's convention).
+USER_ERROR = 2
+EXIT_BY_SIGNAL = {"SIGINT": 128 + signal.SIGINT, "SIGTERM": 128 + signal.SIGTERM}
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
+def fail(message: str, code: int = USER_ERROR) -> typer.Exit:
     """Print `error: message` on stderr and return the Exit to raise."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
+def quiet_libraries() -> None:
+    """The command line shows its own progress: Optuna's per-trial logs and its experimental-API
+    warnings are noise there (a library caller keeps Optuna's defaults)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    logging.getLogger("search").setLevel(logging.WARNING)
+
+
 @contextlib.contextmanager
 def user_errors():
-    """Run a command body; a bad-input exception becomes `error: ...` and exit code 2, Ctrl-C exit code 130."""
+    """Run a command body: a MomnasError (the user's input, storage or cluster) becomes
+    `error: ...` and exit code 2, as does an OSError of a full or read-only disk (naming the
+    path); Ctrl-C exits 130 and SIGTERM 143. Any other exception is a bug in momnas and keeps
+    its traceback (exit code 1), so that it is never mistaken for the user's mistake."""
+    from search.errors import MomnasError, disk_error
+
     try:
         yield
-    except USER_ERRORS as exc:
+    except MomnasError as exc:
         raise fail(str(exc)) from None
+    except OSError as exc:
+        message = disk_error(exc)
+        if message is None:
+            raise
+        raise fail(message) from None
     except KeyboardInterrupt as exc:
         err_console.print(str(exc) or "interrupted", highlight=False)
-        sys.exit(INTERRUPTED)
+        sys.exit(EXIT_BY_SIGNAL.get(getattr(exc, "signal_name", "SIGINT"), EXIT_BY_SIGNAL["SIGINT"]))

@@ -10,6 +10,7 @@ import typer
 
 from search._paths import file_in_the_way
 from search.cli._common import console, user_errors
+from search.errors import BadInput
 
 
 def bench_command(
@@ -47,9 +48,9 @@ def bench_command(
 
 def _check_out(out: Path, overwrite: bool) -> None:
     if out.is_dir():
-        raise ValueError(f"--out {out} is a folder; name the JSON file, e.g. --out {out / 'bench.json'}")
+        raise BadInput(f"--out {out} is a folder; name the JSON file, e.g. --out {out / 'bench.json'}")
     if out.exists() and not overwrite:
-        raise FileExistsError(f"--out {out} already exists: add --overwrite to replace it, or give another --out")
+        raise BadInput(f"--out {out} already exists: add --overwrite to replace it, or give another --out")
     blocker = file_in_the_way(out)
     if blocker is not None:
-        raise ValueError(f"--out {out}: {blocker} is a file, so the folder cannot be made; give another --out")
+        raise BadInput(f"--out {out}: {blocker} is a file, so the folder cannot be made; give another --out")

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from search.cli._common import console, user_errors
+from search.errors import BadInput
 
 
 def cells_command(
@@ -22,7 +23,7 @@ def cells_command(
         if name is not None:
             known = [f.name for f in families]
             if name not in known:
-                raise ValueError(f"cells: {name!r} is not a core or a dynamics; choose one of {', '.join(known)}")
+                raise BadInput(f"cells: {name!r} is not a core or a dynamics; choose one of {', '.join(known)}")
             families = [f for f in families if f.name == name]
         for kind, title in (("dynamics", "dynamics (filters over the input projection g = W x + b)"),
                             ("core", "cores")):

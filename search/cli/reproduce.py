@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from search.cli._common import console, fail, user_errors
+from search.cli._common import console, err_console, fail, quiet_libraries, user_errors
+from search.cli._progress import Progress
+from search.errors import BadInput
 
 _BUDGET = "budget"
 _WHERE = "where it runs"
@@ -30,12 +32,13 @@ def reproduce_command(
     """Reproduce a paper's table: train its cells by Ray Tune (resumable), write report.md and report.html."""
     from search import reproduce as repro
 
+    quiet_libraries()
     with user_errors():
         if list_:
             console.print(_preset_table(repro.preset_rows()))
             return
         if name is None:
-            raise ValueError("name a preset (momnas reproduce --list shows them)")
+            raise BadInput("name a preset (momnas reproduce --list shows them)")
         repro.preset(name)
         folder = out if out is not None else Path("momnas-repro") / name
         if report_only:
@@ -48,7 +51,10 @@ def reproduce_command(
         console.print(f"{name}: {len(planned.runs)} runs ({len({(r.table, r.label) for r in planned.runs})} cells, "
                       f"n = {', '.join(map(str, sizes))}, {seeds} seed(s)), budget {planned.budget}; into {folder}",
                       highlight=False, soft_wrap=True)
-        result = repro.reproduce(name, out=folder, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, **options)
+        with Progress(err_console) as progress:
+            progress.search_started(total=len(planned.runs), done=0, metric="test", direction="maximize")
+            result = repro.reproduce(name, out=folder, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run,
+                                     listener=progress, **options)
     md, html = result["report"]
     console.print(md.read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"report: {md} and {html}", soft_wrap=True)

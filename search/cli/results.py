@@ -10,6 +10,7 @@ import typer
 from search._paths import file_in_the_way
 from search._study import STORAGE_ENV
 from search.cli._common import console, err_console, fail, user_errors
+from search.errors import BadInput
 
 # The same three options as `momnas search`, so a study is found the way it was stored.
 Out = Annotated[Path, typer.Option("--out", help="The search's folder; its optuna.db is the storage unless --storage is given.")]
@@ -41,10 +42,10 @@ def plot_command(
 def _check_folder(folder: Path, flag: str) -> None:
     """A folder to write into: refused (before anything is drawn) when it, or a parent, is a file."""
     if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{flag} {folder} is a file; name a folder for the plots")
+        raise BadInput(f"{flag} {folder} is a file; name a folder for the plots")
     blocker = None if folder.exists() else file_in_the_way(folder)
     if blocker is not None:
-        raise ValueError(f"{flag} {folder} lies under {blocker}, a file; name a folder for the plots")
+        raise BadInput(f"{flag} {folder} lies under {blocker}, a file; name a folder for the plots")
 
 
 def dashboard_command(
@@ -74,7 +75,7 @@ def export_command(
     out: Out = DEFAULT_OUT,
     storage: Storage = None,
     study: Study = None,
-    pick: Annotated[str, typer.Option("--pick", help="knee | best:OBJECTIVE (e.g. best:instability) | trial:N.")] = "knee",
+    pick: Annotated[str, typer.Option("--pick", help="auto (confirmed where `momnas confirm` ran, else knee) | confirmed (best mean over the fresh seeds) | knee (the Pareto trial nearest the ideal point) | best:OBJECTIVE (e.g. best:instability) | trial:N.")] = "auto",
     to: Annotated[Path | None, typer.Option("--to", help="The JSON file to write (default: OUT/STUDY/best.json).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json, or torch-export to also write a torch.export program (.pt2).")] = "json",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier export at --to (else it is refused).")] = False,

@@ -20,6 +20,7 @@ import yaml
 
 from search._paths import file_in_the_way
 from search.cli._common import console, err_console, user_errors
+from search.errors import BadInput, bad_input
 
 _CELL = "Cell"
 _TASK = "Task"
@@ -32,7 +33,7 @@ def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} restart=40")
+            raise BadInput(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} restart=40")
         out[key.strip()] = yaml.safe_load(value)
     return out
 
@@ -90,21 +91,23 @@ def train_command(
 
     with user_errors():
         if run_file is None and core is None and task is None:
-            raise ValueError("nothing to train: give a run file (momnas train RUN.json) or flags "
+            raise BadInput("nothing to train: give a run file (momnas train RUN.json) or flags "
                              "(momnas train --core lstm --task adding)")
-        base = runs.read_run_file(run_file) if run_file is not None else None
-        config = runs.build_run_config(
-            base,
-            cell=_merge(_set(core=core, dynamics=dynamics, hidden_size=hidden_size, mu=mu, s=s, beta=beta),
-                        _pairs(cell_params, "--cell")),
-            task=_set(name=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, seed=data_seed),
-            train=_set(optimizer=optimizer, lr=lr, orthogonal_lr=orthogonal_lr, batch_size=batch_size, epochs=epochs,
-                       steps=steps, clip=clip, schedule=schedule, decay_at=decay_at, eval_every=eval_every,
-                       seed=seed, device=device, impl=impl, compile=compile),
-        )
+        with bad_input():  # runs checks the run file, the flags and the data: the user's input
+            base = runs.read_run_file(run_file) if run_file is not None else None
+            config = runs.build_run_config(
+                base,
+                cell=_merge(_set(core=core, dynamics=dynamics, hidden_size=hidden_size, mu=mu, s=s, beta=beta),
+                            _pairs(cell_params, "--cell")),
+                task=_set(name=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, seed=data_seed),
+                train=_set(optimizer=optimizer, lr=lr, orthogonal_lr=orthogonal_lr, batch_size=batch_size, epochs=epochs,
+                           steps=steps, clip=clip, schedule=schedule, decay_at=decay_at, eval_every=eval_every,
+                           seed=seed, device=device, impl=impl, compile=compile),
+            )
         out = out if out is not None else _default_out(config)
         _check_out(out, overwrite)
-        loaded = runs.load_task(config.task)  # bad data fails here, before anything is written
+        with bad_input():
+            loaded = runs.load_task(config.task)  # bad data fails here, before anything is written
         console.print(f"[bold]{config.cell.family}[/] on [bold]{loaded.name}[/]: {len(loaded.train)} train, "
                       f"{len(loaded.val)} validation, {len(loaded.test)} test sequences of length {loaded.length}",
                       highlight=False)
@@ -126,7 +129,7 @@ def _merge(flags: dict[str, Any], pairs: dict[str, Any]) -> dict[str, Any]:
     both = sorted(set(flags) & set(pairs))
     if both:
         key = both[0]
-        raise ValueError(f"{key} is given twice (--{key.replace('_', '-')} {flags[key]} and --cell {key}={pairs[key]}); "
+        raise BadInput(f"{key} is given twice (--{key.replace('_', '-')} {flags[key]} and --cell {key}={pairs[key]}); "
                          f"give it once")
     return {**flags, **pairs}
 
@@ -138,16 +141,16 @@ RUN_OUTPUTS = ("run.json", "metrics.json", "curves.json", "curves.html", "checkp
 def _check_out(out: Path, overwrite: bool) -> None:
     """Refuse an --out that is a file, or that holds a run (unless --overwrite), before training."""
     if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out} is a file; name a folder")
+        raise BadInput(f"--out {out} is a file; name a folder")
     if out.is_dir():
         found = [name for name in RUN_OUTPUTS if (out / name).exists()]
         if found and not overwrite:
-            raise FileExistsError(f"--out {out} already holds a run ({', '.join(found)}); give another --out, "
+            raise BadInput(f"--out {out} already holds a run ({', '.join(found)}); give another --out, "
                                   f"or add --overwrite to replace it")
         return
     blocker = file_in_the_way(out)
     if blocker is not None:
-        raise FileExistsError(f"--out {out}: {blocker} is a file, so the folder cannot be made; name another --out")
+        raise BadInput(f"--out {out}: {blocker} is a file, so the folder cannot be made; name another --out")
 
 
 def _make_out(out: Path) -> Path | None:
@@ -161,7 +164,7 @@ def _make_out(out: Path) -> Path | None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"--out {out}: cannot create the folder ({exc.strerror or exc}); name another --out") from None
+        raise BadInput(f"--out {out}: cannot create the folder ({exc.strerror or exc}); name another --out") from None
     return top
 
 

@@ -35,7 +35,9 @@ def search_command(search: dict[str, Any], out: Path, seed: int, *, gpus_per_tri
             "--epochs", str(search["epochs"]), "--hidden", str(search["hidden"]), "--seed", str(seed),
             "--optimizer", train["optimizer"], "--lr", str(train["lr"]), "--batch-size", str(train["batch_size"]),
             "--gpus-per-trial", f"{gpus_per_trial:g}", "--cpus-per-trial", f"{cpus_per_trial:g}",
-            "--out", str(folder), "--study", study_name(seed)]
+            "--out", str(folder), "--study", study_name(seed),
+            # Named, so that a MOMNAS_STORAGE in the environment does not send the study elsewhere.
+            "--storage", f"sqlite:///{(folder / 'optuna.db').resolve()}"]
     for key, flag in (("T", "--T"), ("n_train", "--n-train"), ("n_val", "--n-val"), ("n_test", "--n-test"), ("data_dir", "--data-dir")):
         if task.get(key) is not None:
             args += [flag, str(task[key])]
@@ -46,19 +48,12 @@ def search_command(search: dict[str, Any], out: Path, seed: int, *, gpus_per_tri
 
 def trial_rows(out_dir: Path, seed: int) -> list[dict[str, Any]]:
     """Each finished trial of a seed's study as plain data: family, parameters, status, metrics."""
-    from search import open_study
+    from search import TrialRecord, open_study
 
-    study = open_study(out_dir=str(out_dir), study=study_name(seed))
-    rows = []
-    for trial in study.get_trials(deepcopy=False):
-        if not trial.state.is_finished():
-            continue
-        rows.append({
-            "number": trial.number, "state": trial.state.name, "family": trial.user_attrs.get("family"),
-            "params": {k: v for k, v in trial.params.items() if k != "family"},
-            "status": trial.user_attrs.get("status"), "metrics": trial.user_attrs.get("metrics"),
-        })
-    return rows
+    study = open_study(out_dir=str(out_dir), storage=f"sqlite:///{(out_dir / 'optuna.db').resolve()}", study=study_name(seed))
+    return [{"number": r.number, "state": r.state.name, "family": r.family,
+             "params": {k: v for k, v in r.params.items() if k != "family"}, "status": r.status, "metrics": r.metrics}
+            for r in map(TrialRecord.of, study.get_trials(deepcopy=False)) if r.state.is_finished()]
 
 
 def run_searches(search: dict[str, Any], out: Path, *, gpus_per_trial: float, cpus_per_trial: float) -> list[str]:

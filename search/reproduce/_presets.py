@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 import runs
+from search.errors import BadInput
 
 FULL = "full"
 
@@ -75,13 +76,13 @@ def _slug(text: str) -> str:
 
 def _check_keys(data: Any, allowed: set[str], where: str, required: tuple[str, ...] = ()) -> None:
     if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise BadInput(f"{where}: expected a mapping, got {type(data).__name__}")
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
+        raise BadInput(f"{where}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(allowed))}")
     missing = [key for key in required if key not in data]
     if missing:
-        raise ValueError(f"{where}: missing {', '.join(missing)}")
+        raise BadInput(f"{where}: missing {', '.join(missing)}")
 
 
 @cache
@@ -113,7 +114,7 @@ def preset(name: str) -> dict[str, Any]:
     """One preset's data; an unknown name lists the valid ones."""
     found = presets()
     if name not in found:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(found)} (momnas reproduce --list)")
+        raise BadInput(f"unknown preset {name!r}; choose one of {', '.join(found)} (momnas reproduce --list)")
     return found[name]
 
 
@@ -148,7 +149,7 @@ def parse_budget(text: str | int | None) -> int | None:
     except (TypeError, ValueError):
         epochs = 0
     if epochs < 1:
-        raise ValueError(f"--budget must be a positive number of epochs or 'full', got {text!r}")
+        raise BadInput(f"--budget must be a positive number of epochs or 'full', got {text!r}")
     return epochs
 
 
@@ -176,9 +177,9 @@ def plan(
     """
     data = preset(name)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"--seeds must be a positive integer, got {seeds!r}")
+        raise BadInput(f"--seeds must be a positive integer, got {seeds!r}")
     if hidden is not None and (isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1):
-        raise ValueError(f"--hidden must be a positive integer, got {hidden!r}")
+        raise BadInput(f"--hidden must be a positive integer, got {hidden!r}")
     if tiny and hidden is None:
         hidden = TINY["hidden"]
     search = data.get("search")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from search.errors import BadInput
 from search.reproduce._claim import refresh_trials, run_searches
 from search.reproduce._execute import execute
 from search.reproduce._presets import plan as make_plan
@@ -30,18 +31,19 @@ def reproduce(
     tiny: bool = False,
     gpus_per_run: float | None = None,
     cpus_per_run: float = 1.0,
-    show_progress: bool = True,
+    listener=None,
 ) -> dict[str, Any]:
     """Train preset `name`'s runs not yet in `out`, run its search if it has one, write the report.
 
     Returns {"plan", "failed" (run ids and search errors), "report" (the Markdown and HTML paths)}.
+    `listener` (a search Listener, e.g. the command line's progress) hears of each run.
     """
     plan = make_plan(name, budget=budget, seeds=seeds, hidden=hidden, data_dir=data_dir, tiny=tiny)
     gpus = default_gpus_per_run() if gpus_per_run is None else gpus_per_run
     if gpus < 0 or cpus_per_run <= 0:
-        raise ValueError("--gpus-per-run must be >= 0 and --cpus-per-run > 0")
+        raise BadInput("--gpus-per-run must be >= 0 and --cpus-per-run > 0")
     out = Path(out).resolve()
-    failed = execute(plan, out, gpus_per_run=gpus, cpus_per_run=cpus_per_run, show_progress=show_progress)
+    failed = execute(plan, out, gpus_per_run=gpus, cpus_per_run=cpus_per_run, listener=listener)
     if plan.search is not None:
         failed += run_searches(plan.search, out, gpus_per_trial=gpus, cpus_per_trial=cpus_per_run)
     return {"plan": plan, "failed": failed, "report": write_report(out)}

@@ -1,17 +1,28 @@
-"""MO-ASHA's rung decisions on hand-made objective pairs (no Ray run: the scheduler's own logic)."""
+"""MO-ASHA's rung decisions, its brackets and its within-family rungs, on hand-made objective
+pairs (no Ray run: the scheduler's own logic)."""
 
 import math
 
 import pytest
 from ray.tune.schedulers import TrialScheduler
 
-from search.mo_asha import MOASHA, crowding_distances, goes_on, nondominated_ranks, rung_epochs
+from search.mo_asha import MOASHA, Brackets, crowding_distances, goes_on, nondominated_ranks, rung_epochs
 
 GO, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 
 
-def _scheduler(eta=3, modes=("max", "min"), max_epochs=9):
-    return MOASHA(metrics=["val_acc", "instability"], modes=modes, max_epochs=max_epochs, grace=1, eta=eta)
+class _Scheduler(MOASHA):
+    """One bracket with rungs at 1 and 3 epochs, every trial of one family (unless told)."""
+
+    def decide(self, trial_id, epoch, values, *, rungs=(1.0, 3.0), family="f"):
+        return super().decide(trial_id, epoch, values, rungs=list(rungs), family=family)
+
+    def pool(self, at: float) -> dict:
+        return self.pools[((1.0, 3.0), at, None)]
+
+
+def _scheduler(eta=3, modes=("max", "min"), family_until=0.0):
+    return _Scheduler(metrics=["val_acc", "instability"], modes=modes, eta=eta, family_until=family_until)
 
 
 def test_rungs_lie_at_grace_times_eta_powers_below_the_budget():
@@ -88,14 +99,14 @@ def test_each_rung_decides_once_and_later_rungs_compare_only_who_reached_them():
     assert s.decide("b", 1, [0.9, 0.1]) == GO
     assert s.decide("a", 3, [0.7, 0.5]) == GO  # alone at rung 3
     assert s.decide("b", 3, [0.95, 0.1]) == GO  # dominates a
-    assert list(s.rungs[3]) == ["a", "b"]
+    assert list(s.pool(3.0)) == ["a", "b"]
     assert s.decide("c", None, [0.1, 0.1]) == GO  # a report without an epoch (the run's final one)
 
 
 def test_a_report_past_several_rungs_is_ranked_at_each():
     s = _scheduler()
     s.decide("a", 3, [0.9, 0.1])  # e.g. evaluated only every 3 epochs
-    assert set(s.rungs[1]) == set(s.rungs[3]) == {"a"}
+    assert set(s.pool(1.0)) == set(s.pool(3.0)) == {"a"}
     assert s.decide("b", 3, [0.5, 0.5]) == STOP and s.stopped_at("b") == 1
 
 
@@ -109,4 +120,63 @@ def test_ranks_and_crowding():
 
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="reduction factor > 1"):
-        MOASHA(metrics=["a", "b"], modes=["min", "min"], max_epochs=5, eta=1)
+        MOASHA(metrics=["a", "b"], modes=["min", "min"], eta=1)
+
+
+def test_a_trial_of_the_target_bracket_is_never_stopped():
+    s = _scheduler()
+    s.decide("good", 1, [0.9, 0.1])
+    for epoch in (1, 3, 9):
+        assert s.decide("prior", epoch, [0.1, 9.0], rungs=()) == GO  # no rung: trains to the target
+    assert s.stopped_at("prior") is None
+
+
+def test_brackets_rank_only_their_own_trials():
+    s = _scheduler()
+    assert s.decide("a", 1, [0.9, 0.1], rungs=(1.0, 3.0)) == GO
+    assert s.decide("b", 1, [0.2, 0.9], rungs=(1.0, 3.0)) == STOP
+    # Another bracket's first rung is at 3: trial a's point at rung 3 of its own bracket is not there.
+    s.decide("a", 3, [0.95, 0.1], rungs=(1.0, 3.0))
+    assert s.decide("c", 3, [0.3, 0.8], rungs=(3.0,)) == GO  # alone in its bracket's rung
+
+
+def test_before_the_family_fraction_a_trial_is_ranked_among_its_family_only():
+    # Rungs below 2 epochs rank within a family; from 2 on, across families.
+    s = _scheduler(family_until=2.0)
+    s.decide("fast", 1, [0.9, 0.1], family="urnn")
+    s.decide("fast2", 1, [0.85, 0.1], family="urnn")
+    # A slow starter, far behind the fast family at epoch 1, meets only its own family there.
+    assert s.decide("slow", 1, [0.2, 0.9], family="lstm") == GO
+    assert s.decide("slower", 1, [0.1, 0.95], family="lstm") == STOP  # beaten by its own family
+    # At rung 3 (past the fraction) the families meet: the slow starter, still behind, stops.
+    s.decide("fast", 3, [0.95, 0.1], family="urnn")
+    s.decide("fast2", 3, [0.93, 0.1], family="urnn")
+    assert s.decide("slow", 3, [0.5, 0.5], family="lstm") == STOP and s.stopped_at("slow") == 3
+
+
+def test_hyperband_brackets_and_their_split():
+    plan = Brackets.hyperband(grace=1, eta=3, target=20)
+    assert plan.rungs == ([1.0, 3.0, 9.0], [3.0, 9.0], [9.0], [])
+    assert plan.weights == (27.0, 12.0, 6.0, 4.0)  # B / (s + 1) * eta^s for B = 4 brackets, s rungs
+    assert plan.target == 3 and plan.all_rungs == [1.0, 3.0, 9.0]
+    counts = [0, 0, 0, 0]
+    for _ in range(49):  # one Hyperband iteration: ceil of each weight
+        counts[plan.assign(sum(counts), counts)] += 1
+    assert counts == [27, 12, 6, 4]
+    # --brackets 2: the most aggressive bracket and the target bracket.
+    assert Brackets.hyperband(grace=1, eta=3, target=20, count=2).rungs == ([1.0, 3.0, 9.0], [])
+    assert Brackets.hyperband(grace=1, eta=3, target=20, count=1).rungs == ([],)
+    assert Brackets.single(grace=1, eta=3, target=6).rungs == ([1.0, 3.0],)
+
+
+def test_the_split_interleaves_brackets_from_the_first_trials():
+    plan = Brackets.hyperband(grace=1, eta=3, target=6)
+    assert plan.rungs == ([1.0, 3.0], [3.0], []) and plan.weights == (9.0, 4.5, 3.0)
+    counts, order = [0, 0, 0], []
+    for _ in range(11):
+        bracket = plan.assign(sum(counts), counts)
+        counts[bracket] += 1
+        order.append(bracket)
+    assert counts == [6, 3, 2]  # 9 : 4.5 : 3 of 11 trials
+    assert set(order[:4]) == {0, 1, 2}  # every bracket among the first trials, not one after another
+

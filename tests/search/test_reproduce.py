@@ -181,5 +181,5 @@ def test_reproduce_trains_through_ray_resumes_and_refuses_another_budget(tmp_pat
     assert kept.stat().st_mtime_ns == kept_time
     # More GPU than this Ray has: refused before anything is written.
     greedy = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "greedy"), "--gpus-per-run", "1"])
-    assert greedy.exit_code == 2 and "ask for less with --cpus-per-run / --gpus-per-run" in greedy.output
+    assert greedy.exit_code == 2 and "--gpus-per-run 1 but this machine has no GPU" in greedy.output
     assert not (tmp_path / "greedy").exists()

@@ -1,5 +1,6 @@
-"""Faults a search must survive or report plainly: racing searches, a read-only storage, Ctrl-C,
-a killed trial worker, a cluster that is not there, trials that all diverge, and bugs that must not look like bad input."""
+"""Faults a search must survive or report plainly: racing searches and resumes, a read-only storage,
+Ctrl-C and SIGTERM, a killed trial worker, a cluster that is not there, trials that all diverge,
+and bugs that must not look like bad input."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 import search
+from search import TrialRecord
 from search.cli import app
 from search.cli._common import user_errors
+from search.errors import BadInput, StorageError
 from tests_search_helpers import TINY
 
 ROOT = Path(search.__file__).resolve().parents[1]  # the momnas under test, also in the processes started here
@@ -72,6 +75,7 @@ def test_resume_on_a_read_only_storage_says_so(tmp_path):
     assert result.exit_code == 2, result.output + repr(result.exception)
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "is read-only" in lines[0] and f"chmod u+w {db}" in lines[0], result.output
+    assert isinstance(StorageError("x"), search.MomnasError)
 
 
 def test_a_search_that_cannot_reach_its_cluster_leaves_nothing_behind(tmp_path):
@@ -84,32 +88,77 @@ def test_a_search_that_cannot_reach_its_cluster_leaves_nothing_behind(tmp_path):
     assert not out.exists()  # before: an empty optuna.db and artifacts/ stayed
 
 
+def _wait_for_training(proc: subprocess.Popen, out: Path, timeout: float = 240) -> None:
+    """Until a trial of the search in `out` has trained an epoch (its curve has a point)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        if (out / "optuna.db").exists():
+            try:
+                running = search.open_study(out_dir=out).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            except search.MomnasError:
+                continue
+            if any(TrialRecord.of(t).curve for t in running):
+                return
+    raise AssertionError(f"no trial seen training: {proc.poll()=}")
+
+
 @pytest.mark.slow
-def test_ctrl_c_ends_a_search_with_exit_code_130(tmp_path):
-    """A script must tell an interrupted search from a finished one (the shell's convention: 128 + SIGINT)."""
+@pytest.mark.parametrize("sent, code, said", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "stopped (SIGTERM)")])
+def test_ctrl_c_and_sigterm_stop_a_search_with_its_resume_hint(tmp_path, sent, code, said):
+    """A script must tell a stopped search from a finished one (the shell's convention: 128 + the
+    signal), and a scheduler's SIGTERM stops it as Ctrl-C does: no Ray stack dump, the same hint."""
     out = tmp_path / "runs"
-    # Trials long enough to be interrupted: 2000 training sequences, 20 epochs.
-    proc = _python("from search.cli import app; app()", "search", *FLAGS, "--n-train", "2000", "--epochs", "20",
+    # Trials long enough to be interrupted: 20000 training sequences, 20 epochs.
+    proc = _python("from search.cli import app; app()", "search", *FLAGS, "--n-train", "20000", "--epochs", "20",
                    "--trials", "4", "--max-concurrent", "1", "--out", str(out), start_new_session=True)
     try:
-        deadline = time.time() + 240
-        running = False
-        while time.time() < deadline and proc.poll() is None and not running:
-            time.sleep(1)
-            if (out / "optuna.db").exists():
-                try:
-                    study = search.open_study(out_dir=out)
-                    running = bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-                except (ValueError, FileNotFoundError):
-                    pass
-        assert running, f"no trial started: {proc.poll()=}"
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole process group
+        _wait_for_training(proc, out)
+        # Ctrl-C in a terminal signals the whole process group; a scheduler or `kill` signals the search.
+        os.killpg(proc.pid, sent) if sent == signal.SIGINT else os.kill(proc.pid, sent)
         stdout, stderr = proc.communicate(timeout=180)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130, stderr[-3000:]
-    assert "interrupted" in stderr and "--resume" in stderr
+    assert proc.returncode == code, stderr[-3000:]
+    assert said in stderr and "run the same command with --resume" in stderr
+    assert "Traceback" not in stderr and "Stack (most recent call first)" not in stderr, stderr[-3000:]
+    resumed = CliRunner().invoke(app, ["status", "--out", str(out)])
+    assert "re-queued" in resumed.output
+
+
+@pytest.mark.slow
+def test_a_second_live_search_of_a_study_is_refused_and_leaves_the_first_alone(tmp_path):
+    """Two --resume of one study at once: the second marked the first's live trials interrupted, and
+    the first then crashed; started together, both ran the missing trials (18 where 10 were asked)."""
+    out = tmp_path / "runs"
+    args = ("from search.cli import app; app()", "search", *FLAGS, "--n-train", "20000", "--epochs", "10", "--trials", "2",
+            "--max-concurrent", "1", "--out", str(out), "--study", "s", "--resume")
+    first = _python(*args)
+    _wait_for_training(first, out)
+    second = _python(*args)
+    stdout, stderr = second.communicate(timeout=120)
+    assert second.returncode == 2, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"is being searched right now by process {first.pid}" in lines[0], stderr
+    stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr[-3000:]
+    trials = search.open_study(out_dir=out).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2  # none interrupted, none twice
+
+
+@pytest.mark.slow
+def test_two_resumes_started_together_run_one_search(tmp_path):
+    out = tmp_path / "runs"
+    args = ("from search.cli import app; app()", "search", *FLAGS, "--trials", "4", "--out", str(out), "--study", "s", "--resume")
+    procs = [_python(*args) for _ in range(2)]
+    results = [proc.communicate(timeout=300) for proc in procs]
+    codes = sorted(proc.returncode for proc in procs)
+    assert codes == [0, 2], [r[1][-2000:] for r in results]
+    refused = next(r[1] for proc, r in zip(procs, results) if proc.returncode == 2)
+    assert "is being searched right now" in refused or "taken by another search started at the same moment" in refused
+    trials = search.open_study(out_dir=out).trials
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
 
 
 @pytest.mark.slow
@@ -125,16 +174,30 @@ def test_a_search_whose_trials_all_diverged_says_so(ray_session, tmp_path):
 
 
 def test_only_deliberate_errors_are_user_errors():
-    """A ValueError (validation) is one line and exit 2; a KeyError or TypeError is a bug in momnas:
-    it keeps its traceback (exit 1), rather than look like the user's mistake."""
-    with pytest.raises(typer.Exit) as refused:
-        with user_errors():
-            raise ValueError("search: `trials` must be a positive integer, got 0")
-    assert refused.value.exit_code == 2
-    for bug in (KeyError("run_config"), TypeError("unsupported operand")):
+    """A MomnasError (bad input, storage, cluster) is one line and exit 2; anything else, a torch
+    ValueError included, is a bug: it keeps its traceback (exit 1), rather than look like the user's mistake."""
+    for deliberate in (BadInput("search: `trials` must be a positive integer, got 0"), StorageError("storage x is full")):
+        with pytest.raises(typer.Exit) as refused:
+            with user_errors():
+                raise deliberate
+        assert refused.value.exit_code == 2
+    for bug in (KeyError("run_config"), TypeError("unsupported operand"), ValueError("Expected 3D input, got 2D")):
         with pytest.raises(type(bug)):
             with user_errors():
                 raise bug
+
+
+def test_a_full_or_read_only_disk_is_one_line_naming_the_path():
+    import errno
+
+    for number, why in ((errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")):
+        with pytest.raises(typer.Exit) as refused:
+            with user_errors():
+                raise OSError(number, why, "/data/runs/optuna.db")
+        assert refused.value.exit_code == 2
+    with pytest.raises(ConnectionResetError):  # other OSErrors are not the disk's
+        with user_errors():
+            raise ConnectionResetError("peer")
 
 
 def test_hints_name_the_momnas_that_runs_when_it_is_not_on_the_path(monkeypatch, tmp_path):
@@ -145,9 +208,11 @@ def test_hints_name_the_momnas_that_runs_when_it_is_not_on_the_path(monkeypatch,
     monkeypatch.chdir(installed.parents[2])
     monkeypatch.setattr(sys, "argv", [str(installed), "search"])
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # as in a new shell without the venv activated
-    assert search._run.momnas_command() == os.path.relpath(installed)
+    from search.cli.search import momnas_command
+
+    assert momnas_command() == os.path.relpath(installed)
     monkeypatch.setenv("PATH", f"{installed.parent}:/usr/bin:/bin")  # activated
-    assert search._run.momnas_command() == "momnas"
+    assert momnas_command() == "momnas"
 
 
 def test_output_into_a_pipe_is_not_wrapped_at_80_columns():
@@ -180,12 +245,15 @@ def test_a_killed_trial_worker_is_one_line_and_a_failed_trial(tmp_path):
                 continue
             try:
                 running = search.open_study(out_dir=out).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            except (ValueError, FileNotFoundError):
+            except search.MomnasError:
                 continue
+            # Trials drawn ahead are RUNNING in the study too: the one training has a curve, and
+            # with one trial at a time, one worker process trains it.
+            training = [t.number for t in running if TrialRecord.of(t).curve]
             workers = _session_processes(proc.pid, "ray::ImplicitFunc")
-            if running and running[0].user_attrs.get("curve") and len(workers) == 1:  # it has trained an epoch
+            if len(training) == 1 and len(workers) == 1:
                 os.kill(workers[0], signal.SIGKILL)
-                killed = running[0].number
+                killed = training[0]
         assert killed is not None, f"no trial seen training: {proc.poll()=}"
         stdout, stderr = proc.communicate(timeout=180)
     finally:
@@ -199,38 +267,13 @@ def test_a_killed_trial_worker_is_one_line_and_a_failed_trial(tmp_path):
     trials = search.open_study(out_dir=out).get_trials(deepcopy=False)
     states = {t.number: t.state for t in trials}
     assert states == {n: TrialState.FAIL if n == killed else TrialState.COMPLETE for n in range(3)}, states
-    assert "worker died" in trials[killed].user_attrs["error"]
+    assert "worker died" in TrialRecord.of(trials[killed]).error
 
 
-def test_only_a_dead_workers_trial_error_loses_its_traceback():
-    """The filter behind the one line drops Tune's logs of a worker death and nothing else: any
-    other trial error (a bug in Tune or momnas) still reaches the user with its traceback."""
+def test_a_dead_workers_trial_error_is_one_line_from_the_exception():
     from ray.exceptions import ActorDiedError
-    from ray.tune.experiment import Trial
 
-    from search._worker_deaths import WorkerDeaths
+    from search._ray import death_reason
 
-    shown: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = shown.append  # what reaches Ray's handlers (the search's output)
-    controller, tune_log = logging.getLogger("ray.tune.execution.tune_controller"), logging.getLogger("ray.tune.tune")
-    for logger in (controller, tune_log):
-        logger.addHandler(handler)
-    try:
-        with WorkerDeaths() as deaths:
-            controller.error("Trial task failed for trial trainable_a", exc_info=ActorDiedError())
-            assert deaths.take() == "its worker died (ActorDiedError): The actor died unexpectedly before finishing this task."
-            assert deaths.take() is None  # once: never the reason of a later trial
-            controller.error("Trial task failed for trial trainable_b", exc_info=RuntimeError("a bug"))
-            assert deaths.take() is None
-            tune_log.error("Trials did not complete: %s", [Trial("trainable", trial_id="a", stub=True)])
-            tune_log.error("Trials did not complete: %s", [Trial("trainable", trial_id=i, stub=True) for i in "ab"])
-        controller.error("Trial task failed for trial trainable_c", exc_info=ActorDiedError())  # filter removed
-    finally:
-        for logger in (controller, tune_log):
-            logger.removeHandler(handler)
-    assert [(r.getMessage(), r.exc_info is not None) for r in shown] == [
-        ("Trial task failed for trial trainable_b", True),
-        ("Trials did not complete: [trainable_a, trainable_b]", False),
-        ("Trial task failed for trial trainable_c", True),
-    ]
+    assert death_reason(ActorDiedError()) == "its worker died (ActorDiedError): The actor died unexpectedly before finishing this task."
+    assert death_reason(None) == "its worker died (no reason recorded by Ray)"

@@ -3,16 +3,15 @@
 Skipped where no server answers, unless CI is set: there, a missing server is a failure.
 """
 
-import io
 import os
 import uuid
 
 import optuna
 import pytest
-from rich.console import Console
 
-from search import SearchConfig, open_study, run_search
-from tests_search_helpers import TINY, postgres_or_skip
+import search
+from search import TrialRecord, open_study, run_search
+from tests_search_helpers import postgres_or_skip, tiny
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -27,14 +26,24 @@ def postgres_url():
 
 def test_search_into_postgresql(postgres_url, ray_session, tmp_path):  # skip before starting Ray
     name = f"pg-{uuid.uuid4().hex[:8]}"
-    cfg = SearchConfig(**TINY, trials=2, out=str(tmp_path), storage=postgres_url, study=name)
-    run_search(cfg, console=Console(file=io.StringIO()))
+    run_search(tiny(trials=2, out=str(tmp_path), storage=postgres_url, study=name))
     try:
         study = open_study(storage=postgres_url, study=name)
         assert len(study.trials) == 2 and all(t.state.is_finished() for t in study.trials)
         assert study.metric_names == ["val_mse", "instability"]
-        assert all("run_config" in t.user_attrs and "status" in t.user_attrs for t in study.trials)
+        assert all(r.run_config and r.status for r in map(TrialRecord.of, study.trials))
         assert not (tmp_path / "optuna.db").exists()  # the storage is the server, not a file
+        # A second live search of the study is refused through the server as through a file.
+        from search._lease import Lease
+
+        storage = search.make_storage(postgres_url)
+        holder = Lease(storage, storage.get_study_id_from_name(name), name)
+        holder.acquire()
+        try:
+            with pytest.raises(search.BadInput, match="is being searched right now"):
+                run_search(tiny(trials=3, out=str(tmp_path), storage=postgres_url, study=name, resume=True))
+        finally:
+            holder.release()
     finally:
         optuna.delete_study(study_name=name, storage=postgres_url)
 

@@ -1,5 +1,6 @@
 """The study's Tune searcher on a real SQLite study, driven the way Tune drives it (no Ray run):
-ask, per-epoch results, pickling (no password, no progress), tell COMPLETE / PRUNED / FAIL."""
+ask, per-epoch results, brackets and priors, pickling (no password, no listener), tell
+COMPLETE / PRUNED / FAIL, and a trial whose worker died told with its reason."""
 
 import json
 import pickle
@@ -9,46 +10,37 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search import _record, make_storage, recover_interrupted, storage_url
-from search._searcher import StudySearcher
+import spaces
+from search import TrialRecord, _record, make_storage, storage_url
+from search._brackets import Brackets
+from search._prepare import recover_interrupted
+from search._priors import Prior, enqueue
+from search._searcher import StudySearcher, TrialSpace
 from search._storage_ref import STORAGE_ENV, StorageRef
+from search.errors import StorageError
+from tests_search_helpers import Recorder
 
 URL = "postgresql+psycopg://momnas:s3cr3t-pw@db.example:5432/studies"
 
 
-def draw(trial: optuna.Trial) -> dict:
-    """A define-by-run space: one parameter, the trial's family as the searcher's space sets it."""
-    trial.set_user_attr("family", "momentum-lstm")
-    return {"x": trial.suggest_float("x", 0.0, 1.0)}
+def _space(tmp_path) -> TrialSpace:
+    return TrialSpace(space=spaces.get_space("small"), input_size=2, hidden=8, task={"name": "adding", "T": 20},
+                      train={"epochs": 3}, trials_dir=str(tmp_path / "trials"), objectives=["val_acc", "instability"])
 
 
-class Recorder:
-    """A progress display that only remembers what it was told (and refuses to be pickled)."""
-
-    def __init__(self):
-        self.started, self.finished = [], []
-
-    def trial_started(self, number, family):
-        self.started.append(number)
-
-    def trial_finished(self, number, family, status, values, seconds, error=None):
-        self.finished.append((number, status, values))
-
-    def __reduce__(self):
-        raise AssertionError("the progress display was pickled")
+def _searcher(tmp_path, url=None, **kw):
+    storage = make_storage(storage_url(tmp_path))
+    optuna.create_study(storage=storage, study_name="s", directions=["maximize", "minimize"])
+    stops: dict[str, float] = {}  # the scheduler's record of the trials it stopped
+    made = StudySearcher(space=_space(tmp_path), storage=StorageRef(url or storage_url(tmp_path), storage), study_name="s",
+                         sampler=optuna.samplers.RandomSampler(seed=0), task_metric="acc", artifact_store=None,
+                         listener=Recorder(), stopped_at=stops.get, **kw)
+    return made, stops, storage
 
 
 @pytest.fixture
 def searcher(tmp_path):
-    url = storage_url(tmp_path)
-    storage = make_storage(url)
-    optuna.create_study(storage=storage, study_name="s", directions=["maximize", "minimize"])
-    stops: dict[str, float] = {}  # the scheduler's record of the trials it stopped
-    made = StudySearcher(
-        space=draw, storage=StorageRef(url, storage), study_name="s", sampler=optuna.samplers.RandomSampler(seed=0),
-        task_metric="acc", artifact_store=None, progress=Recorder(), stopped_at=stops.get,
-    )
-    return made, stops, storage
+    return _searcher(tmp_path)
 
 
 def _epoch(epoch, acc, instability):
@@ -60,19 +52,26 @@ def _final(acc, instability):
     return {_record.STATUS: "completed", _record.METRICS: json.dumps(metrics), "training_iteration": 3}
 
 
-def test_completed_trial_is_told_complete_with_its_curve(searcher):
+def _only(storage) -> TrialRecord:
+    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
+    return TrialRecord.of(trial)
+
+
+def test_completed_trial_is_told_complete_with_its_run_config_and_curve(searcher):
     s, _, storage = searcher
     config = s.suggest("t1")
-    assert 0 <= config["x"] <= 1
+    run = config[_record.RUN_KEY]
+    assert run["cell"]["hidden_size"] == 8 and run["task"] == {"name": "adding", "T": 20} and run["train"]["epochs"] == 3
+    assert config[_record.FAMILY_KEY] == spaces.family_name(run["cell"]["dynamics"], run["cell"]["core"])
     for epoch in (1, 2):
         s.on_trial_result("t1", _epoch(epoch, 0.5 + epoch / 10, 0.3))
     s.on_trial_complete("t1", result=_final(0.8, 0.25))
-    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
-    assert trial.state == TrialState.COMPLETE and trial.values == [0.8, 0.25]
-    assert trial.user_attrs["curve"] == [
-        {"epoch": 1.0, "metric": 0.6, "instability": 0.3}, {"epoch": 2.0, "metric": 0.7, "instability": 0.3}]
-    assert "stopped_at_epoch" not in trial.user_attrs
-    assert s._progress.finished == [(0, "completed", [0.8, 0.25])]
+    record = _only(storage)
+    assert record.state == TrialState.COMPLETE and record.values == [0.8, 0.25]
+    assert record.run_config == run and record.family == config[_record.FAMILY_KEY]
+    assert record.curve == [{"epoch": 1.0, "metric": 0.6, "instability": 0.3}, {"epoch": 2.0, "metric": 0.7, "instability": 0.3}]
+    assert record.stopped_at is None and record.rungs == []
+    assert s._listener.finished == [(0, "completed", [0.8, 0.25], None)]
 
 
 def test_a_trial_the_scheduler_stopped_is_pruned_with_its_epoch_and_curve(searcher):
@@ -82,12 +81,47 @@ def test_a_trial_the_scheduler_stopped_is_pruned_with_its_epoch_and_curve(search
     stops["t1"] = 3.0
     # Tune hands the stopping report to on_trial_complete only (not on_trial_result).
     s.on_trial_complete("t1", result=_epoch(3, 0.45, 0.8))
-    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
-    assert trial.state == TrialState.PRUNED and trial.values is None
-    assert trial.user_attrs["status"] == "stopped" and trial.user_attrs["stopped_at_epoch"] == 3.0
-    assert [p["epoch"] for p in trial.user_attrs["curve"]] == [1.0, 3.0]
-    assert trial.user_attrs["curve"][-1] == {"epoch": 3.0, "metric": 0.45, "instability": 0.8}
-    assert s._progress.finished == [(0, "stopped", None)]
+    record = _only(storage)
+    assert record.state == TrialState.PRUNED and record.values is None
+    assert record.status == "stopped" and record.stopped_at == 3.0
+    assert [p["epoch"] for p in record.curve] == [1.0, 3.0]
+    assert s._listener.finished == [(0, "stopped", None, None)]
+
+
+def test_trials_are_spread_over_the_brackets_and_priors_train_to_the_target(tmp_path):
+    plan = Brackets.hyperband(grace=1, eta=3, target=9)  # rungs [1, 3], [3], []
+    s, _, storage = _searcher(tmp_path, brackets=plan)
+    study = optuna.load_study(study_name="s", storage=storage)
+    enqueue(study, [Prior("Momentum LSTM", {"family": "momentum-lstm", "momentum.mu": 0.6, "momentum.s": 0.6,
+                                            "lstm.fg_init": 1.0, "lr": 1e-3})])
+    configs = [s.suggest(f"t{i}") for i in range(12)]
+    assert configs[0][_record.RUNGS_KEY] == []  # the prior: no rung, whatever the split
+    assert configs[0][_record.RUN_KEY]["cell"]["mu"] == 0.6
+    assert s._listener.drawn[0] == (0, "momentum-lstm", "Momentum LSTM")
+    rungs = [tuple(c[_record.RUNGS_KEY]) for c in configs[1:]]
+    assert rungs.count((1.0, 3.0)) == 6 and rungs.count((3.0,)) == 3 and rungs.count(()) == 2  # 9 : 4.5 : 3
+    records = [TrialRecord.of(t) for t in optuna.load_study(study_name="s", storage=storage).trials]
+    assert records[0].prior == "Momentum LSTM" and all(r.prior is None for r in records[1:])
+    assert [tuple(r.rungs) for r in records[1:]] == rungs
+
+
+def test_a_resumed_search_goes_on_with_the_studys_split(tmp_path):
+    plan = Brackets.hyperband(grace=1, eta=3, target=9)
+    s, _, storage = _searcher(tmp_path, brackets=plan)
+    first = [tuple(s.suggest(f"t{i}")[_record.RUNGS_KEY]) for i in range(5)]
+    again = StudySearcher(space=_space(tmp_path), storage=StorageRef(storage_url(tmp_path), storage), study_name="s",
+                          sampler=optuna.samplers.RandomSampler(seed=1), task_metric="acc", artifact_store=None,
+                          brackets=plan)
+    later = [tuple(again.suggest(f"u{i}")[_record.RUNGS_KEY]) for i in range(6)]
+    both = first + later
+    assert both.count((1.0, 3.0)) == 6 and both.count((3.0,)) == 3 and both.count(()) == 2
+
+
+def test_the_searcher_stops_drawing_when_the_study_has_its_trials(tmp_path):
+    s, _, storage = _searcher(tmp_path, total=2)
+    s.suggest("t1")
+    s.suggest("t2")
+    assert s.suggest("t3") == "FINISHED"
 
 
 def test_what_a_trials_start_cost_is_kept_from_its_first_report(searcher):
@@ -97,36 +131,44 @@ def test_what_a_trials_start_cost_is_kept_from_its_first_report(searcher):
     entered = time.time() + 1.0  # its trainable, in a worker, started a second after it was drawn
     started = {_record.STARTUP: 2.5, _record.ENTERED_AT: entered, _record.WORKER_TRIAL: 1}
     s.on_trial_result("t1", {**_epoch(1, 0.4, 0.9), **started})
-    (running,) = optuna.load_study(study_name="s", storage=storage).trials
+    running = _only(storage)
     assert running.state == TrialState.RUNNING  # there while it trains
-    assert running.user_attrs["startup_s"] == 2.5 and running.user_attrs["worker_trial"] == 1
-    assert 1.0 - 1e-3 <= running.user_attrs["start_wait_s"] <= entered - before + 1e-3
+    assert running.startup_s == 2.5 and running.worker_trial == 1
+    assert 1.0 - 1e-3 <= running.start_wait_s <= entered - before + 1e-3
     s.on_trial_complete("t1", result={**_final(0.8, 0.25), **started})
-    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
-    assert trial.state == TrialState.COMPLETE
-    assert {k: trial.user_attrs[k] for k in ("startup_s", "worker_trial", "start_wait_s")} == \
-        {k: running.user_attrs[k] for k in ("startup_s", "worker_trial", "start_wait_s")}
+    done = _only(storage)
+    assert done.state == TrialState.COMPLETE
+    assert (done.startup_s, done.worker_trial, done.start_wait_s) == (running.startup_s, running.worker_trial, running.start_wait_s)
 
 
-def test_a_trial_without_a_final_report_fails(searcher):
+def test_a_trial_whose_worker_died_waits_for_its_reason_then_fails_with_it(searcher):
     s, _, storage = searcher
     s.suggest("t1")
     s.on_trial_complete("t1", result=None, error=True)
-    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
-    assert trial.state == TrialState.FAIL and trial.user_attrs["status"] == "failed"
+    assert _only(storage).state == TrialState.RUNNING  # parked: Tune's error callback comes next
+    s.trial_error("t1", "its worker died (ActorDiedError): killed by the OOM killer")
+    record = _only(storage)
+    assert record.state == TrialState.FAIL and record.status == "failed"
+    assert record.error == "its worker died (ActorDiedError): killed by the OOM killer"
+    assert s._listener.finished[-1][3] == record.error
 
 
-def test_pickled_searcher_holds_no_password_nor_progress(tmp_path):
-    storage = make_storage(storage_url(tmp_path))
-    optuna.create_study(storage=storage, study_name="s", directions=["maximize", "minimize"])
-    # A storage URL with a password, as --storage gives it; the storage object is the SQLite one.
-    s = StudySearcher(space=draw, storage=StorageRef(URL, storage), study_name="s", sampler=optuna.samplers.RandomSampler(),
-                      task_metric="acc", artifact_store=None, progress=Recorder())
+def test_an_errored_trial_whose_reason_never_came_is_told_at_the_end(searcher):
+    s, _, storage = searcher
+    s.suggest("t1")
+    s.on_trial_complete("t1", result=None, error=True)
+    s.close()
+    record = _only(storage)
+    assert record.state == TrialState.FAIL and "no reason" in record.error
+
+
+def test_pickled_searcher_holds_no_password_nor_listener(tmp_path):
+    s, _, _ = _searcher(tmp_path, url=URL)
     s.suggest("t1")
     s.on_trial_result("t1", _epoch(1, 0.5, 0.2))
     data = pickle.dumps(s)
     assert b"s3cr3t-pw" not in data and b"momnas:***@db.example" in data
-    assert pickle.loads(data)._progress is None
+    assert pickle.loads(data)._listener is None
 
 
 def test_unpickled_searcher_finishes_the_trials_it_asked_for(searcher):
@@ -136,18 +178,18 @@ def test_unpickled_searcher_finishes_the_trials_it_asked_for(searcher):
     again = pickle.loads(pickle.dumps(s))  # e.g. sent to the head through Ray Client
     again.on_trial_result("t1", _epoch(2, 0.6, 0.2))
     again.on_trial_complete("t1", result=_final(0.7, 0.2))
-    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
-    assert trial.state == TrialState.COMPLETE and [p["epoch"] for p in trial.user_attrs["curve"]] == [1.0, 2.0]
+    record = _only(storage)
+    assert record.state == TrialState.COMPLETE and [p["epoch"] for p in record.curve] == [1.0, 2.0]
 
 
 def test_storage_ref_takes_the_password_from_the_environment_only(monkeypatch):
     ref = pickle.loads(pickle.dumps(StorageRef(URL)))
     assert "s3cr3t" not in repr(ref) and ref.masked == "postgresql+psycopg://momnas:***@db.example:5432/studies"
     monkeypatch.delenv(STORAGE_ENV, raising=False)
-    with pytest.raises(ValueError, match=f"set {STORAGE_ENV} to the full URL"):
+    with pytest.raises(StorageError, match=f"set {STORAGE_ENV} to the full URL"):
         ref.url
     monkeypatch.setenv(STORAGE_ENV, URL.replace("db.example", "other.host"))  # not this storage's URL
-    with pytest.raises(ValueError, match=STORAGE_ENV):
+    with pytest.raises(StorageError, match=STORAGE_ENV):
         ref.url
     monkeypatch.setenv(STORAGE_ENV, URL)
     assert ref.url == URL
@@ -155,13 +197,14 @@ def test_storage_ref_takes_the_password_from_the_environment_only(monkeypatch):
     assert plain.url == "sqlite:////tmp/optuna.db"
 
 
-def test_recover_interrupted_uses_the_storage_it_is_given(tmp_path):
+def test_recover_interrupted_uses_the_storage_it_is_given_and_keeps_a_prior_a_prior(tmp_path):
     storage = make_storage(storage_url(tmp_path))
     study = optuna.create_study(storage=storage, study_name="s", directions=["maximize", "minimize"])
+    enqueue(study, [Prior("LSTM", {"x": 0.25})])
     stuck = study.ask()
     stuck.suggest_float("x", 0, 1)
     assert recover_interrupted(study, storage) == [0]
-    trials = study.get_trials()
-    assert trials[0].state == TrialState.FAIL and trials[0].user_attrs == {"interrupted": True, "status": "interrupted"}
-    assert trials[1].state == TrialState.WAITING and trials[1].user_attrs == {"requeued_from": 0}
-    assert study.ask().suggest_float("x", 0, 1) == trials[0].params["x"]  # the next search re-runs it
+    old, new = map(TrialRecord.of, study.get_trials())
+    assert old.state == TrialState.FAIL and old.interrupted and old.status == "interrupted" and not old.counts
+    assert new.state == TrialState.WAITING and new.requeued_from == 0 and new.prior == "LSTM"
+    assert study.ask().suggest_float("x", 0, 1) == 0.25  # the next search re-runs it

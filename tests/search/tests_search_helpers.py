@@ -1,10 +1,48 @@
 """Shared settings of the search tests (imported by name: pytest puts this folder on sys.path)."""
 
-# Tiny real trials: adding T=20, hidden 8, one epoch of 4 batches, two at a time.
+# Tiny real trials: adding T=20, hidden 8, one epoch of 4 batches, two at a time (the flat config keys).
 TINY = dict(
     task="adding", T=20, n_train=256, n_val=64, n_test=64, space="small", epochs=1, hidden=8,
     batch_size=64, max_concurrent=2, seed=0,
 )
+
+
+def tiny(**changes):
+    """A SearchConfig of tiny real trials, with `changes` (flat keys) laid over TINY."""
+    from search import SearchConfig
+
+    return SearchConfig.from_flat({**TINY, **changes})
+
+
+class Recorder:
+    """A search Listener that remembers what it was told (and refuses to be pickled)."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.drawn, self.started, self.finished = [], [], []
+        self.started_with: dict | None = None
+
+    @property
+    def notes(self) -> str:
+        return "\n".join(self.lines)
+
+    def note(self, text):
+        self.lines.append(text)
+
+    def search_started(self, **info):
+        self.started_with = info
+
+    def trial_drawn(self, number, family, prior):
+        self.drawn.append((number, family, prior))
+
+    def trial_started(self, number):
+        self.started.append(number)
+
+    def trial_finished(self, number, family, status, values, seconds, error=None):
+        self.finished.append((number, status, values, error))
+
+    def __reduce__(self):
+        raise AssertionError("the listener was pickled")
 
 
 def postgres_or_skip(url: str) -> None:
