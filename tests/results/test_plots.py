@@ -8,7 +8,10 @@ import math
 import random
 from pathlib import Path
 
+import optuna
 import pytest
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
 
 import search
 import spaces
@@ -204,46 +207,96 @@ def test_importances_guard_too_few_trials(known_study):
     assert info.message in fig.layout.annotations[0].text
 
 
-def test_momentum_panels_per_family_and_parameter(tmp_path, make_study, trial_spec):
+def test_momentum_plane_holds_every_family_with_momentum_parameters(tmp_path, make_study, trial_spec):
+    # Before: one panel per family (10 in the quickstart, 7 of them with one point), titles on axis titles.
     study = make_study(
         tmp_path,
         [
             trial_spec("momentum-lstm", (0.9, 0.5), mu=0.6, s=0.6),
             trial_spec("momentum-lstm", (0.7, 0.4), mu=0.1, s=0.9),
             trial_spec("adam-gru", (0.6, 0.3), mu=0.3, s=0.2),
-            trial_spec("rmsprop-lstm", (0.5, 0.1), s=0.4),  # s alone: the metric against s
-            trial_spec("plain-lstm", (0.8, 0.2)),  # no momentum parameters: no panel
+            trial_spec("rmsprop-lstm", (0.5, 0.1), s=0.4),  # s alone: a column of its own, left of the plane
+            trial_spec("plain-lstm", (0.8, 0.2)),  # no momentum parameters: the reference, not a point
             trial_spec("momentum-lstm", state="fail", mu=0.9, s=1.0),  # failed: not a point
         ],
     )
     info = _momentum_info(study)
-    panels = {p.family: p for p in info.panels}
-    assert set(panels) == {"adam-gru", "momentum-lstm", "rmsprop-lstm"}
-    plane = panels["momentum-lstm"]
-    assert plane.params == ("mu", "s")
-    assert (plane.values, plane.metric, plane.instability, plane.numbers) == ({"mu": [0.1, 0.6], "s": [0.9, 0.6]}, [0.7, 0.9], [0.4, 0.5], [1, 0])
-    assert plane.ranges == {"mu": (0.0, 1.0), "s": (0.0, 1.0)}  # the searched ranges, not the points'
-    assert panels["rmsprop-lstm"].params == ("s",) and panels["rmsprop-lstm"].values == {"s": [0.4]}
+    # In the cells' order of dynamics (momentum, adam, rmsprop), then family and trial.
+    assert [(p.number, p.family, p.dynamics, p.mu, p.s, p.metric, p.pareto) for p in info.points] == [
+        (0, "momentum-lstm", "momentum", 0.6, 0.6, 0.9, True),
+        (1, "momentum-lstm", "momentum", 0.1, 0.9, 0.7, False),
+        (2, "adam-gru", "adam", 0.3, 0.2, 0.6, False),
+        (3, "rmsprop-lstm", "rmsprop", None, 0.4, 0.5, True),
+    ]
+    assert info.mu.range == (0.0, 1.0) and info.s.range == (0.0, 1.0)  # the searched ranges, not the points'
+    assert info.mu.choices is None and info.no_mu == ["rmsprop"]
+    assert info.reference == (4, 0.8)  # the best plain trial, for scale
+
     fig = _momentum_figure(info)
-    assert len(fig.data) == 3
-    by_family = {t.name: t for t in fig.data}
-    # In the (mu, s) plane the metric is the colour; with s alone it is the height.
-    assert list(by_family["momentum-lstm"].x) == [0.1, 0.6] and list(by_family["momentum-lstm"].y) == [0.9, 0.6]
-    assert list(by_family["momentum-lstm"].marker.color) == [0.7, 0.9]
-    assert list(by_family["rmsprop-lstm"].y) == [0.5]
+    traces = {t.name: t for t in fig.data}
+    assert list(traces["momentum"].x) == [0.6, 0.1] and list(traces["momentum"].y) == [0.6, 0.9]
+    assert list(traces["momentum"].marker.color) == [0.9, 0.7]  # colour = the metric
+    assert traces["momentum"].marker.symbol != traces["adam"].marker.symbol != traces["rmsprop"].marker.symbol
+    assert traces["rmsprop"].xaxis == "x" and traces["momentum"].xaxis == "x2"  # the column, then the plane
+    assert list(fig.layout.xaxis.ticktext) == ["rmsprop"] and fig.layout.xaxis2.title.text == "μ"
+    rings = [t for t in fig.data if t.name == "Pareto trial"]
+    assert sorted(n for t in rings for n in t.y) == [0.4, 0.6]  # trials 3 and 0
+    legend = [t.name for t in fig.data if t.showlegend]
+    assert sorted(legend) == ["Pareto trial", "adam", "momentum", "rmsprop"]
 
 
-def test_momentum_ranges_stay_where_the_values_can_be(tmp_path, make_study, trial_spec):
-    # Before: one point per panel, axes auto-ranged to -0.5..1.5 (a negative accuracy).
+def _add_choice_trials(study, specs, *, mu_choices=(0.0, 0.3, 0.6, 0.9), s_choices=(0.3, 0.6, 1.0)):
+    """Complete trials whose space chose mu and s from lists (`momentum.s: [0.3, 0.6, 1.0]`): (family, values, mu, s)."""
+    families = CategoricalDistribution(["momentum-lstm", "rmsprop-lstm"])
+    for family, values, mu, s in specs:
+        dynamics, core = family.split("-")
+        params, dists = {"family": family, f"{dynamics}.s": s}, {"family": families, f"{dynamics}.s": CategoricalDistribution(s_choices)}
+        if mu is not None:
+            params[f"{dynamics}.mu"], dists[f"{dynamics}.mu"] = mu, CategoricalDistribution(mu_choices)
+        cell = {"core": core, "dynamics": dynamics, "input_size": 1, "hidden_size": 8, "s": s, **({"mu": mu} if mu is not None else {})}
+        study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, values=list(values), params=params, distributions=dists,
+                                                  user_attrs={"run_config": {"cell": cell}, "family": family}))
+    return study
+
+
+def test_momentum_choices_keep_their_axis_and_share_their_place_side_by_side(tmp_path, make_study):
+    # Before: s chosen from [0.3, 0.6, 1.0], all trials at 0.6, got an axis of 0.54 .. 0.66.
+    study = _add_choice_trials(make_study(tmp_path, []), [
+        ("momentum-lstm", (0.9, 0.5), 0.6, 0.6), ("momentum-lstm", (0.8, 0.4), 0.6, 0.6), ("momentum-lstm", (0.7, 0.3), 0.6, 0.6),
+        ("rmsprop-lstm", (0.6, 0.2), None, 0.6), ("rmsprop-lstm", (0.5, 0.1), None, 0.6),
+    ])
+    info = _momentum_info(study)
+    assert info.s.choices == (0.3, 0.6, 1.0) and info.s.range == (0.3, 1.0)
+    assert info.mu.choices == (0.0, 0.3, 0.6, 0.9) and info.mu.range == (0.0, 0.9)
+    fig = _momentum_figure(info)
+    for axis in (fig.layout.yaxis, fig.layout.yaxis2):  # ticks at the choices only, over all of them
+        assert list(axis.tickvals) == [0.3, 0.6, 1.0] and axis.range[0] < 0.3 and axis.range[1] > 1.0
+    assert list(fig.layout.xaxis2.tickvals) == [0.0, 0.3, 0.6, 0.9]
+    # Three trials at (0.6, 0.6): side by side, centred on mu = 0.6, none hidden under another.
+    xs = list(next(t for t in fig.data if t.name == "momentum").x)
+    assert len(set(xs)) == 3 and sum(xs) / 3 == pytest.approx(0.6) and max(xs) - min(xs) < 0.1
+    column = list(next(t for t in fig.data if t.name == "rmsprop").x)
+    assert len(set(column)) == 2 and sum(column) == pytest.approx(0.0)
+
+
+def test_momentum_shows_only_the_parameters_that_exist(tmp_path, make_study, trial_spec):
+    study = make_study(tmp_path, [trial_spec("rmsprop-lstm", (0.6, 0.2), s=0.4), trial_spec("plain-lstm", (0.8, 0.2))])
+    info = _momentum_info(study)
+    assert info.mu is None and info.no_mu == ["rmsprop"]
+    fig = _momentum_figure(info)
+    assert "xaxis2" not in fig.layout.to_plotly_json() and {t.xaxis for t in fig.data} == {"x"}  # no empty mu plane
+    empty = _momentum_figure(_momentum_info(make_study(tmp_path / "plain", [trial_spec("plain-lstm", (0.8, 0.2))])))
+    assert "no completed trial" in empty.layout.annotations[0].text
+
+
+def test_momentum_colour_scale_stays_where_the_metric_can_be(tmp_path, make_study, trial_spec):
     study = make_study(tmp_path, [trial_spec("momentum-lstm", (0.98, 0.5), mu=0.6, s=0.6), trial_spec("rmsprop-lstm", (0.97, 0.1), s=0.4)])
     info = _momentum_info(study)
     low, high = info.metric_range
     assert 0.0 <= low < 0.97 and 0.98 < high <= 1.0
     fig = _momentum_figure(info)
     assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (low, high)
-    for axis in (fig.layout.xaxis, fig.layout.yaxis, fig.layout.xaxis2):  # mu and s of the plane, s of rmsprop
-        assert -0.1 < axis.range[0] < 0.0 and 1.0 < axis.range[1] < 1.1
-    assert tuple(fig.layout.yaxis2.range) == (low, high)  # rmsprop's accuracy axis
+    assert -0.1 < fig.layout.xaxis2.range[0] < 0.0 and 1.0 < fig.layout.xaxis2.range[1] < 1.1  # mu over its searched range
 
     mse = make_study(tmp_path / "mse", [trial_spec("momentum-lstm", (0.01, 0.5), mu=0.6, s=0.6)], metric="mse", direction="minimize")
     info = _momentum_info(mse)
