@@ -6,9 +6,12 @@ import itertools
 import json
 import math
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
+import plotly.offline
 import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState
@@ -344,6 +347,58 @@ def test_write_plots_writes_html_and_attaches_each_figure_once(known_study, tmp_
             chunks.setdefault(graph, []).append((int(index), value))
     layouts = [json.loads("".join(v for _, v in sorted(pieces)))["layout"] for pieces in chunks.values()]
     assert len(layouts) == 6 and all(layout["height"] == 450 and "width" not in layout for layout in layouts)
+
+
+def test_plot_pages_have_a_title_and_the_dashboard_copy_room_for_it(known_study, tmp_path):
+    from search.plots._writer import _for_dashboard
+
+    paths = plots.write_plots(known_study, tmp_path / "plots", attach=False)
+    titles = {p.stem: p.read_text().split("<title>")[1].split("</title>")[0] for p in paths}  # before: no <title>
+    assert titles["pareto_front"] == "Pareto front: val_acc against instability · study study"
+    assert titles["momentum"] == "val_acc against the momentum parameters μ and s · study study"
+    hv = plots.plot_hypervolume(known_study)  # a title and two lines of subtitle
+    assert _for_dashboard(hv).layout.margin.t > _for_dashboard(plots.plot_importances(known_study)).layout.margin.t
+    assert _for_dashboard(hv).layout.height == 450
+
+
+_FILL_THE_DISK = """
+import resource, signal, sys
+import search
+from search.plots import write_plots
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) rather than killing
+study = search.open_study(sys.argv[1])
+for folder, limit in zip(sys.argv[2::2], sys.argv[3::2]):
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), resource.RLIM_INFINITY))
+    try:
+        write_plots(study, folder, attach=False)
+        print("written")
+    except OSError as exc:
+        print(exc.errno)
+"""
+
+
+def test_a_full_disk_leaves_every_plot_file_whole_or_absent(known_study, tmp_path):
+    # Before: plotly wrote in place, and a full disk left a cut plotly.min.js that every page loaded.
+    # The disk fills for real: a file size limit (RLIMIT_FSIZE) in a subprocess.
+    fresh, kept = tmp_path / "fresh", tmp_path / "kept"
+    plots.write_plots(known_study, kept, attach=False)
+    before = {p.name: p.read_bytes() for p in kept.iterdir()}
+    result = subprocess.run([sys.executable, "-c", _FILL_THE_DISK, str(tmp_path), str(fresh), "1000000", str(kept), "8000"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["27", "27"]  # EFBIG: both runs failed
+    assert list(fresh.iterdir()) == []  # plotly.min.js (4.8 MB) could not be written: nothing is, not even a temporary
+    # pareto_front.html no longer fits: the earlier one stays whole, beside everything else as it was.
+    assert {p.name: p.read_bytes() for p in kept.iterdir()} == before
+
+
+def test_a_cut_plotly_js_is_written_again(known_study, tmp_path):
+    out = tmp_path / "plots"
+    out.mkdir()
+    (out / "plotly.min.js").write_text(plotly.offline.get_plotlyjs()[:1000])  # what a full disk left before
+    plots.write_plots(known_study, out, attach=False)
+    assert (out / "plotly.min.js").read_text() == plotly.offline.get_plotlyjs()
 
 
 def test_plots_of_an_empty_study_say_so(tmp_path, make_study, trial_spec):
