@@ -45,19 +45,19 @@ def decade_axis(values: list[float]) -> dict:
     times a power of ten, or at every digit where those give fewer than three labels.
     """
     positive = [v for v in values if v is not None and math.isfinite(v) and v > 0]
-    axis = {"type": "log", "exponentformat": "power", "minor": {"dtick": "D1", "ticks": "inside", "showgrid": True}}
+    decades = {"type": "log", "exponentformat": "power", "dtick": 1, "minor": {"dtick": "D1", "ticks": "inside", "showgrid": True}}
     if not positive:
-        return {**axis, "dtick": 1}
+        return decades
     lo, hi = math.log10(min(positive)), math.log10(max(positive))
     if math.floor(hi) - math.ceil(lo) >= 1:
         # A little room beyond the data, so that a curve lying on a power of ten is not drawn on the frame.
-        return {**axis, "dtick": 1, "range": [lo - 0.1, hi + 0.1]}
+        return {**decades, "range": [lo - 0.1, hi + 0.1]}
     pad = max(0.05, (0.3 - (hi - lo)) / 2)
     lo, hi = lo - pad, hi + pad
     ticks = _log_ticks(lo, hi, (1, 2, 5))
     if len(ticks) < 3:
         ticks = _log_ticks(lo, hi, range(1, 10))
-    return {**axis, "range": [lo, hi], "tickmode": "array", "tickvals": ticks, "ticktext": [tick_label(v) for v in ticks]}
+    return {"type": "log", "range": [lo, hi], "tickmode": "array", "tickvals": ticks, "ticktext": [tick_label(v) for v in ticks]}
 
 
 def _log_ticks(lo: float, hi: float, mantissas) -> list[float]:

@@ -9,7 +9,7 @@ import optuna
 import plotly.graph_objects as go
 
 from search.plots._axes import decade_axis
-from search.plots._study_data import DASHES, complete_trials, family_color, family_of, grad_profile, pareto_numbers
+from search.plots._study_data import complete_trials, family_color, family_of, grad_profile, line_dashes, pareto_numbers
 
 
 class _GradCurve(NamedTuple):
@@ -44,16 +44,14 @@ def _grad_profile_info(study: optuna.Study) -> _GradProfileInfo:
 
 def _grad_profile_figure(info: _GradProfileInfo) -> go.Figure:
     fig = go.Figure()
-    seen: dict[str, int] = {}  # family -> its curves so far: trials of one family tell apart by dash
-    for c in info.curves:
-        k = seen[c.family] = seen.get(c.family, -1) + 1
+    for c, dash in zip(info.curves, line_dashes([c.family for c in info.curves])):
         fig.add_trace(
             go.Scatter(
                 x=c.t,
                 y=c.norms,
                 mode="lines",
                 name=f"trial {c.number} · {c.family} (first/last 10^{c.log10_first_over_last:+.1f})",
-                line={"color": info.colors.get(c.family), "dash": DASHES[k % len(DASHES)], "width": 2},
+                line={"color": info.colors.get(c.family), "dash": dash, "width": 2},
                 hovertemplate=f"trial {c.number}<br>t=%{{x}}<br>‖∂L/∂h_t‖=%{{y:.3g}}<extra></extra>",
             )
         )

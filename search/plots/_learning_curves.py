@@ -1,7 +1,7 @@
 """Learning curves of a search: each trial's validation metric and instability (log scale)
 after every evaluation, coloured by family. Pareto trials are drawn bold, each with its own
-legend entry (several of one family tell apart by dash); trials that early stopping ended are
-dotted and end in a cross at the epoch they were stopped at."""
+legend entry (several of one core, whose colours are alike, tell apart by dash); trials that
+early stopping ended are dotted and end in a cross at the epoch they were stopped at."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
 from search.plots._axes import decade_axis
-from search.plots._study_data import DASHES, family_color, family_of, learning_curve, objective_names, pareto_numbers
+from search.plots._study_data import family_color, family_of, learning_curve, line_dashes, objective_names, pareto_numbers
 
 
 class _Curve(NamedTuple):
@@ -54,14 +54,14 @@ _STYLE = {  # line dash, width, opacity, end marker
 def _curves_figure(info: _CurvesInfo) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=(info.metric_name, "instability (log scale)"), horizontal_spacing=0.1)
     families = sorted({c.family for c in info.curves})
-    dashes: dict[str, int] = {}  # family -> its Pareto curves so far
+    curves = sorted(info.curves, key=lambda c: c.number)
+    pareto_dashes = iter(line_dashes([c.family for c in curves if c.kind == "pareto"]))
     shown: set[str] = set()
-    for curve in sorted(info.curves, key=lambda c: c.number):
+    for curve in curves:
         dash, width, opacity, end = _STYLE[curve.kind]
         color = info.colors.get(curve.family, "gray")
         if curve.kind == "pareto":  # its own legend entry, first in the legend
-            k = dashes[curve.family] = dashes.get(curve.family, -1) + 1
-            dash, group, rank = DASHES[k % len(DASHES)], f"trial {curve.number}", curve.number
+            dash, group, rank = next(pareto_dashes), f"trial {curve.number}", curve.number
             name = f"trial {curve.number} · {curve.family}"
         else:  # the family's other trials share one entry
             group, rank, name = curve.family, 10_000 + families.index(curve.family), curve.family

@@ -19,7 +19,7 @@ import spaces
 
 # A family outside the cells' vocabulary ("unknown", a renamed core) is drawn in gray.
 UNKNOWN_COLOR = "#888888"
-# Trials of one family drawn as lines tell apart by dash ("dot" is kept for stopped trials).
+# Lines of one core (one hue) tell apart by dash ("dot" is kept for stopped trials).
 DASHES = ("solid", "dash", "dashdot", "longdash", "longdashdot")
 
 
@@ -89,6 +89,18 @@ def family_color(family: str) -> str:
     # Lightness 0.42 (dark, still coloured) to 0.79 (light, still visible on white).
     shade = dynamics.index(parts[0]) / max(len(dynamics) - 1, 1)
     return _oklch_hex(0.42 + 0.37 * shade, 0.14, hue)
+
+
+def line_dashes(families: list[str]) -> list[str]:
+    """A dash for each line of `families` (one entry per line, in drawing order): lines of one core
+    share a hue, so each gets the next dash among that core's lines, and so do trials of one family."""
+    seen: dict[str, int] = {}
+    dashes = []
+    for family in families:
+        core = (family_parts(family) or ("", family))[1]
+        seen[core] = seen.get(core, -1) + 1
+        dashes.append(DASHES[seen[core] % len(DASHES)])
+    return dashes
 
 
 def _oklch_hex(lightness: float, chroma: float, hue: float) -> str:

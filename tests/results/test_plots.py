@@ -161,7 +161,14 @@ def test_grad_profiles_of_one_family_tell_apart_by_dash(tmp_path, make_study, tr
     lines = {t.name.split(" (")[0]: t.line for t in fig.data}
     same = [lines["trial 0 · momentum-lstm"], lines["trial 1 · momentum-lstm"]]
     assert same[0].color == same[1].color == family_color("momentum-lstm") and same[0].dash != same[1].dash
-    assert lines["trial 2 · plain-rnn"].color == family_color("plain-rnn")
+    assert lines["trial 2 · plain-rnn"].color == family_color("plain-rnn") and lines["trial 2 · plain-rnn"].dash == "solid"
+
+
+def test_lines_of_one_core_differ_by_dash_as_their_colours_are_alike():
+    from search.plots._study_data import line_dashes
+
+    # Families of one core share a hue (momentum-gru and adam-gru, two teal lines before): the dash tells them apart.
+    assert line_dashes(["momentum-gru", "adam-gru", "plain-rnn", "momentum-gru", "unknown"]) == ["solid", "dash", "solid", "dashdot", "solid"]
 
 
 def test_a_log_axis_within_one_decade_is_labelled_inside_the_data():
