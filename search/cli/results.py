@@ -26,7 +26,7 @@ def plot_command(
     to: Annotated[Path | None, typer.Option("--to", help="Folder for the HTML files (default: OUT/STUDY/plots).")] = None,
     attach: Annotated[bool, typer.Option(help="Also store the figures in the study, for `momnas dashboard`.")] = True,
 ) -> None:
-    """Write the study's figures as HTML: Pareto front, hypervolume, gradient profiles, importances, mu/s."""
+    """Write the study's figures as HTML: Pareto front, hypervolume, gradient profiles, importances, mu/s, learning curves."""
     from search import open_study
     from search.plots import write_plots
 

@@ -9,10 +9,13 @@ draws it with plotly.
 - Hypervolume of the front after each trial (`_hypervolume.py`, Optuna's hypervolume).
 - Gradient profiles ‖∂L/∂h_t‖ over t of the Pareto trials, log y (`_grad_profiles.py`).
 - Parameter importances per objective, fANOVA (`_importances.py`).
-- The metric over the momentum parameters mu and s per family (`_momentum.py`).
+- Where in the (mu, s) plane good cells lie, every family in one plane (`_momentum.py`).
 - Learning curves: each trial's metric and instability after every evaluation, trials that
   early stopping ended apart (`_learning_curves.py`).
 - One run's learning curves (`_run_curves.py`, for `momnas train`).
+
+What they read from a study, and each family's colour (the same in every figure and study),
+comes from `_study_data.py`: the only module that reads a trial's user attributes.
 
 `write_plots(study, out_dir)` (`_writer.py`) writes the study figures as standalone HTML and
 attaches them to the study, so that optuna-dashboard shows them too. A new figure is a new

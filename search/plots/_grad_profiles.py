@@ -9,7 +9,7 @@ import optuna
 import plotly.graph_objects as go
 
 from search.plots._axes import decade_axis
-from search.plots._study_data import complete_trials, family_colors, family_of, pareto_numbers
+from search.plots._study_data import complete_trials, family_color, family_of, grad_profile, line_dashes, pareto_numbers
 
 
 class _GradCurve(NamedTuple):
@@ -22,7 +22,7 @@ class _GradCurve(NamedTuple):
 
 class _GradProfileInfo(NamedTuple):
     curves: list[_GradCurve]
-    colors: dict[str, str]
+    colors: dict[str, str]  # family -> colour (`family_color`)
     missing: list[int]  # Pareto trials that recorded no profile
 
 
@@ -31,29 +31,27 @@ def _grad_profile_info(study: optuna.Study) -> _GradProfileInfo:
     trials = {t.number: t for t in complete_trials(study)}
     for number in sorted(pareto_numbers(study)):
         trial = trials[number]
-        norms = trial.user_attrs.get("grad_profile")
-        if not norms:
+        profile = grad_profile(trial)
+        if profile is None:
             missing.append(number)
             continue
-        t = trial.user_attrs.get("grad_profile_t") or list(range(len(norms)))
-        # JSON has no inf / nan: the search stores them as None; plotly leaves gaps for nan.
-        norms = [float(n) if n is not None else math.nan for n in norms]
+        t, norms = profile
         sound = [n for n in norms if math.isfinite(n) and n > 0]
         ratio = math.log10(sound[0] / sound[-1]) if sound else math.nan
-        curves.append(_GradCurve(number, family_of(trial), list(t), norms, ratio))
-    return _GradProfileInfo(curves, family_colors(study), missing)
+        curves.append(_GradCurve(number, family_of(trial), t, norms, ratio))
+    return _GradProfileInfo(curves, {c.family: family_color(c.family) for c in curves}, missing)
 
 
 def _grad_profile_figure(info: _GradProfileInfo) -> go.Figure:
     fig = go.Figure()
-    for c in info.curves:
+    for c, dash in zip(info.curves, line_dashes([c.family for c in info.curves])):
         fig.add_trace(
             go.Scatter(
                 x=c.t,
                 y=c.norms,
                 mode="lines",
                 name=f"trial {c.number} · {c.family} (first/last 10^{c.log10_first_over_last:+.1f})",
-                line={"color": info.colors.get(c.family)},
+                line={"color": info.colors.get(c.family), "dash": dash, "width": 2},
                 hovertemplate=f"trial {c.number}<br>t=%{{x}}<br>‖∂L/∂h_t‖=%{{y:.3g}}<extra></extra>",
             )
         )

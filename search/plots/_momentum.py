@@ -1,144 +1,221 @@
-"""The validation metric over the momentum parameters (mu, s), one panel per family that has
-them: the view of the MomentumRNN paper's ablation grid. A family with only one of them
-(rmsprop has s, no mu) gets the metric against that one."""
+"""Where in the (mu, s) plane do good cells lie? One plane for every family with momentum
+parameters: a completed trial is a point at its (mu, s), coloured by the validation metric,
+its symbol naming its dynamics, a ring marking the Pareto trials. Dynamics without mu
+(rmsprop, nag_restart) get a column each left of the plane, at their s.
+
+A parameter searched over a few choices (`momentum.s: [0.3, 0.6, 1.0]`) keeps an axis over
+all the choices, ticked at the choices only; trials at the same place are spread apart."""
 
 from __future__ import annotations
 
-import math
+from collections import defaultdict
 from typing import NamedTuple
 
 import optuna
 import plotly.graph_objects as go
+from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial
 from plotly.subplots import make_subplots
 
 from search.plots._axes import metric_range, padded_range
-from search.plots._study_data import complete_trials, family_of, objective_names, study_directions
+from search.plots._study_data import (
+    cell_value,
+    complete_trials,
+    dynamics_order,
+    family_of,
+    family_parts,
+    fmt,
+    objective_names,
+    pareto_numbers,
+    study_directions,
+)
 
-# The momentum parameters, in the order of the plane's axes (mu across, s up).
-MOMENTUM_PARAMS = ("mu", "s")
-_COLUMNS = 2  # panels per row
+# Marker symbols by dynamics; a dynamics the cells add later takes the next one.
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "pentagon", "hexagram", "star", "triangle-down")
+_MARKER_SIZE = 13
 
 
-class _MomentumPanel(NamedTuple):
+class _MomentumPoint(NamedTuple):
+    number: int
     family: str
-    params: tuple[str, ...]  # ("mu", "s"), or the one the family has
-    values: dict[str, list[float]]  # param -> its value, one per COMPLETE trial of the family
-    ranges: dict[str, tuple[float, float]]  # param -> the searched range (else the values', padded)
-    metric: list[float]  # the validation metric of those trials
-    instability: list[float]
-    numbers: list[int]
+    dynamics: str
+    mu: float | None  # None: the dynamics has no mu; drawn in its own column at its s
+    s: float
+    metric: float
+    instability: float
+    pareto: bool
+
+
+class _ParamAxis(NamedTuple):
+    name: str  # "mu" | "s"
+    range: tuple[float, float]  # over the searched ranges and choices of every family, else over the values
+    choices: tuple[float, ...] | None  # every family searched it over these values: ticks there only
 
 
 class _MomentumInfo(NamedTuple):
     metric_name: str  # e.g. "val_acc"
     maximize: bool  # brighter is better either way
-    metric_range: tuple[float, float] | None  # colour scale (and metric axis) over every panel
-    panels: list[_MomentumPanel]
+    metric_range: tuple[float, float] | None  # the colour scale
+    points: list[_MomentumPoint]  # sorted by dynamics (cells' order), family, trial number
+    mu: _ParamAxis | None  # None: no point has mu
+    s: _ParamAxis | None  # None: no point at all
+    no_mu: list[str]  # dynamics of the points without mu: the columns left of the plane
+    reference: tuple[int, float] | None  # the best completed trial without mu and s (trial, metric), for scale
 
 
-def _param_value(trial: FrozenTrial, param: str) -> float | None:
-    cell = (trial.user_attrs.get("run_config") or {}).get("cell") or {}
-    value = cell.get(param, trial.params.get(param))
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+def _searched(trials: list[FrozenTrial], param: str) -> tuple[tuple[float, float] | None, tuple[float, ...] | None]:
+    """The span of the values the space gave `param` ("mu", or namespaced "adam.mu") over every
+    family that searched it, and its choices where every such family chose from a list."""
+    spans, choices, all_choices = [], set(), True
+    for trial in trials:
+        for name, dist in trial.distributions.items():
+            if name.rpartition(".")[2] != param:
+                continue
+            if isinstance(dist, CategoricalDistribution):
+                numbers = [float(c) for c in dist.choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
+                if numbers:
+                    spans.append((min(numbers), max(numbers)))
+                    choices.update(numbers)
+            elif hasattr(dist, "low") and hasattr(dist, "high"):
+                spans.append((float(dist.low), float(dist.high)))
+                all_choices = False
+    if not spans:
+        return None, None
+    return (min(lo for lo, _ in spans), max(hi for _, hi in spans)), (tuple(sorted(choices)) if all_choices else None)
 
 
-def _searched_range(trials: list[FrozenTrial], param: str) -> tuple[float, float] | None:
-    """The union of the ranges the space gave `param` ("mu", or namespaced "adam.mu")."""
-    ranges = [
-        (d.low, d.high)
-        for t in trials
-        for name, d in t.distributions.items()
-        if name.rpartition(".")[2] == param and hasattr(d, "low") and hasattr(d, "high")
-    ]
-    if not ranges:
+def _param_axis(study: optuna.Study, param: str, values: list[float]) -> _ParamAxis | None:
+    if not values:
         return None
-    return min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
+    span, choices = _searched(study.get_trials(deepcopy=False), param)
+    if span is None:  # fixed, not searched: the values' own span
+        span = padded_range(values)
+    return _ParamAxis(param, (min(span[0], *values), max(span[1], *values)), choices)
 
 
 def _momentum_info(study: optuna.Study) -> _MomentumInfo:
     name = objective_names(study)[0]
-    by_family: dict[str, list[FrozenTrial]] = {}
-    for trial in complete_trials(study):
-        if any(_param_value(trial, p) is not None for p in MOMENTUM_PARAMS):
-            by_family.setdefault(family_of(trial), []).append(trial)
-    panels = []
-    for family, trials in sorted(by_family.items()):
-        params = tuple(p for p in MOMENTUM_PARAMS if all(_param_value(t, p) is not None for t in trials))
-        if not params:  # the family's trials do not agree on which parameters they have
-            continue
-        trials.sort(key=lambda t: ([_param_value(t, p) for p in params], t.number))
-        values = {p: [_param_value(t, p) for t in trials] for p in params}
-        ranges = {p: _searched_range(trials, p) or padded_range(values[p]) for p in params}
-        panels.append(
-            _MomentumPanel(family, params, values, ranges, [t.values[0] for t in trials], [t.values[1] for t in trials], [t.number for t in trials])
-        )
-    every_metric = [m for p in panels for m in p.metric]
     maximize = study_directions(study)[0] == "maximize"
-    return _MomentumInfo(name, maximize, metric_range(name, every_metric), panels)
+    pareto = pareto_numbers(study)
+    order = {d: i for i, d in enumerate(dynamics_order())}
+    points, plain = [], []
+    for trial in complete_trials(study):
+        family = family_of(trial)
+        mu, s = cell_value(trial, "mu"), cell_value(trial, "s")
+        if s is None:  # no momentum parameters (plain), or mu alone, which no dynamics has
+            if mu is None:
+                plain.append((trial.number, trial.values[0]))
+            continue
+        dynamics = (family_parts(family) or (family, ""))[0]
+        points.append(_MomentumPoint(trial.number, family, dynamics, mu, s, trial.values[0], trial.values[1], trial.number in pareto))
+    points.sort(key=lambda p: (order.get(p.dynamics, len(order)), p.family, p.number))
+    no_mu = list(dict.fromkeys(p.dynamics for p in points if p.mu is None))
+    best = max if maximize else min
+    reference = best(plain, key=lambda nv: nv[1]) if plain else None
+    return _MomentumInfo(
+        name, maximize, metric_range(name, [p.metric for p in points]), points,
+        _param_axis(study, "mu", [p.mu for p in points if p.mu is not None]),
+        _param_axis(study, "s", [p.s for p in points]),
+        no_mu, reference,
+    )
+
+
+def _spread(places: list[tuple[float, float]], step: float) -> list[float]:
+    """Horizontal offsets that set points sharing a place side by side, centred on it."""
+    groups: dict[tuple[float, float], list[int]] = defaultdict(list)
+    for i, place in enumerate(places):
+        groups[place].append(i)
+    offsets = [0.0] * len(places)
+    for members in groups.values():
+        for k, i in enumerate(members):
+            offsets[i] = (k - (len(members) - 1) / 2) * step
+    return offsets
+
+
+def _axis_layout(axis: _ParamAxis, title: str) -> dict:
+    lo, hi = axis.range
+    room = 0.06 * (hi - lo) if hi > lo else 0.1 * max(abs(hi), 1e-3)
+    layout = {"title": {"text": title}, "range": [lo - room, hi + room], "zeroline": False}
+    if axis.choices:
+        layout.update(tickmode="array", tickvals=list(axis.choices), ticktext=[fmt(c) for c in axis.choices])
+    return layout
 
 
 def _momentum_figure(info: _MomentumInfo) -> go.Figure:
-    title = f"{info.metric_name} against the momentum parameters"
-    if not info.panels:
+    metric = info.metric_name
+    title = f"{metric} against the momentum parameters μ and s"
+    if not info.points:
         fig = go.Figure()
-        fig.add_annotation(
-            text="no completed trial of a family with momentum parameters (mu, s)", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
-        )
+        fig.add_annotation(text="no completed trial of a family with momentum parameters (μ, s)", showarrow=False,
+                           x=0.5, y=0.5, xref="paper", yref="paper")
         fig.update_layout(title=title, template="plotly_white", xaxis_visible=False, yaxis_visible=False)
         return fig
-    cols = min(_COLUMNS, len(info.panels))
-    rows = math.ceil(len(info.panels) / cols)
-    fig = make_subplots(
-        rows=rows, cols=cols, subplot_titles=[p.family for p in info.panels],
-        horizontal_spacing=0.12, vertical_spacing=min(0.25, 0.6 / rows),  # room for an x title and the next title
-    )
-    metric = info.metric_name
-    for i, panel in enumerate(info.panels):
-        row, col = i // cols + 1, i % cols + 1
-        x_param = panel.params[0]
-        in_plane = len(panel.params) == 2  # (mu, s): the metric is the colour; else it is the height
-        y = panel.values[panel.params[1]] if in_plane else panel.metric
-        hover = [
-            f"trial {n}<br>" + ", ".join(f"{p}={panel.values[p][k]:.3g}" for p in panel.params)
-            + f"<br>{metric}={m:.4g}<br>instability={s:.3g}"
-            for k, (n, m, s) in enumerate(zip(panel.numbers, panel.metric, panel.instability))
-        ]
-        fig.add_trace(
-            go.Scatter(
-                x=panel.values[x_param], y=y, mode="markers", showlegend=False, name=panel.family,
-                marker={"color": panel.metric, "coloraxis": "coloraxis", "size": 12, "symbol": "square", "line": {"width": 0.5, "color": "white"}},
-                hovertext=hover, hoverinfo="text",
-            ),
-            row=row, col=col,
-        )
-        fig.update_xaxes(title_text=x_param, range=_padded(panel.ranges[x_param]), row=row, col=col)
-        if in_plane:
-            fig.update_yaxes(title_text=panel.params[1], range=_padded(panel.ranges[panel.params[1]]), row=row, col=col)
+    plane = [p for p in info.points if p.mu is not None]
+    column = [p for p in info.points if p.mu is None]
+    panels = (["column"] if column else []) + (["plane"] if plane else [])
+    # A column is as wide as the most trials that share one s in it need, side by side.
+    crowd = max((sum(q.dynamics == p.dynamics and q.s == p.s for q in column) for p in column), default=1)
+    widths = {"column": max(0.11, 0.05 * crowd) * len(info.no_mu), "plane": 0.78}
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True, horizontal_spacing=0.04,
+                        column_widths=[widths[p] for p in panels] if len(panels) > 1 else None)
+    symbols = {d: SYMBOLS[i % len(SYMBOLS)] for i, d in enumerate(dynamics_order())}
+    rank = {d: 100 + i for i, d in enumerate(dynamics_order())}  # the legend in the cells' order of dynamics
+    marker = {"coloraxis": "coloraxis", "size": _MARKER_SIZE, "line": {"width": 0.8, "color": "white"}}
+    for col, panel in enumerate(panels, start=1):
+        pts = plane if panel == "plane" else column
+        if panel == "plane":
+            span = info.mu.range[1] - info.mu.range[0] or 1.0
+            xs = [p.mu + dx for p, dx in zip(pts, _spread([(p.mu, p.s) for p in pts], 0.035 * span))]
         else:
-            fig.update_yaxes(title_text=metric, range=info.metric_range, row=row, col=col)
+            base = [info.no_mu.index(p.dynamics) for p in pts]
+            xs = [b + dx for b, dx in zip(base, _spread(list(zip(base, [p.s for p in pts])), min(0.22, 0.9 / crowd)))]
+        for dynamics in dict.fromkeys(p.dynamics for p in pts):
+            chosen = [(x, p) for x, p in zip(xs, pts) if p.dynamics == dynamics]
+            fig.add_trace(go.Scatter(
+                x=[x for x, _ in chosen], y=[p.s for _, p in chosen], mode="markers", name=dynamics,
+                legendgroup=dynamics, showlegend=not any(t.name == dynamics for t in fig.data), legendrank=rank.get(dynamics, 199),
+                marker={**marker, "symbol": symbols.get(dynamics, "circle"), "color": [p.metric for _, p in chosen]},
+                hovertext=[_hover(p, metric) for _, p in chosen], hoverinfo="text", customdata=[p.number for _, p in chosen],
+            ), row=1, col=col)
+        ringed = [(x, p) for x, p in zip(xs, pts) if p.pareto]
+        if ringed:
+            fig.add_trace(go.Scatter(
+                x=[x for x, _ in ringed], y=[p.s for _, p in ringed], mode="markers", name="Pareto trial",
+                legendgroup="pareto", showlegend=not any(t.name == "Pareto trial" for t in fig.data), legendrank=1000, hoverinfo="skip",
+                marker={"symbol": "circle-open", "size": _MARKER_SIZE + 10, "color": "black", "line": {"width": 1.8}},
+            ), row=1, col=col)
+        if panel == "plane":
+            fig.update_xaxes(_axis_layout(info.mu, "μ"), row=1, col=col)
+        else:
+            fig.update_xaxes(title_text="no μ", range=[-0.6, len(info.no_mu) - 0.4], tickmode="array",
+                             tickvals=list(range(len(info.no_mu))), ticktext=[d.replace("_", "_<br>") for d in info.no_mu],
+                             tickangle=0, tickfont={"size": 10}, showgrid=False, zeroline=False, row=1, col=col)
+    s_axis = _axis_layout(info.s, "s")
+    fig.update_yaxes({k: v for k, v in s_axis.items() if k != "title"})  # the plane's grid lines at the column's ticks
+    fig.update_yaxes(title=s_axis["title"], row=1, col=1)
     low, high = info.metric_range or (None, None)
-    better = "brighter is better" if info.maximize else "brighter is better (lower)"
+    better = "higher" if info.maximize else "lower"
+    note = f"colour: {metric}, brighter is better ({better}); symbol: dynamics; ringed: Pareto trials"
+    if info.reference is not None:
+        note += f"<br>plain cells (no μ, s): best {metric} {fmt(info.reference[1])} (trial {info.reference[0]})"
     fig.update_layout(
-        title={"text": f"{title}<br><sup>one panel per family; colour: {metric}, {better}; hover: trial and instability</sup>"},
-        coloraxis={"colorscale": "Viridis", "reversescale": not info.maximize, "cmin": low, "cmax": high, "colorbar": {"title": {"text": metric}}},
-        height=max(420, 340 * rows),
+        title={"text": f"{title}<br><sup>{note}</sup>"},
+        coloraxis={"colorscale": "Viridis", "reversescale": not info.maximize, "cmin": low, "cmax": high,
+                   "colorbar": {"title": {"text": metric, "side": "right"}, "len": 0.5, "y": 0, "yanchor": "bottom", "thickness": 14}},
+        # The legend (a few symbols) above the colour bar, both right of the plane.
+        legend={"x": 1.02, "y": 1, "yanchor": "top", "font": {"size": 11}, "tracegroupgap": 2},
         template="plotly_white",
     )
     return fig
 
 
-def _padded(bounds: tuple[float, float] | None) -> list[float] | None:
-    """A parameter's range with a little room, so the squares at its ends are whole."""
-    if bounds is None:
-        return None
-    lo, hi = bounds
-    room = 0.04 * (hi - lo) if hi > lo else 0.1 * max(abs(hi), 1e-3)
-    return [lo - room, hi + room]
+def _hover(p: _MomentumPoint, metric: str) -> str:
+    where = f"μ = {fmt(p.mu)}, s = {fmt(p.s)}" if p.mu is not None else f"s = {fmt(p.s)} (no μ)"
+    return (f"<b>trial {p.number}</b> · {p.family}{' · Pareto' if p.pareto else ''}<br>{where}<br>"
+            f"{metric} = {fmt(p.metric)}, instability = {fmt(p.instability)}")
 
 
 def plot_momentum(study: optuna.Study) -> go.Figure:
-    """The validation metric over the (mu, s) plane, one panel per family that has them."""
+    """Every completed trial with momentum parameters at its (mu, s), coloured by the validation
+    metric: where in the plane good cells lie."""
     return _momentum_figure(_momentum_info(study))

@@ -1,5 +1,6 @@
 """The Pareto front: validation metric against instability, one point per finished trial,
-coloured by family; Pareto, dominated, stopped and failed trials drawn apart."""
+coloured by family; Pareto, dominated, stopped and failed trials drawn apart. Instability
+is on a log scale where it reaches over a decade (one diverging trial would squash the rest)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import optuna
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
+from search.plots._axes import decade_axis
 from search.plots._study_data import (
     config_lines,
     family_colors,
@@ -20,6 +22,7 @@ from search.plots._study_data import (
     objective_names,
     pareto_numbers,
     recorded_values,
+    status_text,
     study_directions,
 )
 
@@ -29,6 +32,7 @@ _KIND_MARKER = {  # symbol, size, opacity, outline width: the four kinds must re
     "stopped": ("triangle-down-open", 9, 0.6, 1.5),
     "failed": ("x-thin-open", 10, 0.8, 2),
 }
+_KIND_KEY = {"pareto": "Pareto", "dominated": "dominated", "stopped": "stopped early", "failed": "failed"}
 
 
 class _ParetoPoint(NamedTuple):
@@ -47,6 +51,7 @@ class _ParetoInfo(NamedTuple):
     points: list[_ParetoPoint]
     front: list[int]  # Pareto trial numbers in order of the metric (the line drawn through them)
     colors: dict[str, str]  # family -> colour
+    log_instability: bool  # every instability drawn is positive and they reach over a decade
 
 
 def _pareto_info(study: optuna.Study) -> _ParetoInfo:
@@ -67,24 +72,22 @@ def _pareto_info(study: optuna.Study) -> _ParetoInfo:
     # Trials without a finite value (NaN loss, a crash) still get a point, at the worst edge.
     xs = [x for *_, x, _ in raw if x is not None and math.isfinite(x)]
     ys = [y for *_, _, y in raw if y is not None and math.isfinite(y)]
+    log_y = bool(ys) and min(ys) > 0 and max(ys) >= 10 * min(ys)
     x_edge = _edge(xs, worst_is_high=directions[0] == "minimize")
-    y_edge = _edge(ys, worst_is_high=True)
+    y_edge = 10 ** _edge([math.log10(y) for y in ys], worst_is_high=True) if log_y else _edge(ys, worst_is_high=True)
 
     points = []
     for trial, kind, x, y in raw:
         at_edge = not (x is not None and math.isfinite(x) and y is not None and math.isfinite(y))
         px = x if x is not None and math.isfinite(x) else x_edge
         py = y if y is not None and math.isfinite(y) else y_edge
-        status = trial.user_attrs.get("status") or trial.state.name.lower()
-        if "stopped_at_epoch" in trial.user_attrs:
-            status += f" at epoch {fmt(trial.user_attrs['stopped_at_epoch'])} (MO-ASHA)"
-        lines = [f"<b>trial {trial.number}</b> · {family_of(trial)} · {status}"]
+        lines = [f"<b>trial {trial.number}</b> · {family_of(trial)} · {status_text(trial)}"]
         lines.append(f"{names[0]} = {fmt(x)}, {names[1]} = {fmt(y)}" + (" (no finite value)" if at_edge else ""))
         lines += config_lines(trial)
         points.append(_ParetoPoint(trial.number, family_of(trial), kind, px, py, at_edge, "<br>".join(lines)))
 
     front = sorted((p for p in points if p.kind == "pareto"), key=lambda p: (p.value, p.number))
-    return _ParetoInfo(names[0], directions, points, [p.number for p in front], family_colors(study))
+    return _ParetoInfo(names[0], directions, points, [p.number for p in front], family_colors(study), log_y)
 
 
 def _edge(values: list[float], *, worst_is_high: bool) -> float:
@@ -107,10 +110,15 @@ def _pareto_figure(info: _ParetoInfo) -> go.Figure:
                 mode="lines",
                 line={"color": "rgba(60,60,60,0.5)", "dash": "dot", "shape": "hv" if info.directions[0] == "minimize" else "vh"},
                 name="Pareto front",
+                legendrank=50,
                 hoverinfo="skip",
             )
         )
-    for family, color in info.colors.items():
+    # The legend keys the kinds in gray, then names each family once (a click hides all its trials).
+    for rank, (family, color) in enumerate(info.colors.items()):
+        if any(p.family == family for p in info.points):
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=family, legendgroup=family, legendrank=100 + rank,
+                                     marker={"symbol": "circle", "size": 10, "color": color}, hoverinfo="skip"))
         for kind, (symbol, size, opacity, width) in _KIND_MARKER.items():
             pts = [p for p in info.points if p.family == family and p.kind == kind]
             if not pts:
@@ -122,6 +130,7 @@ def _pareto_figure(info: _ParetoInfo) -> go.Figure:
                     mode="markers",
                     name=f"{family} ({kind})",
                     legendgroup=family,
+                    showlegend=False,
                     marker={
                         "symbol": symbol,
                         "size": size,
@@ -134,13 +143,24 @@ def _pareto_figure(info: _ParetoInfo) -> go.Figure:
                     customdata=[p.number for p in pts],
                 )
             )
+    for kind, (symbol, size, _, width) in _KIND_MARKER.items():
+        if any(p.kind == kind for p in info.points):
+            fig.add_trace(go.Scatter(
+                x=[None], y=[None], mode="markers", name=_KIND_KEY[kind], legendgroup="kinds", legendgrouptitle_text="kind",
+                legendrank=1, hoverinfo="skip",
+                marker={"symbol": symbol, "size": size, "color": "gray",
+                        "line": {"width": width, "color": "black" if kind == "pareto" else "gray"}},
+            ))
     best = "higher" if info.directions[0] == "maximize" else "lower"
     edge_note = "<br>failed runs without a finite value sit at the worst edge" if any(p.at_edge for p in info.points) else ""
+    yaxis = {"title": {"text": "instability" + (" (log scale)" if info.log_instability else "")}}
+    if info.log_instability:
+        yaxis.update(decade_axis([p.instability for p in info.points]))
     fig.update_layout(
         title=f"Pareto front: {info.metric_name} against instability<br><sup>{info.metric_name}: {best} is better; instability: lower is better{edge_note}</sup>",
         xaxis_title=info.metric_name,
-        yaxis_title="instability",
-        legend={"title": {"text": "family (kind)"}, "font": {"size": 10}},
+        yaxis=yaxis,
+        legend={"font": {"size": 10}, "tracegroupgap": 0},
         template="plotly_white",
     )
     return fig

@@ -15,6 +15,7 @@ from search.cli import app
 from search.reproduce import markdown, plan, presets, report_info, write_report
 from search.reproduce._claim import TRIALS_FILE, search_command, search_dir
 from search.reproduce._execute import run_dir, write_plan
+from search.reproduce.report import figures
 
 pytestmark = pytest.mark.usefixtures("few_threads")
 
@@ -88,6 +89,10 @@ def test_every_preset_trains_at_a_tiny_budget_to_a_report_with_the_published_num
             if published is not None:
                 assert (f"{published:.2f}" if isinstance(published, float) else str(published)) in text
         assert "Budget: tiny" in text
+        # One seed: no spread to show (before: "± 0.0000"); a subset of the data: not set against the paper.
+        assert sum(line.startswith("| ") and "(n = 1)" in line for line in text.splitlines()) == len(tiny.runs)
+        assert "± 0.0" not in text
+        assert text.count("these runs differ") == len({run.table for run in tiny.runs})
 
 
 def _metrics(accuracy: float, ratio: float, seconds: float = 100.0) -> dict:
@@ -123,7 +128,7 @@ def test_report_on_stored_metrics_gives_mean_std_the_published_number_and_missin
     assert info["gpu_seconds"] == pytest.approx(5 * 100 * 0.25) and info["hardware"] == ["NVIDIA H200"]
     assert info["curves"][("psMNIST", "Momentum LSTM", 128)]["val_accuracy"] == pytest.approx([0.7, 0.94])
     text = markdown(info)
-    assert "| LSTM | 128 | 91.00 ± 1.00 | 3/3 | 92.00 | -1.00 | -2.0 | 2 | 100 |" in text
+    assert "| LSTM | 128 | 91.00 ± 1.00 | 3/3 | 92.00 | -1.00 | -2.0 | 2 | 860 | 100 s |" in text
     assert "| Momentum LSTM | 128 | 94.00 ± 1.41 | 2/3 | 93.40 | +0.60 |" in text
     assert "| Adam LSTM | 128 | – | 0/3 | 95.05 (n=256) | – |" in text
     assert info["full_gpu_hours"] is None  # not every cell was measured: no estimate
@@ -131,6 +136,51 @@ def test_report_on_stored_metrics_gives_mean_std_the_published_number_and_missin
     md, html = write_report(tmp_path)
     assert md.read_text() == text
     assert "plotly" in html.read_text() and (tmp_path / "plotly.min.js").is_file()
+
+
+def test_tiny_report_says_what_ran_and_html_is_a_page_of_tables_and_figures(tmp_path):
+    # Before: "Copying problem, T = 1000" compared with 0.0204 for runs at T = 32, "± 0.0000" for one
+    # seed, "0 CPU-only seconds", "s per run 0", and report.html was the Markdown inside <pre>.
+    from html.parser import HTMLParser
+
+    tiny = plan("copying", seeds=1, tiny=True)
+    write_plan(tmp_path, tiny)
+    for run, loss in zip(tiny.runs, (2.31, 2.45, 2.53, 2.48, 2.30)):
+        folder = run_dir(tmp_path, run)
+        folder.mkdir(parents=True)
+        metrics = {"status": "completed", "task": "copying", "metric": "cross_entropy", "direction": "minimize",
+                   "validation": {"cross_entropy": loss, "loss": loss}, "test": {"cross_entropy": loss, "loss": loss}, "baseline": 0.39989,
+                   "stability": {"grad_ratio_log10": 0.9, "instability": 0.9, "grad_norm_max": 1.0, "loss_spikes": 0, "diverged": False},
+                   "epochs": 1, "steps": 2, "seconds": 0.1}
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+        (folder / "curves.json").write_text(json.dumps({"epoch": [1.0], "val_cross_entropy": [loss], "grad_ratio_log10": [0.9]}))
+        (folder / "host.json").write_text(json.dumps({"hardware": "CPU (x86_64, 2 threads)", "gpus": 0.0, "node": "n"}))
+    info = report_info(tmp_path)
+    table = info["tables"][0]
+    assert table["task"]["T"] == 32 and table["published_task"] == {"name": "copying", "T": 1000}
+    assert table["changes"] == ["T = 32, not 1000", "a subset of the data, not the full sets"]
+    text = markdown(info)
+    assert "Task: copying, T = 32, 32 / 16 / 16 training / validation / test examples." in text
+    assert "The published numbers are for copying, T = 1000; these runs differ (T = 32, not 1000;" in text
+    assert "baseline (a model that learns nothing) at this size: 0.3999" in text
+    assert "| LSTM | 8 | 2.3000 (n = 1) | 1/1 | stays at 0.0204 (n=128) | – | 0.9 | 1 | 2 | 0.1 s |" in text
+    assert "Training time measured: 0.5 s on CPUs only." in text and "Hardware: CPU (x86_64, 2 threads)." in text
+    assert "GPU-seconds" not in text and "± 0.0000" not in text
+
+    md, page = write_report(tmp_path)
+    found: dict[str, int] = {}
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found[tag] = found.get(tag, 0) + 1
+
+    Tags().feed(page.read_text())
+    assert found.get("table") == 1 and found.get("th") == 10 and found.get("tr") == 6 and "pre" not in found
+    html_text = page.read_text()
+    assert "<title>Copying problem, T = 1000 — reproduction (tiny" in html_text
+    assert html_text.count("Plotly.newPlot") == 1 and "src='plotly.min.js'" in html_text
+    title = figures(info)["copying, T = 1000"].layout.title.text
+    assert title.startswith("copying, T = 1000<br>") and "as run: copying, T = 32" in title  # before: the title twice over
 
 
 def test_search_claim_report_compares_the_best_trial_with_the_hand_picked_cell(tmp_path):
