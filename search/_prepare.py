@@ -158,10 +158,11 @@ def prepare_study(config: SearchConfig) -> PreparedStudy:
 
     Example:
         >>> from search import SearchConfig, prepare_study
-        >>> config = SearchConfig.from_flat({"task": "adding", "T": 20, "space": "small", "trials": 2, "out": "searched"})
+        >>> config = SearchConfig.from_flat({"task": "adding", "T": 20, "space": "small", "trials": 2, "out": "searched",
+        ...                                  "study": "prepared"})
         >>> prepared = prepare_study(config)
-        >>> prepared.study.study_name, prepared.todo
-        ('small-adding-T20', 2)
+        >>> prepared.study.study_name, prepared.todo, prepared.early_stop
+        ('prepared', 2, 'none (auto: on from 16 trials of 3 epochs; --early-stop hyperband turns it on)')
         >>> prepared.release()
 
     Raises:

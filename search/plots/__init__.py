@@ -12,6 +12,10 @@ draws it with plotly.
 - Where in the (mu, s) plane good cells lie, every family in one plane (`_momentum.py`).
 - Learning curves: each trial's metric and instability after every evaluation, trials that
   early stopping ended apart (`_learning_curves.py`).
+- Rung-to-target rank correlation: each rung's metric against the target's, Spearman's rho per
+  rung, over the trials that reached the target (`_fidelity.py`).
+- The confirmation: each confirmed cell's objectives over its fresh seeds, mean ± std and a dot
+  per seed, the best prior marked (`_confirmation.py`).
 - One run's learning curves (`_run_curves.py`, for `momnas train`).
 
 What they read from a study, and each family's colour (the same in every figure and study),
@@ -22,6 +26,8 @@ attaches them to the study, so that optuna-dashboard shows them too. A new figur
 module with its `_info` / `_figure` pair and `plot_` function, plus one entry in the writer's table.
 """
 
+from search.plots._confirmation import plot_confirmation
+from search.plots._fidelity import plot_fidelity
 from search.plots._grad_profiles import plot_grad_profiles
 from search.plots._hypervolume import plot_hypervolume
 from search.plots._importances import plot_importances
@@ -32,6 +38,8 @@ from search.plots._run_curves import plot_run_curves
 from search.plots._writer import write_plots
 
 __all__ = [
+    "plot_confirmation",
+    "plot_fidelity",
     "plot_grad_profiles",
     "plot_hypervolume",
     "plot_importances",

@@ -2,8 +2,8 @@
 colours, the trials a front is made of, what a trial recorded (its curve, gradient profile,
 cell parameters, status) and its configuration as hover text.
 
-Every read of a trial's user attributes is a function of this module, so that the figures
-never depend on how a trial stores them.
+Trials are read through search._record (TrialRecord, StudyRecord), here, so that the figures
+never depend on how a trial stores what it recorded.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 import cells
 import spaces
+from search._record import StudyRecord, TrialRecord
 
 # A family outside the cells' vocabulary ("unknown", a renamed core) is drawn in gray.
 UNKNOWN_COLOR = "#888888"
@@ -24,10 +25,7 @@ DASHES = ("solid", "dash", "dashdot", "longdash", "longdashdot")
 
 
 def objective_names(study: optuna.Study) -> list[str]:
-    names = study.metric_names
-    if names:
-        return list(names)
-    return [f"val_{study.user_attrs.get('metric', 'metric')}", "instability"]
+    return StudyRecord.of(study).metric_names
 
 
 def study_directions(study: optuna.Study) -> list[str]:
@@ -35,13 +33,8 @@ def study_directions(study: optuna.Study) -> list[str]:
 
 
 def family_of(trial: FrozenTrial) -> str:
-    family = trial.user_attrs.get("family")
-    if family:
-        return str(family)
-    cell = trial.user_attrs.get("run_config", {}).get("cell", {})
-    if "core" in cell:
-        return f"{cell.get('dynamics', 'plain')}-{cell['core']}"
-    return "unknown"
+    family = TrialRecord.of(trial).family
+    return "unknown" if family == "?" else family
 
 
 def family_colors(study: optuna.Study) -> dict[str, str]:
@@ -139,45 +132,39 @@ def pareto_numbers(study: optuna.Study) -> set[int]:
 def recorded_values(trial: FrozenTrial, metric: str) -> tuple[float | None, float | None]:
     """The objective values of a trial; for one without values, what its metrics.json recorded,
     or where it has none (early stopping ended it), its learning curve's last point."""
-    if trial.values is not None and len(trial.values) == 2:
-        return trial.values[0], trial.values[1]
-    curve = trial.user_attrs.get("curve") or []
-    if "metrics" not in trial.user_attrs and curve:
-        return curve[-1].get("metric"), curve[-1].get("instability")
-    metrics = trial.user_attrs.get("metrics") or {}
-    value = (metrics.get("validation") or {}).get(metric)
-    instability = (metrics.get("stability") or {}).get("instability")
-    return value, instability
+    return TrialRecord.of(trial).recorded_values(metric)
 
 
 def learning_curve(trial: FrozenTrial) -> list[tuple[float, float | None, float | None]]:
     """(epoch, validation metric, instability) after each evaluation of the trial, as its run reported them."""
-    return [(p["epoch"], p.get("metric"), p.get("instability")) for p in trial.user_attrs.get("curve") or []]
+    return [(p["epoch"], p.get("metric"), p.get("instability")) for p in TrialRecord.of(trial).curve]
 
 
 def grad_profile(trial: FrozenTrial) -> tuple[list[int], list[float]] | None:
     """(t, ‖∂L/∂h_t‖) of the trial's last evaluation, nan where the norm was not finite; None
     where it recorded none."""
-    norms = trial.user_attrs.get("grad_profile")
+    record = TrialRecord.of(trial)
+    norms = record.grad_profile
     if not norms:
         return None
-    t = trial.user_attrs.get("grad_profile_t") or list(range(len(norms)))
+    t = record.grad_profile_t or list(range(len(norms)))
     # JSON has no inf / nan: the search stores them as None; plotly leaves gaps for nan.
     return list(t), [float(n) if n is not None else math.nan for n in norms]
 
 
 def status_text(trial: FrozenTrial) -> str:
     """How the trial ended, in words: "completed", "diverged", "stopped at epoch 3 (MO-ASHA)", ..."""
-    status = trial.user_attrs.get("status") or trial.state.name.lower()
-    if "stopped_at_epoch" in trial.user_attrs:
-        status += f" at epoch {fmt(trial.user_attrs['stopped_at_epoch'])} (MO-ASHA)"
+    record = TrialRecord.of(trial)
+    status = record.status + (f" (prior: {record.prior})" if record.prior else "")
+    if record.stopped_at is not None:
+        status += f" at epoch {fmt(record.stopped_at)} (MO-ASHA)"
     return status
 
 
 def cell_value(trial: FrozenTrial, param: str) -> float | None:
     """The finite number the trial's cell had for `param` ("mu"), whether searched or fixed; None
     where its cell has no such parameter."""
-    cell = (trial.user_attrs.get("run_config") or {}).get("cell") or {}
+    cell = TrialRecord.of(trial).cell
     value = cell.get(param, trial.params.get(param))
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
@@ -185,8 +172,7 @@ def cell_value(trial: FrozenTrial, param: str) -> float | None:
 
 
 def config_lines(trial: FrozenTrial) -> list[str]:
-    run = trial.user_attrs.get("run_config") or {}
-    cell = run.get("cell") or {}
+    cell = TrialRecord.of(trial).cell
     lines = [", ".join(f"{k}={fmt(v)}" for k, v in cell.items())] if cell else []
     shown = set(cell)
     # Spaces namespace their parameters ("adam.mu"): those already shown through the cell are left out.

@@ -16,6 +16,8 @@ import plotly.offline
 
 from cells.io import atomic_write
 
+from search.plots._confirmation import plot_confirmation
+from search.plots._fidelity import plot_fidelity
 from search.plots._grad_profiles import plot_grad_profiles
 from search.plots._hypervolume import plot_hypervolume
 from search.plots._importances import plot_importances
@@ -31,6 +33,8 @@ _PLOTS = {
     "importances": plot_importances,
     "momentum": plot_momentum,
     "learning_curves": plot_learning_curves,
+    "fidelity": plot_fidelity,
+    "confirmation": plot_confirmation,
 }
 
 # optuna-dashboard draws an attached figure in a 450 px high card half the page wide: the copy it
@@ -93,7 +97,7 @@ def write_plots(study: optuna.Study, out_dir: str | Path, *, attach: bool = True
 
     Returns:
         The paths written, in the order Pareto front, hypervolume, gradient profiles,
-        importances, momentum parameters, learning curves.
+        importances, momentum parameters, learning curves, rung-to-target fidelity, confirmation.
     """
     from optuna_dashboard import save_plotly_graph_object
 

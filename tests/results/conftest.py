@@ -40,8 +40,10 @@ def _trial_spec(family, values=None, *, state="complete", mu=None, s=None, lr=1e
     }
 
 
-def _make_study(out_dir: Path, trials: list[dict], *, name="study", metric="acc", direction="maximize", input_size=1, task=None):
-    """A study in `out_dir/optuna.db`, as `momnas search --out out_dir` would leave it."""
+def _make_study(out_dir: Path, trials: list[dict], *, name="study", metric="acc", direction="maximize", input_size=1, task=None,
+                target=None, rungs=()):
+    """A study in `out_dir/optuna.db`, as `momnas search --out out_dir` would leave it (with
+    `target` epochs and `rungs`, as a search with early stopping records them)."""
     task = task or {"name": "adding", "T": 12}
     storage = search.make_storage(search.storage_url(out_dir))
     study = optuna.create_study(storage=storage, study_name=name, directions=[direction, "minimize"])
@@ -50,7 +52,8 @@ def _make_study(out_dir: Path, trials: list[dict], *, name="study", metric="acc"
         study.set_metric_names([f"val_{metric}", "instability"])
     artifact_dir = Path(out_dir) / "artifacts"
     artifact_dir.mkdir(parents=True, exist_ok=True)
-    for key, value in {"task": task, "metric": metric, "direction": direction, "space": "momentum", "artifact_dir": str(artifact_dir.resolve())}.items():
+    for key, value in {"task": task, "metric": metric, "direction": direction, "space": "momentum",
+                       "artifact_dir": str(artifact_dir.resolve()), "target_epochs": target, "rungs": list(rungs)}.items():
         study.set_user_attr(key, value)
     for spec in trials:
         dynamics, core = spec["family"].split("-")

@@ -7,7 +7,8 @@ import importlib
 import optuna
 import pytest
 
-MODULES = ["search._study", "search.plots._pareto_front", "search.plots._writer", "search.plots._learning_curves", "search.export", "search.dashboard"]
+MODULES = ["search._study", "search._brackets", "search.plots._pareto_front", "search.plots._writer",
+           "search.plots._learning_curves", "search.export", "search.dashboard", "search.confirm"]
 DIGITS = {"name": "digits", "n_train": 128, "n_val": 64, "n_test": 64}
 TRAIN = {"steps": 4, "batch_size": 32, "device": "cpu", "seed": 0}
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
@@ -34,9 +35,11 @@ def test_docstring_examples(name, user_folder, monkeypatch):
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_run_search_example(tmp_path, monkeypatch):
-    """run_search's example runs a real two-trial search (local Ray) in the current folder."""
+@pytest.mark.parametrize("name", ["search._prepare", "search._search"])
+def test_search_examples(name, tmp_path, monkeypatch):
+    """prepare_study's and run_search's examples make a real study and run a real two-trial search
+    (local Ray) in the current folder."""
     monkeypatch.chdir(tmp_path)
-    result = doctest.testmod(importlib.import_module("search._run"), optionflags=FLAGS)
+    result = doctest.testmod(importlib.import_module(name), optionflags=FLAGS)
     assert result.attempted > 0 and result.failed == 0
     assert (tmp_path / "searched" / "optuna.db").is_file()

@@ -109,7 +109,8 @@ def test_export_json_without_checkpoint(picks_study, tmp_path):
     assert data["task"] == trial.user_attrs["run_config"]["task"]
     assert data["train"] == trial.user_attrs["run_config"]["train"]
     assert data["metrics"] == trial.user_attrs["metrics"]
-    assert data["source"] == {"study": "study", "trial": 1, "storage": search.storage_url(tmp_path), "pick": "knee"}
+    assert data["source"] == {"study": "study", "trial": 1, "storage": search.storage_url(tmp_path), "pick": "knee",
+                              "why": "nearest the ideal point of 5 Pareto trials"}
     assert "weights" not in data
     # A run file that runs reads, and a cell that cells rebuilds (fresh: no weights).
     config = runs.RunConfig.from_file(path)

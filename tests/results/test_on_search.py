@@ -27,10 +27,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="session")
 def searched(tmp_path_factory):
     out = tmp_path_factory.mktemp("search")
-    config = search.SearchConfig(
-        task="digits", n_train=200, n_val=100, n_test=100, space="momentum", trials=4, epochs=1, hidden=8,
-        seed=0, out=str(out), study="tiny", max_concurrent=2,
-    )
+    config = search.SearchConfig.from_flat({
+        "task": "digits", "n_train": 200, "n_val": 100, "n_test": 100, "space": "momentum", "trials": 4, "epochs": 1,
+        "hidden": 8, "seed": 0, "out": str(out), "study": "tiny", "max_concurrent": 2, "warm_start": "none",
+    })
     search.run_search(config)
     return out, search.open_study(out, None, "tiny")
 
@@ -62,7 +62,7 @@ def test_plots_of_a_real_search(searched):
     folder = out / "tiny" / "plots"
     written = {p.name for p in folder.glob("*.html")}
     assert written == {"pareto_front.html", "hypervolume.html", "grad_profiles.html", "importances.html", "momentum.html",
-                       "learning_curves.html"}
+                       "learning_curves.html", "fidelity.html", "confirmation.html"}
     assert (folder / "plotly.min.js").stat().st_size > 1_000_000
     paths = plots.write_plots(study, folder)
     assert all('src="plotly.min.js"' in p.read_text() for p in paths)

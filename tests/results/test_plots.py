@@ -330,7 +330,7 @@ def test_write_plots_writes_html_and_attaches_each_figure_once(known_study, tmp_
     out = tmp_path / "plots"
     paths = plots.write_plots(known_study, out)
     assert [p.name for p in paths] == ["pareto_front.html", "hypervolume.html", "grad_profiles.html", "importances.html", "momentum.html",
-                                        "learning_curves.html"]
+                                        "learning_curves.html", "fidelity.html", "confirmation.html"]
     for path in paths:
         text = path.read_text()
         assert "plotly" in text and "<html>" in text
@@ -344,7 +344,7 @@ def test_write_plots_writes_html_and_attaches_each_figure_once(known_study, tmp_
         return {k[len(SYSTEM_ATTR_PLOT_DATA):].split(":")[0] for k in attrs if k.startswith(SYSTEM_ATTR_PLOT_DATA)}
 
     assert graph_ids() == {"momnas-pareto-front", "momnas-hypervolume", "momnas-grad-profiles", "momnas-importances", "momnas-momentum",
-                           "momnas-learning-curves"}
+                           "momnas-learning-curves", "momnas-fidelity", "momnas-confirmation"}
     # The dashboard draws each in a 450 px high card: the attached copies fill it, never a fixed page size.
     attrs = storage.get_study_system_attrs(study_id)
     chunks: dict[str, list] = {}  # the dashboard stores each figure's JSON in numbered pieces
@@ -353,7 +353,7 @@ def test_write_plots_writes_html_and_attaches_each_figure_once(known_study, tmp_
             graph, _, index = key[len(SYSTEM_ATTR_PLOT_DATA):].partition(":")
             chunks.setdefault(graph, []).append((int(index), value))
     layouts = [json.loads("".join(v for _, v in sorted(pieces)))["layout"] for pieces in chunks.values()]
-    assert len(layouts) == 6 and all(layout["height"] == 450 and "width" not in layout for layout in layouts)
+    assert len(layouts) == 8 and all(layout["height"] == 450 and "width" not in layout for layout in layouts)
 
 
 def test_plot_pages_have_a_title_and_the_dashboard_copy_room_for_it(known_study, tmp_path):
@@ -425,7 +425,7 @@ def test_plot_command_writes_where_the_study_lives(known_study, tmp_path):
     result = CliRunner().invoke(app, ["plot", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     written = [line for line in result.stdout.splitlines() if line.endswith(".html")]
-    assert written == [str(tmp_path / "study" / "plots" / f"{n}.html") for n in ("pareto_front", "hypervolume", "grad_profiles", "importances", "momentum", "learning_curves")]
+    assert written == [str(tmp_path / "study" / "plots" / f"{n}.html") for n in ("pareto_front", "hypervolume", "grad_profiles", "importances", "momentum", "learning_curves", "fidelity", "confirmation")]
     assert all(Path(p).stat().st_size > 0 for p in written)
 
     result = CliRunner().invoke(app, ["plot", "--out", str(tmp_path), "--study", "nope"])
@@ -489,3 +489,57 @@ def test_learning_curves_name_each_pareto_trial_and_put_instability_on_a_log_sca
     # Before: a linear axis up to 20, on which the final values 0.2 .. 0.7 were one flat line.
     axis = fig.layout.yaxis2
     assert axis.type == "log" and axis.range[0] < math.log10(0.2) and axis.range[1] > math.log10(20.0)
+
+
+def _curve(points):
+    return [{"epoch": float(e), "metric": m, "instability": 1.0} for e, m in points]
+
+
+def test_the_rung_to_target_rank_correlation_on_a_hand_made_study(tmp_path, make_study, trial_spec):
+    from search import rung_fidelity
+    from search.plots._fidelity import _fidelity_figure, _fidelity_info
+
+    # Five trials to the target of 9 epochs. At epoch 1 the order is reversed at the end (rho = -1);
+    # at epoch 3 it is the target's order (rho = 1). A sixth trial stopped at 3 never reached the target.
+    ends = [0.9, 0.8, 0.7, 0.6, 0.5]
+    specs = [trial_spec("momentum-lstm", (end, 0.5), curve=_curve([(1, 0.1 * (i + 1)), (3, end - 0.05), (9, end)]))
+             for i, end in enumerate(ends)]
+    specs.append(trial_spec("plain-lstm", state="pruned", recorded=(0.95, 0.1), curve=_curve([(1, 0.99), (3, 0.95)]), stopped_at=3))
+    study = make_study(tmp_path, specs, target=9, rungs=(1, 3))
+    by_epoch = {f.epoch: f for f in rung_fidelity(study)}
+    assert by_epoch[1.0].spearman == pytest.approx(-1.0) and by_epoch[1.0].trials == 5
+    assert by_epoch[3.0].spearman == pytest.approx(1.0)
+    info = _fidelity_info(study)
+    fig = _fidelity_figure(info)
+    assert [a.text for a in fig.layout.annotations] == ["epoch 1: ρ = -1.00 (n = 5)", "epoch 3: ρ = +1.00 (n = 5)"]
+    # Without a recorded target there is nothing to correlate against.
+    assert rung_fidelity(make_study(tmp_path / "other", specs[:2])) == []
+
+
+def test_too_few_trials_at_the_target_give_no_rho(tmp_path, make_study, trial_spec):
+    from search import rung_fidelity
+
+    specs = [trial_spec("plain-lstm", (0.5 + i / 10, 0.5), curve=_curve([(1, 0.3 + i / 10), (3, 0.5 + i / 10)])) for i in range(3)]
+    (rung,) = rung_fidelity(make_study(tmp_path, specs, target=3, rungs=(1,)))
+    assert rung.trials == 3 and rung.spearman is None  # fewer than 4 trials
+
+
+def test_the_confirmation_figure_reads_the_stored_confirmation(tmp_path, make_study, trial_spec):
+    from search import _record
+    from search.confirm import Confirmation, ConfirmedCell
+    from search.plots._confirmation import _confirmation_figure, _confirmation_info
+
+    study = make_study(tmp_path, [trial_spec("momentum-lstm", (0.9, 0.5)), trial_spec("plain-lstm", (0.8, 0.2))], target=5)
+    assert _confirmation_info(study).confirmation is None
+    cells = (ConfirmedCell(0, "momentum-lstm", None, (1, 2, 3), ((0.91, 0.5), (0.92, 0.4), (0.93, 0.45)), ("completed",) * 3, (0.9, 0.5)),
+             ConfirmedCell(1, "plain-lstm", "LSTM", (1, 2, 3), ((0.80, 0.2), (0.81, 0.3), (0.79, 0.25)), ("completed",) * 3, (0.8, 0.2)))
+    confirmation = Confirmation("study", 5, ("val_acc", "instability"), True, cells, str(tmp_path), 1.0)
+    _record.write_confirmed(study, confirmation.to_dict())
+    info = _confirmation_info(study)
+    assert info.confirmation.best_prior.trial == 1 and info.confirmation.best().trial == 0
+    # accuracy 0.92 ± 0.01 against 0.80 ± 0.01: better beyond the spread; instability worse beyond it.
+    assert info.verdict == ("trial 0 (momentum-lstm) better than the best prior, trial 1 (LSTM), beyond the seed spread: "
+                            "no difference")
+    fig = _confirmation_figure(info)
+    assert "★ the best prior" in fig.layout.title.text
+    assert sum(len(t.x) for t in fig.data if t.marker.opacity == 0.6) == 12  # a dot per seed and objective
