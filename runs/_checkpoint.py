@@ -20,7 +20,7 @@ from runs._tasks import task_spec
 
 def save(model: SequenceModel, path: str | Path, config: RunConfig | None = None) -> None:
     """Write a run checkpoint (docs/architecture.md) that cells.load and runs.load read."""
-    config = config if config is not None else getattr(model, "run_config", None)
+    config = config if config is not None else model.run_config
     if config is None:
         raise ValueError("runs.save: no RunConfig (pass config=, or a model from runs.train / runs.load)")
     save_cell(model.cell, path, run=config.to_dict(), model_state=model.state_dict())
@@ -37,11 +37,10 @@ def load(path: str | Path, *, map_location: str | torch.device = "cpu") -> Seque
     # The readout's size is in its weights: an npz task's class count is not in its config.
     try:
         output_size = data["model_state"]["readout.weight"].shape[0]
-        model = build_model(config.cell, output_size, spec.readout, config.train.impl)
+        model = build_model(config.cell, output_size, spec.readout, config.train.impl, run_config=config)
         model.load_state_dict(data["model_state"])
     except (KeyError, IndexError, AttributeError, TypeError, RuntimeError) as exc:
         detail = " ".join(str(exc).strip().splitlines()[:2]) or type(exc).__name__
         raise ValueError(f"runs.load: {path}: the weights do not fit the model ({detail}); "
                          "the file is damaged or was edited by hand") from None
-    model.run_config = config
     return model

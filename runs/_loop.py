@@ -131,8 +131,7 @@ class _Run:
         self.config, self.task, self.tc, self.report = config, task, tc, report
         self.device = resolve_device(tc.device)
         torch.manual_seed(tc.seed)
-        self.model = build_model(config.cell, task.output_size, task.readout, tc.impl).to(self.device)
-        self.model.run_config = config
+        self.model = build_model(config.cell, task.output_size, task.readout, tc.impl, run_config=config).to(self.device)
         self.steps_per_epoch = math.ceil(len(task.train) / tc.batch_size)
         self.total_steps = tc.steps if tc.steps is not None else tc.epochs * self.steps_per_epoch
         self.forward = training_forward(self.model, tc.compile, self.device, self.total_steps)

@@ -102,7 +102,7 @@ def test_outputs_rebuild_with_cells_load_and_runs_load(tmp_path):
 
     x = runs.load_task(result.config.task).test.x[:8]
     model = runs.load(tmp_path / "checkpoint.pt")
-    assert model.run_config == result.config
+    assert model.run_config == result.config and "task='adding'" in repr(model)
     with torch.no_grad():
         assert torch.equal(model(x), result.model(x))
         cell = cells.load(tmp_path / "checkpoint.pt")  # the reference implementation of the same weights
