@@ -3,8 +3,9 @@
     momnas train RUN.json [--out DIR]
     momnas train --core lstm --dynamics momentum --mu 0.6 --s 0.6 --task psmnist --epochs 2
 
-Flags override the file's values. Writes run.json, metrics.json, curves.json, curves.html and
-(unless the run diverged) checkpoint.pt under --out. The work is `runs.train`; this module
+Flags override the file's values; a run file's recorded threads are applied, and one line says
+when this machine cannot reproduce its recorded numbers exactly. Writes run.json, metrics.json,
+curves.json, curves.html and (unless the run diverged) checkpoint.pt under --out. The work is `runs.train`; this module
 parses, calls it once, and draws the learning curves (plotly lives in `search`, not `runs`).
 """
 
@@ -82,6 +83,9 @@ def train_command(
     compile: Annotated[Optional[str], typer.Option(
         "--compile", help="torch.compile the training steps: off, on, or auto (the default: on the GPU, for the families and run lengths where it pays)",
         rich_help_panel=_TRAIN)] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        help="torch CPU threads for the run (default: what the run file recorded, else torch's default)",
+        rich_help_panel=_TRAIN)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the run already in --out (else it is refused)")] = False,
 ):
@@ -93,6 +97,7 @@ def train_command(
             raise ValueError("nothing to train: give a run file (momnas train RUN.json) or flags "
                              "(momnas train --core lstm --task adding)")
         base = runs.read_run_file(run_file) if run_file is not None else None
+        recorded = runs.recorded_environment(run_file, base) if run_file is not None else None
         config = runs.build_run_config(
             base,
             cell=_merge(_set(core=core, dynamics=dynamics, hidden_size=hidden_size, mu=mu, s=s, beta=beta),
@@ -100,11 +105,15 @@ def train_command(
             task=_set(name=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, seed=data_seed),
             train=_set(optimizer=optimizer, lr=lr, orthogonal_lr=orthogonal_lr, batch_size=batch_size, epochs=epochs,
                        steps=steps, clip=clip, schedule=schedule, decay_at=decay_at, eval_every=eval_every,
-                       seed=seed, device=device, impl=impl, compile=compile),
+                       seed=seed, device=device, impl=impl, compile=compile, threads=threads),
+            environment=recorded,
         )
         out = out if out is not None else _default_out(config)
         _check_out(out, overwrite)
         loaded = runs.load_task(config.task)  # bad data fails here, before anything is written
+        note = runs.replay_note(recorded, config)
+        if note:
+            err_console.print(note, highlight=False, soft_wrap=True)
         console.print(f"[bold]{config.cell.family}[/] on [bold]{loaded.name}[/]: {len(loaded.train)} train, "
                       f"{len(loaded.val)} validation, {len(loaded.test)} test sequences of length {loaded.length}",
                       highlight=False)

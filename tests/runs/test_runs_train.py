@@ -37,10 +37,14 @@ def test_result_shape_matches_metrics_json_contract():
     result = runs.train(config(epochs=2), report=reports.append)
     d = result.to_dict()
     assert list(d) == ["status", "task", "metric", "direction", "validation", "test", "baseline", "stability",
-                       "epochs", "steps", "seconds", "compile_seconds", "startup_seconds"]
+                       "epochs", "steps", "seconds", "compile_seconds", "startup_seconds", "environment"]
     assert (d["status"], d["task"], d["metric"], d["direction"]) == ("completed", "adding", "mse", "minimize")
     assert set(d["validation"]) == set(d["test"]) == {"mse", "loss"}
     assert set(d["stability"]) == {"grad_ratio_log10", "instability", "grad_norm_max", "loss_spikes", "diverged"}
+    env = d["environment"]
+    assert (env["torch"], env["device"], env["threads"]) == (torch.__version__, "cpu", torch.get_num_threads())
+    assert {"numpy", "python", "device_name", "deterministic_algorithms", "cudnn_deterministic",
+            "float32_matmul_precision"} <= set(env)
     assert d["stability"]["instability"] == abs(d["stability"]["grad_ratio_log10"])
     assert d["epochs"] == 2 and d["steps"] == 16
     json.dumps(d, allow_nan=False)  # plain JSON
