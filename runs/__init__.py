@@ -4,7 +4,8 @@
     config = runs.RunConfig.from_file("run.json")          # or RunConfig(cell=..., task=..., train=...)
     result = runs.train(config, report=lambda m: m["val_mse"] > 1.0, out_dir="out/")
     result.status, result.value, result.stability, result.to_dict()   # to_dict() is metrics.json
-    model = runs.load("out/checkpoint.pt")
+    model = runs.load("out/checkpoint.pt")                  # or an export's best.json
+    model.predict(raw_inputs)                                # the task's preprocessing applied (runs.tasks()[name].raw)
 
 Imports nothing of Optuna, Ray or plotly: a search wraps `train(config, report=...)`.
 """
