@@ -6,6 +6,7 @@
     result.status, result.value, result.stability, result.to_dict()   # to_dict() is metrics.json
     model = runs.load("out/checkpoint.pt")                  # or an export's best.json
     model.predict(raw_inputs)                                # the task's preprocessing applied (runs.tasks()[name].raw)
+    runs.check_fits_memory(config)                           # refuses, in one line, a run this machine cannot hold
 
 Imports nothing of Optuna, Ray or plotly: a search wraps `train(config, report=...)`.
 """
@@ -19,11 +20,12 @@ from runs._compile import PAYS_ON_GPU as COMPILE_PAYS_ON_GPU
 from runs._config import RunConfig, TaskConfig, TrainConfig, read_run_file
 from runs._model import SequenceModel, build_model
 from runs._stability import EPS, grad_ratio_log10, hidden_gradients
-from runs._tasks import KINDS, Split, Task, TaskSpec, load_task, register_task, task_input_size, tasks
+from runs._tasks import KINDS, Split, Task, TaskSizes, TaskSpec, load_task, register_task, task_input_size, tasks
 from runs._optim import optimizers, schedules
 from runs._checkpoint import load, save
 from runs._environment import environment, recorded_environment, replay_note
 from runs._loop import evaluate, train
+from runs._memory import MemoryEstimate, check_fits_memory, estimate_memory
 from runs._result import RunResult
 
 
@@ -65,9 +67,9 @@ def build_run_config(
 
 
 __all__ = [
-    "COMPILE_CHOICES", "COMPILE_PAYS_ON_GPU", "EPS", "KINDS", "RunConfig", "RunResult", "SequenceModel",
-    "Split", "Task", "TaskConfig", "TaskSpec", "TrainConfig", "build_model", "build_run_config",
-    "environment", "evaluate", "grad_ratio_log10", "hidden_gradients",
+    "COMPILE_CHOICES", "COMPILE_PAYS_ON_GPU", "EPS", "KINDS", "MemoryEstimate", "RunConfig", "RunResult", "SequenceModel",
+    "Split", "Task", "TaskConfig", "TaskSizes", "TaskSpec", "TrainConfig", "build_model", "build_run_config",
+    "check_fits_memory", "environment", "estimate_memory", "evaluate", "grad_ratio_log10", "hidden_gradients",
     "load", "load_task", "optimizers", "read_run_file", "recorded_environment", "register_task", "replay_note",
     "save", "schedules", "task_input_size", "tasks", "train",
 ]

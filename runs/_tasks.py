@@ -3,7 +3,8 @@
 A task knows its input and output sizes, how the model reads the cell's outputs
 (`readout`: the last state, or every step), its loss and metric, and a baseline to print
 beside the result. Its spec also declares how raw inputs become the model's (`preprocess`,
-used by the loader and by `SequenceModel.predict` alike, so the two cannot drift). Adding a
+used by the loader and by `SequenceModel.predict` alike, so the two cannot drift) and how
+large its arrays are without making them (`sizes`, for `runs.estimate_memory`). Adding a
 task is one `@register_task(...)` entry.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -77,6 +78,19 @@ class Task:
         return self.train.x.shape[1]
 
 
+class TaskSizes(NamedTuple):
+    """How large a task's arrays are, known without making them: examples per split, steps,
+    features per step, the readout's outputs, and target values per example."""
+
+    n_train: int
+    n_val: int
+    n_test: int
+    T: int
+    D: int
+    outputs: int
+    targets_per_example: int = 1  # T for a class per step (copying)
+
+
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
     name: str
@@ -87,17 +101,19 @@ class TaskSpec:
     input_size: int | None                       # features per step; None: known once loaded (npz)
     preprocess: Callable[[np.ndarray], np.ndarray]  # raw inputs -> (N, T, D) float32, as the model takes them
     raw: str                                     # what `preprocess` takes, in words
+    sizes: Callable[[TaskConfig, str], TaskSizes]  # (config, argument) -> sizes, nothing generated or loaded
 
 
 _REGISTRY: dict[str, TaskSpec] = {}
 
 
 def register_task(name: str, *, options: tuple[str, ...], readout: str, summary: str, input_size: int | None,
-                  preprocess: Callable[[np.ndarray], np.ndarray], raw: str):
+                  preprocess: Callable[[np.ndarray], np.ndarray], raw: str,
+                  sizes: Callable[[TaskConfig, str], TaskSizes]):
     """Register `factory(config, argument) -> Task` under `name` (used as `name` or `name:argument`)."""
 
     def wrap(factory):
-        _REGISTRY[name] = TaskSpec(name, factory, options, readout, summary, input_size, preprocess, raw)
+        _REGISTRY[name] = TaskSpec(name, factory, options, readout, summary, input_size, preprocess, raw, sizes)
         return factory
 
     return wrap
@@ -130,7 +146,7 @@ def task_input_size(config: TaskConfig) -> int:
     spec, argument = task_spec(config.name)
     if spec.input_size is not None:
         return spec.input_size
-    return load_task(config).input_size
+    return spec.sizes(config, argument).D
 
 
 def load_task(config: TaskConfig | dict | str) -> Task:
@@ -288,6 +304,17 @@ def _generated_splits(config: TaskConfig, make) -> tuple[Split, Split, Split]:
     return tuple(splits)
 
 
+def _generated_sizes(steps: Callable[[int], int], D: int, outputs: int, per_step: bool):
+    """`sizes` of a generated task: `steps(T)` steps of D features."""
+
+    def sizes(config: TaskConfig, _: str) -> TaskSizes:
+        T = steps(_generated_T(config))
+        n = [_generated_n(config, split) for split in ("train", "val", "test")]
+        return TaskSizes(*n, T=T, D=D, outputs=outputs, targets_per_example=T if per_step else 1)
+
+    return sizes
+
+
 _COPYING_RAW = "one-hot symbols (N, T + 20, 10), as the task generates them (no scaling)"
 _ADDING_RAW = "(value in [0, 1], marker 0 or 1) pairs (N, T, 2), as the task generates them (no scaling)"
 
@@ -295,7 +322,8 @@ _ADDING_RAW = "(value in [0, 1], marker 0 or 1) pairs (N, T, 2), as the task gen
 @register_task("copying", options=("T", "n_train", "n_val", "n_test"), readout="all",
                input_size=10,
                summary="recall 10 symbols after T blanks (length T+20); per-step cross-entropy; baseline 10 ln 8 / (T+20)",
-               preprocess=functools.partial(sequences, task="copying", raw=_COPYING_RAW), raw=_COPYING_RAW)
+               preprocess=functools.partial(sequences, task="copying", raw=_COPYING_RAW), raw=_COPYING_RAW,
+               sizes=_generated_sizes(lambda T: T + 20, D=10, outputs=9, per_step=True))
 def copying(config: TaskConfig, _: str) -> Task:
     train, val, test = _generated_splits(config, _copying)
     T = test.x.shape[1] - 20
@@ -307,7 +335,8 @@ def copying(config: TaskConfig, _: str) -> Task:
 @register_task("adding", options=("T", "n_train", "n_val", "n_test"), readout="last",
                input_size=2,
                summary="sum of the two marked values among T; MSE; baseline 0.167 (always answer 1)",
-               preprocess=functools.partial(sequences, task="adding", raw=_ADDING_RAW), raw=_ADDING_RAW)
+               preprocess=functools.partial(sequences, task="adding", raw=_ADDING_RAW), raw=_ADDING_RAW,
+               sizes=_generated_sizes(lambda T: T, D=2, outputs=1, per_step=False))
 def adding(config: TaskConfig, _: str) -> Task:
     train, val, test = _generated_splits(config, _adding)
     # Always answering 1: the variance of the sum of two U(0,1), 1/6.
@@ -317,6 +346,14 @@ def adding(config: TaskConfig, _: str) -> Task:
 # ---------------------------------------------------------------------------- bundled data
 
 
+def _carved_sizes(config: TaskConfig, pool: int, default_val: int, test: int) -> tuple[int, int, int]:
+    """(n_train, n_val, n_test) that `carve` and `_head` give from a training pool and a test set."""
+    n_val = min(config.n_val if config.n_val is not None else default_val, pool)
+    n_train = pool - n_val if config.n_train is None else min(config.n_train, pool - n_val)
+    return n_train, n_val, test if config.n_test is None else min(config.n_test, test)
+
+
+_DIGITS_N = 1797
 _DIGITS_TEST = 360  # 20%: the last 360 of one fixed shuffle, the same for every task seed
 _DIGITS_RAW = "8x8 images with pixels 0..16, as sklearn's load_digits() gives them: .data (N, 64) or .images (N, 8, 8)"
 
@@ -332,11 +369,15 @@ def _digits_task(config: TaskConfig) -> Task:
     return classification(config, train, val, _head(config, x[held], y[held]), classes=10)
 
 
+def _digits_sizes(config: TaskConfig, _: str) -> TaskSizes:
+    return TaskSizes(*_carved_sizes(config, _DIGITS_N - _DIGITS_TEST, 144, _DIGITS_TEST), T=64, D=1, outputs=10)
+
+
 @register_task("digits", options=("n_train", "n_val", "n_test"), readout="last",
                input_size=1,
                summary="scikit-learn's 8x8 digits pixel by pixel (64 steps); accuracy",
                preprocess=functools.partial(pixels, task="digits", raw=_DIGITS_RAW, side=8, top=16, permute=False),
-               raw=_DIGITS_RAW)
+               raw=_DIGITS_RAW, sizes=_digits_sizes)
 def digits(config: TaskConfig, _: str) -> Task:
     return _digits_task(config)
 
@@ -345,7 +386,7 @@ def digits(config: TaskConfig, _: str) -> Task:
                input_size=1,
                summary="digits with the 64 positions permuted (RandomState(92916)); accuracy",
                preprocess=functools.partial(pixels, task="pdigits", raw=_DIGITS_RAW, side=8, top=16, permute=True),
-               raw=_DIGITS_RAW)
+               raw=_DIGITS_RAW, sizes=_digits_sizes)
 def pdigits(config: TaskConfig, _: str) -> Task:
     return _digits_task(config)
 
@@ -361,7 +402,8 @@ def _mnist1d_preprocess(x: np.ndarray) -> np.ndarray:
 @register_task("mnist1d", options=("n_train", "n_val", "n_test"), readout="last",
                input_size=1,
                summary="mnist1d's generated 4,000 / 1,000 sequences of length 40; accuracy",
-               preprocess=_mnist1d_preprocess, raw=_MNIST1D_RAW)
+               preprocess=_mnist1d_preprocess, raw=_MNIST1D_RAW,
+               sizes=lambda config, _: TaskSizes(*_carved_sizes(config, 4000, 400, 1000), T=40, D=1, outputs=10))
 def mnist1d_task(config: TaskConfig, _: str) -> Task:
     from runs._data import mnist1d_arrays
 
@@ -394,11 +436,15 @@ def _mnist_task(config: TaskConfig) -> Task:
 _MNIST_RAW = "MNIST images with pixel bytes 0..255, as the IDX files hold them: (N, 28, 28) or (N, 784)"
 
 
+def _mnist_sizes(config: TaskConfig, _: str) -> TaskSizes:
+    return TaskSizes(*_carved_sizes(config, 60_000, 5_000, 10_000), T=784, D=1, outputs=10)
+
+
 @register_task("smnist", options=("n_train", "n_val", "n_test", "data_dir"), readout="last",
                input_size=1,
                summary="MNIST pixel by pixel (784 steps, [0,1]); accuracy; 5,000 validation images from training",
                preprocess=functools.partial(pixels, task="smnist", raw=_MNIST_RAW, side=28, top=255, permute=False),
-               raw=_MNIST_RAW)
+               raw=_MNIST_RAW, sizes=_mnist_sizes)
 def smnist(config: TaskConfig, _: str) -> Task:
     return _mnist_task(config)
 
@@ -407,7 +453,7 @@ def smnist(config: TaskConfig, _: str) -> Task:
                input_size=1,
                summary="sMNIST with one fixed pixel permutation, RandomState(92916).permutation(784); accuracy",
                preprocess=functools.partial(pixels, task="psmnist", raw=_MNIST_RAW, side=28, top=255, permute=True),
-               raw=_MNIST_RAW)
+               raw=_MNIST_RAW, sizes=_mnist_sizes)
 def psmnist(config: TaskConfig, _: str) -> Task:
     return _mnist_task(config)
 
@@ -415,10 +461,19 @@ def psmnist(config: TaskConfig, _: str) -> Task:
 _NPZ_RAW = "sequences (N, T, D), as x in the file (no scaling)"
 
 
+def _npz_sizes(config: TaskConfig, path: str) -> TaskSizes:
+    """From the file's array headers and its labels (x is not read); every example is counted
+    as training data, an upper bound for the device that holds the training split."""
+    from runs._data import npz_layout
+
+    n, T, D, outputs = npz_layout(path)
+    return TaskSizes(n, 0, 0, T=T, D=D, outputs=outputs)
+
+
 @register_task("npz", options=("n_train", "n_val", "n_test"), readout="last",
                input_size=None,
                summary="your arrays: x (N,T,D) float, y (N,) int (classes) or float (regression); optional x_train/x_val/x_test splits",
-               preprocess=functools.partial(sequences, task="npz", raw=_NPZ_RAW), raw=_NPZ_RAW)
+               preprocess=functools.partial(sequences, task="npz", raw=_NPZ_RAW), raw=_NPZ_RAW, sizes=_npz_sizes)
 def npz(config: TaskConfig, path: str) -> Task:
     from runs._data import read_npz
 

@@ -4,8 +4,9 @@
     momnas train --core lstm --dynamics momentum --mu 0.6 --s 0.6 --task psmnist --epochs 2
 
 Flags override the file's values; a run file's recorded threads are applied, and one line says
-when this machine cannot reproduce its recorded numbers exactly. Writes run.json, metrics.json,
-curves.json, curves.html and (unless the run diverged) checkpoint.pt under --out. The work is `runs.train`; this module
+when this machine cannot reproduce its recorded numbers exactly. A run too large for the device's
+memory is refused before anything is made. Writes run.json, metrics.json, curves.json, curves.html
+and (unless the run diverged) checkpoint.pt under --out. The work is `runs.train`; this module
 parses, calls it once, and draws the learning curves (plotly lives in `search`, not `runs`).
 """
 
@@ -110,6 +111,7 @@ def train_command(
         )
         out = out if out is not None else _default_out(config)
         _check_out(out, overwrite)
+        runs.check_fits_memory(config)  # sizes that cannot fit, from the config alone: before any data is made
         loaded = runs.load_task(config.task)  # bad data fails here, before anything is written
         note = runs.replay_note(recorded, config)
         if note:
