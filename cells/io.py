@@ -4,7 +4,8 @@ A checkpoint is `torch.save` of {"format": "momnas-checkpoint", "version": 1, "c
 dict, "cell_state": state_dict}; runs add "run" and "model_state" (`save(cell, path, **extra)`,
 read back with `read_checkpoint`), which `load` ignores. Files are written under a temporary
 name and renamed (`atomic_write`): a checkpoint is there whole or not at all.
-`load` also reads an exported JSON file {"cell": {...}, "weights": "relative/path.pt"?}.
+`load` also reads an exported JSON file {"cell": {...}, "weights": "relative/path.pt"?}
+through `read_export`, which `runs.load` shares.
 """
 
 from __future__ import annotations

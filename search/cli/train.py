@@ -52,7 +52,7 @@ def train_command(
     # cell
     core: Annotated[Optional[str], typer.Option(help="cell core: rnn, lstm, gru, orthogonal, ... (`momnas cells`)", rich_help_panel=_CELL)] = None,
     dynamics: Annotated[Optional[str], typer.Option(help="plain, momentum, adam, rmsprop, nag_restart", rich_help_panel=_CELL)] = None,
-    hidden_size: Annotated[Optional[int], typer.Option("--hidden-size", "-H", help="hidden units", rich_help_panel=_CELL)] = None,
+    hidden_size: Annotated[Optional[int], typer.Option("--hidden-size", "--hidden", "-H", help="hidden units", rich_help_panel=_CELL)] = None,
     mu: Annotated[Optional[float], typer.Option(help="momentum μ", rich_help_panel=_CELL)] = None,
     s: Annotated[Optional[float], typer.Option("--s", help="step size s", rich_help_panel=_CELL)] = None,
     beta: Annotated[Optional[float], typer.Option(help="adam / rmsprop β", rich_help_panel=_CELL)] = None,
