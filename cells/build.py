@@ -1,13 +1,13 @@
-"""`build_cell`: config -> module, through a registry of implementations keyed by name.
+"""`build_cell`: config -> module, through a table of implementations keyed by name.
 
-"reference" builds the step-by-step cells of this package (the oracle). Other packages add
-implementations with `register_impl` (cells/fast registers "auto"); build_cell imports
-`cells.fast` on first need so that its registrations happen without the caller importing it.
+"reference" builds the step-by-step cells of this package (the oracle); "auto" makes that
+cell fast in place with `cells.fast.accelerate`. `cells.fast` is imported only when an
+"auto" cell is built: `import cells` stays light, and `cells.fast` (which imports `cells.cell`)
+never imports this module back. `register_impl` adds an implementation under a new name.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Callable
 
 from torch import nn
@@ -24,23 +24,19 @@ def _reference(config: CellConfig) -> nn.Module:
     return CORE_CLASSES[config.core](config)
 
 
-IMPLS: dict[str, Factory] = {"reference": _reference}
-_PLUGINS = ("cells.fast",)  # imported on first miss; each registers its impls
+def _auto(config: CellConfig) -> nn.Module:
+    from .fast import accelerate  # on first use only (see the module docstring)
+
+    return accelerate(_reference(config))
+
+
+IMPLS: dict[str, Factory] = {"reference": _reference, "auto": _auto}
 
 
 def register_impl(name: str, factory: Factory) -> None:
     """Make `build_cell(cfg, impl=name)` call `factory(cfg)`; the module it returns must keep
     the reference cell's interface (forward(x, state), .config, .output_size, parameter names)."""
     IMPLS[name] = factory
-
-
-def _load_plugins() -> None:
-    for name in _PLUGINS:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # the plugin exists but something it needs is missing
-                raise
 
 
 def build_cell(config: CellConfig, impl: str = "auto") -> nn.Module:
@@ -56,8 +52,6 @@ def build_cell(config: CellConfig, impl: str = "auto") -> nn.Module:
     if not isinstance(config, CellConfig):
         raise TypeError(f"build_cell: expected a CellConfig, got {type(config).__name__} "
                         f"(use CellConfig.from_dict for a dict)")
-    if impl not in IMPLS:
-        _load_plugins()
     if impl not in IMPLS:
         raise ValueError(f"build_cell: impl={impl!r} is unknown; impl must be one of {', '.join(IMPLS)}")
     return IMPLS[impl](config)

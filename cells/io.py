@@ -4,7 +4,8 @@ A checkpoint is `torch.save` of {"format": "momnas-checkpoint", "version": 1, "c
 dict, "cell_state": state_dict}; runs add "run" and "model_state" (`save(cell, path, **extra)`,
 read back with `read_checkpoint`), which `load` ignores. Files are written under a temporary
 name and renamed (`atomic_write`): a checkpoint is there whole or not at all.
-`load` also reads an exported JSON file {"cell": {...}, "weights": "relative/path.pt"?}.
+`load` also reads an exported JSON file {"cell": {...}, "weights": "relative/path.pt"?}
+through `read_export`, which `runs.load` shares.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -20,7 +21,7 @@ from torch import nn
 from .build import build_cell
 from .config import CellConfig
 
-__all__ = ["save", "load", "read_checkpoint", "atomic_write", "FORMAT", "VERSION"]
+__all__ = ["save", "load", "read_checkpoint", "read_export", "is_json_file", "ExportedCell", "atomic_write", "FORMAT", "VERSION"]
 
 FORMAT = "momnas-checkpoint"
 VERSION = 1
@@ -67,46 +68,60 @@ def load(path: str | os.PathLike, impl: str = "auto") -> nn.Module:
     if not path.is_file():
         raise FileNotFoundError(f"cells.load: {path} does not exist; pass a checkpoint written by cells.save "
                                 f"or runs, or a JSON file with a \"cell\" entry")
-    if _is_json(path):
-        return _load_json(path, impl)
+    if is_json_file(path):
+        exported = read_export(path)
+        cell = build_cell(exported.config, impl)
+        if exported.checkpoint is not None:
+            _load_state(cell, exported.checkpoint["cell_state"], exported.weights)
+        return cell
     checkpoint = read_checkpoint(path)
     cell = build_cell(_config(checkpoint["cell"], path), impl)
     _load_state(cell, checkpoint["cell_state"], path)
     return cell
 
 
-def _is_json(path: Path) -> bool:
+def is_json_file(path: Path) -> bool:
+    """Whether `path` is a JSON file (by its suffix, or a first character "{"), not a checkpoint."""
     if path.suffix.lower() == ".json":
         return True
     with path.open("rb") as f:
         return f.read(64).lstrip()[:1] == b"{"
 
 
-def _load_json(path: Path, impl: str) -> nn.Module:
+class ExportedCell(NamedTuple):
+    """What an exported JSON file gives: its cell, and the checkpoint its "weights" names."""
+
+    config: CellConfig
+    weights: Path | None      # the checkpoint's path (None: the file names no weights)
+    checkpoint: dict | None   # that checkpoint, validated (`read_checkpoint`), holding the same cell
+
+
+def read_export(path: str | os.PathLike, reader: str = "cells.load", map_location: Any = "cpu") -> ExportedCell:
+    """Read an exported JSON file {"cell": {...}, "weights": "file.pt" (optional, relative to
+    the JSON file)}; errors are one line starting with `reader`, naming the file and the fix."""
+    path = Path(path)
     try:
         data = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cells.load: {path} is not valid JSON ({exc}); fix it or export the cell again") from None
+        raise ValueError(f"{reader}: {path} is not valid JSON ({exc}); fix it or export the cell again") from None
     if not isinstance(data, dict) or "cell" not in data:
-        raise ValueError(f"cells.load: {path} has no top-level \"cell\" entry; it needs "
+        raise ValueError(f"{reader}: {path} has no top-level \"cell\" entry; it needs "
                          f"{{\"cell\": {{...CellConfig.to_dict()...}}, \"weights\": \"file.pt\" (optional)}}")
-    config = _config(data["cell"], path)
-    cell = build_cell(config, impl)
+    config = _config(data["cell"], path, reader)
     weights = data.get("weights")
     if weights is None:
-        return cell
+        return ExportedCell(config, None, None)
     if not isinstance(weights, str):
-        raise ValueError(f"cells.load: {path}: \"weights\" must be a path (string) relative to the JSON file")
+        raise ValueError(f"{reader}: {path}: \"weights\" must be a path (string) relative to the JSON file")
     weights_path = path.parent / weights
     if not weights_path.is_file():
-        raise FileNotFoundError(f"cells.load: {weights_path} (the \"weights\" of {path}) does not exist; "
+        raise FileNotFoundError(f"{reader}: {weights_path} (the \"weights\" of {path}) does not exist; "
                                 f"put the checkpoint there or drop \"weights\" for a fresh cell")
-    checkpoint = read_checkpoint(weights_path)
-    if _config(checkpoint["cell"], weights_path) != config:
-        raise ValueError(f"cells.load: {weights_path} holds a different cell than {path} describes; "
+    checkpoint = read_checkpoint(weights_path, reader, map_location)
+    if _config(checkpoint["cell"], weights_path, reader) != config:
+        raise ValueError(f"{reader}: {weights_path} holds a different cell than {path} describes; "
                          f"point \"weights\" at the checkpoint of this cell")
-    _load_state(cell, checkpoint["cell_state"], weights_path)
-    return cell
+    return ExportedCell(config, weights_path, checkpoint)
 
 
 def read_checkpoint(path: str | os.PathLike, reader: str = "cells.load", map_location: Any = "cpu") -> dict:
@@ -133,11 +148,11 @@ def read_checkpoint(path: str | os.PathLike, reader: str = "cells.load", map_loc
     return checkpoint
 
 
-def _config(data, path: Path) -> CellConfig:
+def _config(data, path: Path, reader: str = "cells.load") -> CellConfig:
     try:
         return CellConfig.from_dict(data)
     except ValueError as exc:
-        raise ValueError(f"cells.load: {path}: {exc}") from None
+        raise ValueError(f"{reader}: {path}: {exc}") from None
 
 
 def _load_state(cell: nn.Module, state: dict, path: Path) -> None:

@@ -98,7 +98,7 @@ class TaskConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """How to train: optimizer, learning rates, batches, length, clipping, schedule, seed, device."""
+    """How to train: optimizer, learning rates, batches, length, clipping, schedule, seed, device, threads."""
 
     optimizer: str = "adam"              # adam | rmsprop | sgd (see runs.optimizers())
     lr: float = 1e-3
@@ -115,6 +115,7 @@ class TrainConfig:
     device: str = "auto"                 # auto (CUDA when available) | cpu | cuda | cuda:N | mps
     impl: str = "auto"                   # cells.build_cell implementation: auto (fastest available) | reference
     compile: str = "auto"                # torch.compile the training steps: off | on | auto (where it pays, runs._compile)
+    threads: int | None = None           # torch's CPU threads for the run (set, then restored); None: torch's default
 
     def __post_init__(self):
         from runs._optim import OPTIMIZERS, SCHEDULES
@@ -131,9 +132,9 @@ class TrainConfig:
                 raise ValueError(f"train: `{key}` must be a positive number, got {value!r}")
             if value > FLOAT32_MAX:  # the optimizers keep it as a float32 tensor value: it would overflow
                 raise ValueError(f"train: `{key}` {value!r} is beyond float32's range (at most {FLOAT32_MAX:.3g}); give a usual value such as 1e-3")
-        for key in ("batch_size", "epochs", "steps", "eval_every"):
+        for key in ("batch_size", "epochs", "steps", "eval_every", "threads"):
             value = getattr(self, key)
-            if value is None and key in ("steps", "eval_every"):
+            if value is None and key in ("steps", "eval_every", "threads"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"train: `{key}` must be a positive integer, got {value!r}")

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 import cells
 from runs._compile import training_forward
 from runs._config import RunConfig
+from runs._environment import environment, resolve_device, torch_threads
 from runs._model import SequenceModel, build_model
 from runs._optim import OPTIMIZERS, SCHEDULES
 from runs._progress import ProgressBar
@@ -49,16 +50,6 @@ PROBE_SIZE = 64  # validation examples in the fixed stability probe batch
 
 
 # ---------------------------------------------------------------------------- loop
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"train: device {name!r} asked for but CUDA is not available here; use --device cpu or auto")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("train: device 'mps' asked for but it is not available here; use --device cpu or auto")
-    return torch.device(name)
 
 
 @torch.no_grad()
@@ -103,7 +94,9 @@ def train(
     progress: show a rich progress bar on stderr.
     task:     an already loaded task for `config.task` (saves reading it twice).
 
-    Seeds torch's global generator with `config.train.seed` (the cell's initialisation).
+    Seeds torch's global generator with `config.train.seed` (the cell's initialisation), and
+    runs with `config.train.threads` torch threads (restored after); the result records the
+    environment that changes its numbers (`runs._environment`).
     """
     called = time.perf_counter()  # startup_seconds counts from here: loading, building, the first step
     if task is None:
@@ -115,8 +108,8 @@ def train(
             f"cell input_size is {config.cell.input_size} but task {task.name!r} feeds {task.input_size} "
             f"feature(s) per step; set the cell's input_size to {task.input_size}"
         )
-    run = _Run(config, task, report, progress, called)
-    result = run.run()
+    with torch_threads(config.train.threads):
+        result = _Run(config, task, report, progress, called).run()
     if out_dir is not None:
         write_outputs(result, out_dir)
     return result
@@ -131,8 +124,8 @@ class _Run:
         self.config, self.task, self.tc, self.report = config, task, tc, report
         self.device = resolve_device(tc.device)
         torch.manual_seed(tc.seed)
-        self.model = build_model(config.cell, task.output_size, task.readout, tc.impl).to(self.device)
-        self.model.run_config = config
+        self.model = build_model(config.cell, task.output_size, task.readout, tc.impl, run_config=config).to(self.device)
+        self.environment = environment(self.device)
         self.steps_per_epoch = math.ceil(len(task.train) / tc.batch_size)
         self.total_steps = tc.steps if tc.steps is not None else tc.epochs * self.steps_per_epoch
         self.forward = training_forward(self.model, tc.compile, self.device, self.total_steps)
@@ -279,7 +272,7 @@ class _Run:
             seconds=round(time.perf_counter() - self.start, 3), compile_seconds=self.compile_seconds,
             startup_seconds=self.startup_seconds, curves=self.curves,
             grad_profile=None if diverged or self.profile is None else self.profile.tolist(),
-            model=None if diverged else self.model, config=self.config,
+            model=None if diverged else self.model, config=self.config, environment=self.environment,
         )
 
 

@@ -16,7 +16,6 @@ from runs._model import SequenceModel
 
 
 @dataclasses.dataclass
-@dataclasses.dataclass
 class RunResult:
     """What one run produced. `to_dict()` is metrics.json (docs/architecture.md)."""
 
@@ -37,6 +36,7 @@ class RunResult:
     grad_profile: list[float] | None  # ‖∂L/∂h_t‖, t = 1..T, at the last sound evaluation
     model: SequenceModel | None      # None when diverged
     config: RunConfig
+    environment: dict[str, Any]      # what changes the numbers besides the config (runs._environment)
 
     @property
     def value(self) -> float | None:
@@ -49,6 +49,7 @@ class RunResult:
             "validation": self.validation, "test": self.test, "baseline": self.baseline,
             "stability": self.stability, "epochs": self.epochs, "steps": self.steps, "seconds": self.seconds,
             "compile_seconds": self.compile_seconds, "startup_seconds": self.startup_seconds,
+            "environment": self.environment,
         }
 
     def profile(self, max_points: int = 256) -> tuple[list[int], list[float]]:

@@ -2,14 +2,18 @@
 
 A task knows its input and output sizes, how the model reads the cell's outputs
 (`readout`: the last state, or every step), its loss and metric, and a baseline to print
-beside the result. Adding a task is one `@register_task(...)` entry.
+beside the result. Its spec also declares how raw inputs become the model's (`preprocess`,
+used by the loader and by `SequenceModel.predict` alike, so the two cannot drift) and how
+large its arrays are without making them (`sizes`, for `runs.estimate_memory`). Adding a
+task is one `@register_task(...)` entry.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -74,6 +78,19 @@ class Task:
         return self.train.x.shape[1]
 
 
+class TaskSizes(NamedTuple):
+    """How large a task's arrays are, known without making them: examples per split, steps,
+    features per step, the readout's outputs, and target values per example."""
+
+    n_train: int
+    n_val: int
+    n_test: int
+    T: int
+    D: int
+    outputs: int
+    targets_per_example: int = 1  # T for a class per step (copying)
+
+
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
     name: str
@@ -82,19 +99,29 @@ class TaskSpec:
     readout: str                                 # "last" or "all": enough to rebuild a saved model
     summary: str
     input_size: int | None                       # features per step; None: known once loaded (npz)
+    preprocess: Callable[[np.ndarray], np.ndarray]  # raw inputs -> (N, T, D) float32, as the model takes them
+    raw: str                                     # what `preprocess` takes, in words
+    sizes: Callable[[TaskConfig, str], TaskSizes]  # (config, argument) -> sizes, nothing generated or loaded
 
 
 _REGISTRY: dict[str, TaskSpec] = {}
 
 
-def register_task(name: str, *, options: tuple[str, ...], readout: str, summary: str, input_size: int | None):
+def register_task(name: str, *, options: tuple[str, ...], readout: str, summary: str, input_size: int | None,
+                  preprocess: Callable[[np.ndarray], np.ndarray], raw: str,
+                  sizes: Callable[[TaskConfig, str], TaskSizes]):
     """Register `factory(config, argument) -> Task` under `name` (used as `name` or `name:argument`)."""
 
     def wrap(factory):
-        _REGISTRY[name] = TaskSpec(name, factory, options, readout, summary, input_size)
+        _REGISTRY[name] = TaskSpec(name, factory, options, readout, summary, input_size, preprocess, raw, sizes)
         return factory
 
     return wrap
+
+
+def _preprocess(config: TaskConfig, raw: np.ndarray) -> np.ndarray:
+    """The task's declared preprocessing (what `SequenceModel.preprocess` applies too)."""
+    return task_spec(config.name)[0].preprocess(raw)
 
 
 def tasks() -> dict[str, TaskSpec]:
@@ -119,7 +146,7 @@ def task_input_size(config: TaskConfig) -> int:
     spec, argument = task_spec(config.name)
     if spec.input_size is not None:
         return spec.input_size
-    return load_task(config).input_size
+    return spec.sizes(config, argument).D
 
 
 def load_task(config: TaskConfig | dict | str) -> Task:
@@ -175,9 +202,49 @@ def _head(config: TaskConfig, x: np.ndarray, y: np.ndarray) -> Split:
 def classification(config: TaskConfig, train: Split, val: Split, test: Split, classes: int | None = None) -> Task:
     """A classification task; baseline: the accuracy of always answering training's commonest class."""
     classes = classes if classes is not None else int(max(train.y.max(), val.y.max(), test.y.max())) + 1
+    if classes < 2:
+        raise ValueError(f"task {config.name!r}: every label is 0, one class only; a classifier needs labels of "
+                         "two classes or more (float labels make a regression)")
     majority = int(torch.bincount(train.y, minlength=classes).argmax())
     baseline = float((test.y == majority).float().mean())
     return Task(config.name, "classification", train, val, test, classes, baseline, config)
+
+
+# ---------------------------------------------------------------------------- preprocessing
+
+
+def _numbers(x: np.ndarray, task: str, raw: str) -> np.ndarray:
+    """x as an array of finite numbers, or a one-line error saying what the task takes."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiub":
+        raise ValueError(f"{task}: expected {raw}, got an array of {x.dtype}")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise ValueError(f"{task}: the inputs hold NaN or inf; expected {raw}")
+    return x
+
+
+def sequences(x: np.ndarray, *, task: str, raw: str) -> np.ndarray:
+    """Inputs that already are the model's (N, T, D) sequences: float32, nothing else changed."""
+    x = _numbers(x, task, raw)
+    if x.ndim != 3:
+        raise ValueError(f"{task}: expected {raw}, got shape {x.shape}")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def pixels(x: np.ndarray, *, task: str, raw: str, side: int, top: int, permute: bool) -> np.ndarray:
+    """Images (N, side, side), flat (N, side * side) or (N, side * side, 1), values 0..top ->
+    (N, side * side, 1) float32 in [0, 1], read row by row, optionally in the fixed
+    permutation (RandomState(PERMUTATION_SEED))."""
+    x = _numbers(x, task, raw)
+    steps = side * side
+    if x.shape[1:] not in ((side, side), (steps,), (steps, 1)):
+        raise ValueError(f"{task}: expected {raw}, got shape {x.shape}")
+    flat = x.reshape(len(x), steps)
+    if flat.dtype != np.uint8 and flat.size and (flat.min() < 0 or flat.max() > top):
+        raise ValueError(f"{task}: pixel values span {flat.min():g}..{flat.max():g}, expected 0..{top}: {raw}")
+    if permute:
+        flat = flat[:, np.random.RandomState(PERMUTATION_SEED).permutation(steps)]
+    return (flat.astype(np.float32) / np.float32(top))[:, :, None]
 
 
 # ---------------------------------------------------------------------------- generated tasks
@@ -217,20 +284,46 @@ _GENERATED_SIZES = {"n_train": 10_000, "n_val": 1_000, "n_test": 1_000}
 _DEFAULT_T = 100
 
 
-def _generated_splits(config: TaskConfig, make) -> tuple[Split, Split, Split]:
+def _generated_T(config: TaskConfig) -> int:
     T = config.T if config.T is not None else _DEFAULT_T
     if T < 2:
         raise ValueError(f"task {config.name!r}: T must be at least 2, got {T}")
+    return T
+
+
+def _generated_n(config: TaskConfig, split: str) -> int:
+    return getattr(config, f"n_{split}") or _GENERATED_SIZES[f"n_{split}"]
+
+
+def _generated_splits(config: TaskConfig, make) -> tuple[Split, Split, Split]:
+    T = _generated_T(config)
     splits = []
     for split in ("train", "val", "test"):
-        n = getattr(config, f"n_{split}") or _GENERATED_SIZES[f"n_{split}"]
-        splits.append(_split(*make(_rng(config, split), n, T)))
+        x, y = make(_rng(config, split), _generated_n(config, split), T)
+        splits.append(_split(_preprocess(config, x), y))
     return tuple(splits)
+
+
+def _generated_sizes(steps: Callable[[int], int], D: int, outputs: int, per_step: bool):
+    """`sizes` of a generated task: `steps(T)` steps of D features."""
+
+    def sizes(config: TaskConfig, _: str) -> TaskSizes:
+        T = steps(_generated_T(config))
+        n = [_generated_n(config, split) for split in ("train", "val", "test")]
+        return TaskSizes(*n, T=T, D=D, outputs=outputs, targets_per_example=T if per_step else 1)
+
+    return sizes
+
+
+_COPYING_RAW = "one-hot symbols (N, T + 20, 10), as the task generates them (no scaling)"
+_ADDING_RAW = "(value in [0, 1], marker 0 or 1) pairs (N, T, 2), as the task generates them (no scaling)"
 
 
 @register_task("copying", options=("T", "n_train", "n_val", "n_test"), readout="all",
                input_size=10,
-               summary="recall 10 symbols after T blanks (length T+20); per-step cross-entropy; baseline 10 ln 8 / (T+20)")
+               summary="recall 10 symbols after T blanks (length T+20); per-step cross-entropy; baseline 10 ln 8 / (T+20)",
+               preprocess=functools.partial(sequences, task="copying", raw=_COPYING_RAW), raw=_COPYING_RAW,
+               sizes=_generated_sizes(lambda T: T + 20, D=10, outputs=9, per_step=True))
 def copying(config: TaskConfig, _: str) -> Task:
     train, val, test = _generated_splits(config, _copying)
     T = test.x.shape[1] - 20
@@ -241,7 +334,9 @@ def copying(config: TaskConfig, _: str) -> Task:
 
 @register_task("adding", options=("T", "n_train", "n_val", "n_test"), readout="last",
                input_size=2,
-               summary="sum of the two marked values among T; MSE; baseline 0.167 (always answer 1)")
+               summary="sum of the two marked values among T; MSE; baseline 0.167 (always answer 1)",
+               preprocess=functools.partial(sequences, task="adding", raw=_ADDING_RAW), raw=_ADDING_RAW,
+               sizes=_generated_sizes(lambda T: T, D=2, outputs=1, per_step=False))
 def adding(config: TaskConfig, _: str) -> Task:
     train, val, test = _generated_splits(config, _adding)
     # Always answering 1: the variance of the sum of two U(0,1), 1/6.
@@ -251,57 +346,77 @@ def adding(config: TaskConfig, _: str) -> Task:
 # ---------------------------------------------------------------------------- bundled data
 
 
-def _digits_arrays(permute: bool) -> tuple[np.ndarray, np.ndarray]:
+def _carved_sizes(config: TaskConfig, pool: int, default_val: int, test: int) -> tuple[int, int, int]:
+    """(n_train, n_val, n_test) that `carve` and `_head` give from a training pool and a test set."""
+    n_val = min(config.n_val if config.n_val is not None else default_val, pool)
+    n_train = pool - n_val if config.n_train is None else min(config.n_train, pool - n_val)
+    return n_train, n_val, test if config.n_test is None else min(config.n_test, test)
+
+
+_DIGITS_N = 1797
+_DIGITS_TEST = 360  # 20%: the last 360 of one fixed shuffle, the same for every task seed
+_DIGITS_RAW = "8x8 images with pixels 0..16, as sklearn's load_digits() gives them: .data (N, 64) or .images (N, 8, 8)"
+
+
+def _digits_task(config: TaskConfig) -> Task:
     from sklearn.datasets import load_digits
 
     data = load_digits()
-    x = (data.data / 16.0).astype(np.float32)  # (1797, 64), pixels in [0, 1]
-    if permute:
-        x = x[:, np.random.RandomState(PERMUTATION_SEED).permutation(64)]
-    return x[:, :, None], data.target.astype(np.int64)
-
-
-_DIGITS_TEST = 360  # 20%: the last 360 of one fixed shuffle, the same for every task seed
-
-
-def _digits_task(config: TaskConfig, permute: bool) -> Task:
-    x, y = _digits_arrays(permute)
+    x, y = _preprocess(config, data.data), data.target.astype(np.int64)  # (1797, 64, 1) in [0, 1]
     order = np.random.RandomState(0).permutation(len(y))
     pool, held = order[:-_DIGITS_TEST], order[-_DIGITS_TEST:]
     train, val = carve(config, x[pool], y[pool], default_val=144)  # 10% of all 1,797
     return classification(config, train, val, _head(config, x[held], y[held]), classes=10)
 
 
+def _digits_sizes(config: TaskConfig, _: str) -> TaskSizes:
+    return TaskSizes(*_carved_sizes(config, _DIGITS_N - _DIGITS_TEST, 144, _DIGITS_TEST), T=64, D=1, outputs=10)
+
+
 @register_task("digits", options=("n_train", "n_val", "n_test"), readout="last",
                input_size=1,
-               summary="scikit-learn's 8x8 digits pixel by pixel (64 steps); accuracy")
+               summary="scikit-learn's 8x8 digits pixel by pixel (64 steps); accuracy",
+               preprocess=functools.partial(pixels, task="digits", raw=_DIGITS_RAW, side=8, top=16, permute=False),
+               raw=_DIGITS_RAW, sizes=_digits_sizes)
 def digits(config: TaskConfig, _: str) -> Task:
-    return _digits_task(config, permute=False)
+    return _digits_task(config)
 
 
 @register_task("pdigits", options=("n_train", "n_val", "n_test"), readout="last",
                input_size=1,
-               summary="digits with the 64 positions permuted (RandomState(92916)); accuracy")
+               summary="digits with the 64 positions permuted (RandomState(92916)); accuracy",
+               preprocess=functools.partial(pixels, task="pdigits", raw=_DIGITS_RAW, side=8, top=16, permute=True),
+               raw=_DIGITS_RAW, sizes=_digits_sizes)
 def pdigits(config: TaskConfig, _: str) -> Task:
-    return _digits_task(config, permute=True)
+    return _digits_task(config)
+
+
+_MNIST1D_RAW = "mnist1d's sequences (N, 40), as mnist1d.data.make_dataset gives them as x (no scaling)"
+
+
+def _mnist1d_preprocess(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    return sequences(x[:, :, None] if x.ndim == 2 else x, task="mnist1d", raw=_MNIST1D_RAW)
 
 
 @register_task("mnist1d", options=("n_train", "n_val", "n_test"), readout="last",
                input_size=1,
-               summary="mnist1d's generated 4,000 / 1,000 sequences of length 40; accuracy")
+               summary="mnist1d's generated 4,000 / 1,000 sequences of length 40; accuracy",
+               preprocess=_mnist1d_preprocess, raw=_MNIST1D_RAW,
+               sizes=lambda config, _: TaskSizes(*_carved_sizes(config, 4000, 400, 1000), T=40, D=1, outputs=10))
 def mnist1d_task(config: TaskConfig, _: str) -> Task:
     from runs._data import mnist1d_arrays
 
     x, y, x_test, y_test = mnist1d_arrays()
+    x, x_test = _preprocess(config, x), _preprocess(config, x_test)
     train, val = carve(config, x, y, default_val=400)
     return classification(config, train, val, _head(config, x_test, y_test), classes=10)
 
 
-def _mnist_task(config: TaskConfig, permute: bool) -> Task:
+def _mnist_task(config: TaskConfig) -> Task:
     from runs._data import read_mnist
 
     x, y, x_test, y_test = read_mnist(config.data_dir)
-    order = np.random.RandomState(PERMUTATION_SEED).permutation(784) if permute else slice(None)
     # Only the chosen examples are converted to float: the whole set as float32 is 188 MB.
     pool_val = config.n_val if config.n_val is not None else 5_000
     if pool_val >= len(y):
@@ -312,37 +427,57 @@ def _mnist_task(config: TaskConfig, permute: bool) -> Task:
         train_idx = train_idx[: config.n_train]
     n_test = config.n_test if config.n_test is not None else len(y_test)
 
-    def pixels(images: np.ndarray, rows) -> np.ndarray:
-        flat = images[rows].reshape(-1, 784)[:, order]
-        return (flat.astype(np.float32) / 255.0)[:, :, None]  # (N, 784, 1) in [0, 1]
-
-    train = _split(pixels(x, train_idx), y[train_idx])
-    val = _split(pixels(x, val_idx), y[val_idx])
-    test = _split(pixels(x_test, slice(0, n_test)), y_test[:n_test])
+    train = _split(_preprocess(config, x[train_idx]), y[train_idx])  # (N, 784, 1) in [0, 1]
+    val = _split(_preprocess(config, x[val_idx]), y[val_idx])
+    test = _split(_preprocess(config, x_test[:n_test]), y_test[:n_test])
     return classification(config, train, val, test, classes=10)
+
+
+_MNIST_RAW = "MNIST images with pixel bytes 0..255, as the IDX files hold them: (N, 28, 28) or (N, 784)"
+
+
+def _mnist_sizes(config: TaskConfig, _: str) -> TaskSizes:
+    return TaskSizes(*_carved_sizes(config, 60_000, 5_000, 10_000), T=784, D=1, outputs=10)
 
 
 @register_task("smnist", options=("n_train", "n_val", "n_test", "data_dir"), readout="last",
                input_size=1,
-               summary="MNIST pixel by pixel (784 steps, [0,1]); accuracy; 5,000 validation images from training")
+               summary="MNIST pixel by pixel (784 steps, [0,1]); accuracy; 5,000 validation images from training",
+               preprocess=functools.partial(pixels, task="smnist", raw=_MNIST_RAW, side=28, top=255, permute=False),
+               raw=_MNIST_RAW, sizes=_mnist_sizes)
 def smnist(config: TaskConfig, _: str) -> Task:
-    return _mnist_task(config, permute=False)
+    return _mnist_task(config)
 
 
 @register_task("psmnist", options=("n_train", "n_val", "n_test", "data_dir"), readout="last",
                input_size=1,
-               summary="sMNIST with one fixed pixel permutation, RandomState(92916).permutation(784); accuracy")
+               summary="sMNIST with one fixed pixel permutation, RandomState(92916).permutation(784); accuracy",
+               preprocess=functools.partial(pixels, task="psmnist", raw=_MNIST_RAW, side=28, top=255, permute=True),
+               raw=_MNIST_RAW, sizes=_mnist_sizes)
 def psmnist(config: TaskConfig, _: str) -> Task:
-    return _mnist_task(config, permute=True)
+    return _mnist_task(config)
+
+
+_NPZ_RAW = "sequences (N, T, D), as x in the file (no scaling)"
+
+
+def _npz_sizes(config: TaskConfig, path: str) -> TaskSizes:
+    """From the file's array headers and its labels (x is not read); every example is counted
+    as training data, an upper bound for the device that holds the training split."""
+    from runs._data import npz_layout
+
+    n, T, D, outputs = npz_layout(path)
+    return TaskSizes(n, 0, 0, T=T, D=D, outputs=outputs)
 
 
 @register_task("npz", options=("n_train", "n_val", "n_test"), readout="last",
                input_size=None,
-               summary="your arrays: x (N,T,D) float, y (N,) int (classes) or float (regression); optional x_train/x_val/x_test splits")
+               summary="your arrays: x (N,T,D) float, y (N,) int (classes) or float (regression); optional x_train/x_val/x_test splits",
+               preprocess=functools.partial(sequences, task="npz", raw=_NPZ_RAW), raw=_NPZ_RAW, sizes=_npz_sizes)
 def npz(config: TaskConfig, path: str) -> Task:
     from runs._data import read_npz
 
-    parts = read_npz(path)
+    parts = {name: _preprocess(config, a) if name.startswith("x") else a for name, a in read_npz(path).items()}
     if "x_train" in parts:
         pool_x, pool_y = parts["x_train"], parts["y_train"]
         if "x_test" in parts:

@@ -7,19 +7,9 @@ time loop in one Triton kernel on CUDA where one exists (`triton_*` modules, imp
 only when a kernel is about to run). See `auto` for how a path is chosen.
 """
 
-from cells.build import IMPLS, register_impl
-
 from . import kernels  # noqa: F401  (declares the Triton paths; imports no Triton)
 from .auto import PATHS, FastPath, accelerate, choose, register_path
 from .filters import adam_term, decay_filter, momentum_filter, nag_filter, restart_filter
 
 __all__ = ["accelerate", "choose", "PATHS", "FastPath", "register_path", "decay_filter", "momentum_filter", "nag_filter", "adam_term",
-           "restart_filter", "build_auto"]
-
-
-def build_auto(config):
-    """The reference cell for `config`, made fast in place (see `auto.accelerate`)."""
-    return accelerate(IMPLS["reference"](config))
-
-
-register_impl("auto", build_auto)
+           "restart_filter"]

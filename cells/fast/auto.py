@@ -28,7 +28,7 @@ The path taken is recorded in `cell.fast_path` (the benchmark prints it).
 from __future__ import annotations
 
 import warnings
-from typing import Callable, NamedTuple
+from typing import Callable, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -101,12 +101,13 @@ def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, state, _dyn, _t0):
             inp, dyn_state = hoist.adam_from_input(dyn, x, W, b, constants)  # (T, B, G); (v_T, r_T) (B, G)
             w_ih = constants.get(("eye", G, b.dtype, b.device), lambda: torch.eye(G, dtype=b.dtype, device=b.device))
     weights = [w_ih, U, b_ih, bh]
-    train = torch.is_grad_enabled()
+    flags = dict(has_biases=True, num_layers=1, dropout=0.0, train=torch.is_grad_enabled(), bidirectional=False,
+                 batch_first=False)
     if cell.config.core == "lstm":
-        out, h, c = compiled.fused_rnn(name, inp, (h0, h0), weights, True, 1, 0.0, train, False, False)
+        out, h, c = compiled.fused_rnn(name, inp, (h0, h0), weights, **flags)
         core = (h[0], c[0])
     else:
-        out, h = compiled.fused_rnn(name, inp, h0, weights, True, 1, 0.0, train, False, False)
+        out, h = compiled.fused_rnn(name, inp, h0, weights, **flags)
         core = h[0]
     if hoist.linear(dyn) and not isinstance(dyn, hoist.Plain):  # after the operator: off the GPU's critical path
         dyn_state = (torch.nn.functional.linear(inp[-1], w_ih),)  # v_T (B, G)
@@ -151,6 +152,7 @@ class FastCell(Cell):
     """Mixin placed before the reference class: same parameters, faster forward."""
 
     fast_path: str = "unused"
+    reference_class: ClassVar[type]  # the class `fast_class` extended: what a pickled fast cell is rebuilt as
 
     @property
     def dynamics(self):
@@ -169,7 +171,7 @@ class FastCell(Cell):
         if parametrize.is_parametrized(self):
             return (_accelerated, super().__reduce_ex__(protocol))
         attributes = {k: v for k, v in self.__dict__.items() if k != "fast_constants"}
-        return (_restore, (type(self).__mro__[2], attributes))
+        return (_restore, (self.reference_class, attributes))
 
     def forward(self, x: Tensor, state: CellState | None = None) -> tuple[Tensor, CellState]:
         if state is not None:  # carrying a state across calls: the reference loop, exactly
@@ -192,7 +194,8 @@ def fast_class(cls: type) -> type:
     if cls not in _CLASSES:
         _CLASSES[cls] = type(cls.__name__, (FastCell, cls), {"__module__": cls.__module__,
                                                              "__doc__": cls.__doc__,
-                                                             "__qualname__": cls.__qualname__})
+                                                             "__qualname__": cls.__qualname__,
+                                                             "reference_class": cls})
     return _CLASSES[cls]
 
 

@@ -100,9 +100,9 @@ def outside_graph(forward, *args):
     return _EAGER["outside_graph"](forward, *args)
 
 
-def fused_rnn(name: str, *args) -> tuple[Tensor, ...]:
-    """`torch._VF.<name>(*args)`, run eagerly: rnn_tanh / lstm / gru, the cuDNN or native fused loop."""
-    return _EAGER["fused_rnn"](name, *args)
+def fused_rnn(name: str, *args, **flags) -> tuple[Tensor, ...]:
+    """`torch._VF.<name>(*args, **flags)`, run eagerly: rnn_tanh / lstm / gru, the cuDNN or native fused loop."""
+    return _EAGER["fused_rnn"](name, *args, **flags)
 
 
 def step_loop(layer: Any, a: Tensor, state: Any) -> tuple[Tensor, Any]:
@@ -114,8 +114,8 @@ def _call(forward, *args):
     return forward(*args)
 
 
-def _fused_rnn(name, *args):
-    return getattr(torch._VF, name)(*args)
+def _fused_rnn(name, *args, **flags):
+    return getattr(torch._VF, name)(*args, **flags)
 
 
 def _step_loop(layer, a, state):

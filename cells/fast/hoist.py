@@ -27,7 +27,7 @@ def linear(dynamics: Dynamics) -> bool:
     """Whether the dynamics is a linear filter of g (so it commutes with the projection)."""
     if isinstance(dynamics, NAGRestart):
         return dynamics.nag_form == "input"
-    return isinstance(dynamics, (Plain, Momentum)) and not isinstance(dynamics, Adam)
+    return isinstance(dynamics, (Plain, Momentum))
 
 
 def hoistable(dynamics: Dynamics) -> bool:

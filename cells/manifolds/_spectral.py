@@ -32,7 +32,7 @@ class SpectralNormalize(Manifold):
 
     def forward(self, W: Tensor) -> Tensor:
         rho = torch.linalg.eigvals(W).abs().max()
-        if torch.compiler.is_compiling():  # torch.compile or torch.export tracing
+        if torch.compiler.is_compiling() or W.is_meta:  # torch.compile or torch.export tracing; shapes only
             latched = self.latched | (rho.detach() > 1.0)
             self.latched.copy_(latched)
             return W / torch.where(latched, rho, torch.ones_like(rho))

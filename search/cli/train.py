@@ -3,8 +3,10 @@
     momnas train RUN.json [--out DIR]
     momnas train --core lstm --dynamics momentum --mu 0.6 --s 0.6 --task psmnist --epochs 2
 
-Flags override the file's values. Writes run.json, metrics.json, curves.json, curves.html and
-(unless the run diverged) checkpoint.pt under --out. The work is `runs.train`; this module
+Flags override the file's values; a run file's recorded threads are applied, and one line says
+when this machine cannot reproduce its recorded numbers exactly. A run too large for the device's
+memory is refused before anything is made. Writes run.json, metrics.json, curves.json, curves.html
+and (unless the run diverged) checkpoint.pt under --out. The work is `runs.train`; this module
 parses, calls it once, and draws the learning curves (plotly lives in `search`, not `runs`).
 """
 
@@ -51,7 +53,7 @@ def train_command(
     # cell
     core: Annotated[Optional[str], typer.Option(help="cell core: rnn, lstm, gru, orthogonal, ... (`momnas cells`)", rich_help_panel=_CELL)] = None,
     dynamics: Annotated[Optional[str], typer.Option(help="plain, momentum, adam, rmsprop, nag_restart", rich_help_panel=_CELL)] = None,
-    hidden_size: Annotated[Optional[int], typer.Option("--hidden-size", "-H", help="hidden units", rich_help_panel=_CELL)] = None,
+    hidden_size: Annotated[Optional[int], typer.Option("--hidden-size", "--hidden", "-H", help="hidden units", rich_help_panel=_CELL)] = None,
     mu: Annotated[Optional[float], typer.Option(help="momentum μ", rich_help_panel=_CELL)] = None,
     s: Annotated[Optional[float], typer.Option("--s", help="step size s", rich_help_panel=_CELL)] = None,
     beta: Annotated[Optional[float], typer.Option(help="adam / rmsprop β", rich_help_panel=_CELL)] = None,
@@ -83,6 +85,9 @@ def train_command(
     compile: Annotated[Optional[str], typer.Option(
         "--compile", help="torch.compile the training steps: off, on, or auto (the default: on the GPU, for the families and run lengths where it pays)",
         rich_help_panel=_TRAIN)] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        help="torch CPU threads for the run (default: what the run file recorded, else torch's default)",
+        rich_help_panel=_TRAIN)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the run already in --out (else it is refused)")] = False,
 ):
@@ -95,6 +100,7 @@ def train_command(
                              "(momnas train --core lstm --task adding)")
         with bad_input():  # runs checks the run file, the flags and the data: the user's input
             base = runs.read_run_file(run_file) if run_file is not None else None
+            recorded = runs.recorded_environment(run_file, base) if run_file is not None else None
             config = runs.build_run_config(
                 base,
                 cell=_merge(_set(core=core, dynamics=dynamics, hidden_size=hidden_size, mu=mu, s=s, beta=beta),
@@ -102,12 +108,17 @@ def train_command(
                 task=_set(name=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, seed=data_seed),
                 train=_set(optimizer=optimizer, lr=lr, orthogonal_lr=orthogonal_lr, batch_size=batch_size, epochs=epochs,
                            steps=steps, clip=clip, schedule=schedule, decay_at=decay_at, eval_every=eval_every,
-                           seed=seed, device=device, impl=impl, compile=compile),
+                           seed=seed, device=device, impl=impl, compile=compile, threads=threads),
+                environment=recorded,
             )
         out = out if out is not None else _default_out(config)
         _check_out(out, overwrite)
         with bad_input():
+            runs.check_fits_memory(config)  # sizes that cannot fit, from the config alone: before any data is made
             loaded = runs.load_task(config.task)  # bad data fails here, before anything is written
+        note = runs.replay_note(recorded, config)
+        if note:
+            err_console.print(note, highlight=False, soft_wrap=True)
         console.print(f"[bold]{config.cell.family}[/] on [bold]{loaded.name}[/]: {len(loaded.train)} train, "
                       f"{len(loaded.val)} validation, {len(loaded.test)} test sequences of length {loaded.length}",
                       highlight=False)

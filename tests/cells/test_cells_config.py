@@ -3,8 +3,9 @@
 import dataclasses
 
 import pytest
+import torch
 
-from cells import CellConfig, families
+from cells import CellConfig, build_cell, families
 from cells.config import CORES, DYNAMICS, PARAMS
 from cells.cores import CORE_CLASSES
 from cells.dynamics import DYNAMICS_CLASSES
@@ -47,6 +48,19 @@ def test_round_trip_every_family(core, dynamics, extra):
     cfg = CellConfig(core=core, dynamics=dynamics, input_size=2, hidden_size=6, **extra)
     assert CellConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.family == f"{dynamics}-{core}"
+
+
+@pytest.mark.parametrize("core,dynamics,extra", every_family())
+def test_every_family_builds_on_the_meta_device(core, dynamics, extra):
+    """Shapes without storage (how runs.estimate_memory counts a cell's weights): the same
+    parameters and buffers as the real cell."""
+    cfg = CellConfig(core=core, dynamics=dynamics, input_size=3, hidden_size=6, **extra)
+    with torch.device("meta"):
+        meta = build_cell(cfg, impl="reference")
+    real = build_cell(cfg, impl="reference")
+    shapes = lambda cell: {name: tuple(t.shape) for name, t in (*cell.named_parameters(), *cell.named_buffers())}
+    assert all(t.is_meta for t in meta.parameters())
+    assert shapes(meta) == shapes(real) and (meta.gate_size, meta.output_size) == (real.gate_size, real.output_size)
 
 
 def test_unicornn_dropout_row():

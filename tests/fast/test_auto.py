@@ -195,9 +195,9 @@ def test_fused_rnn_runs_the_operator_time_major(dynamics, monkeypatch):
     calls = []
     lstm = torch._VF.lstm
 
-    def spy(inp, hx, weights, has_biases, layers, dropout, train, bidirectional, batch_first):
-        calls.append((tuple(inp.shape), batch_first))
-        return lstm(inp, hx, weights, has_biases, layers, dropout, train, bidirectional, batch_first)
+    def spy(inp, hx, weights, **flags):  # the flags come by name (has_biases, ..., batch_first)
+        calls.append((tuple(inp.shape), flags["batch_first"]))
+        return lstm(inp, hx, weights, **flags)
 
     monkeypatch.setattr(torch._VF, "lstm", spy)
     cell = build_cell(CellConfig(core="lstm", dynamics=dynamics, input_size=2, hidden_size=5), impl="auto")

@@ -1,6 +1,7 @@
 """`momnas train` through Typer's CliRunner: a tiny run, and bad input as one line with exit code 2."""
 
 import json
+import time
 
 import pytest
 import torch
@@ -169,3 +170,26 @@ def test_runs_load_of_weights_that_do_not_fit_is_one_line(tmp_path, trained_chec
 def test_the_summary_says_1_epoch(tmp_path):
     result = CliRunner().invoke(app, ["train", *[a for a in TINY if a != "--quiet"], "--epochs", "1", "--out", str(tmp_path / "o")])
     assert result.exit_code == 0 and "1 epoch," in result.output and "1 epochs" not in result.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-H", "100000000"], "run needs about "),
+    (["--T", "1000000000"], "run needs about "),
+    (["--task", "npz:{npz}"], "class label 1099511627776"),
+])
+def test_sizes_that_cannot_fit_are_refused_in_one_line_before_anything(tmp_path, args, message):
+    import numpy as np
+
+    np.savez(tmp_path / "big.npz", x=np.zeros((10, 5, 1), np.float32), y=np.array([0] * 9 + [2**40]))
+    runs.estimate_memory(runs.build_run_config(cell={"core": "lstm"}, task={"name": "adding"}))  # meta kernels loaded
+    args = [a.format(npz=tmp_path / "big.npz") for a in args]
+    i = TINY.index("--task")
+    base = TINY[:i] + TINY[i + 4:] if args[0] == "--task" else TINY  # npz: no --T
+    out = tmp_path / "run"
+    started = time.perf_counter()
+    result = CliRunner().invoke(app, ["train", *base, *args, "--out", str(out)])
+    assert time.perf_counter() - started < 1.0
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+    assert not out.exists()

@@ -173,12 +173,42 @@ def test_npz_regression_with_given_splits(tmp_path):
     (dict(x_train=np.zeros((10, 5, 1)), y_train=np.zeros(10, int), x_val=np.zeros((4, 5, 1))), "y_val is missing"),
     (dict(x=np.zeros((10, 5, 1)), y=np.zeros(10, int), z=np.zeros(3)), "unknown array"),
     (dict(labels=np.zeros(3)), "unknown array"),
+    (dict(x=np.zeros((10, 0, 1)), y=np.zeros(10, int)), r"x has shape \(10, 0, 1\): T = 0 steps .* needs T >= 1"),
+    (dict(x=np.zeros((10, 5, 0)), y=np.zeros(10, int)), r"D = 0 features; every sequence needs T >= 1 and D >= 1"),
+    (dict(x=np.zeros((0, 5, 1)), y=np.zeros(0, int)), r"x is empty \(N = 0\); give at least one example"),
+    (dict(x=np.zeros((10, 5, 1)), y=np.array([0] * 9 + [2**40])),
+     r"y has class label 1099511627776, for which the readout would need 1099511627777 outputs.*number the classes 0..C-1"),
+    (dict(x=np.zeros((10, 5, 1)), y=np.zeros(10, int)), "every label is 0, one class only"),
 ])
 def test_npz_errors_are_one_clear_line(tmp_path, arrays, message):
     name = write(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ValueError, match=message) as info:
         load_task(name)
     assert "\n" not in str(info.value) and str(tmp_path / "bad.npz") in str(info.value)
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"not a zip at all", "not an .npz file (a zip archive of .npy arrays); write it with np.savez(PATH, x=x, y=y)"),
+    (b"PK\x03\x04" + b"\x00" * 60, "not an .npz file"),  # a zip's first bytes, nothing after: BadZipFile before
+    (b"", "not an .npz file"),
+])
+def test_npz_that_is_not_an_archive_is_one_line(tmp_path, content, message):
+    (tmp_path / "bad.npz").write_bytes(content)
+    with pytest.raises(ValueError) as info:
+        load_task(f"npz:{tmp_path / 'bad.npz'}")
+    assert message in str(info.value) and str(tmp_path / "bad.npz") in str(info.value) and "\n" not in str(info.value)
+
+
+def test_npz_damaged_inside_or_a_single_npy_is_one_line(tmp_path):
+    np.savez(tmp_path / "good.npz", x=np.zeros((10, 5, 1)), y=np.arange(10) % 2)
+    data = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2] + data[-200:])  # directory kept, members cut
+    np.save(tmp_path / "one.npy", np.zeros((10, 5, 1)))
+    (tmp_path / "one.npy").rename(tmp_path / "one.npz")
+    for name, message in (("cut.npz", "write it with np.savez"), ("one.npz", "is one .npy array, not an .npz archive")):
+        with pytest.raises(ValueError, match=message) as info:
+            load_task(f"npz:{tmp_path / name}")
+        assert str(tmp_path / name) in str(info.value) and "\n" not in str(info.value)
 
 
 def test_npz_missing_file_and_missing_path(tmp_path):

@@ -37,10 +37,14 @@ def test_result_shape_matches_metrics_json_contract():
     result = runs.train(config(epochs=2), report=reports.append)
     d = result.to_dict()
     assert list(d) == ["status", "task", "metric", "direction", "validation", "test", "baseline", "stability",
-                       "epochs", "steps", "seconds", "compile_seconds", "startup_seconds"]
+                       "epochs", "steps", "seconds", "compile_seconds", "startup_seconds", "environment"]
     assert (d["status"], d["task"], d["metric"], d["direction"]) == ("completed", "adding", "mse", "minimize")
     assert set(d["validation"]) == set(d["test"]) == {"mse", "loss"}
     assert set(d["stability"]) == {"grad_ratio_log10", "instability", "grad_norm_max", "loss_spikes", "diverged"}
+    env = d["environment"]
+    assert (env["torch"], env["device"], env["threads"]) == (torch.__version__, "cpu", torch.get_num_threads())
+    assert {"numpy", "python", "device_name", "deterministic_algorithms", "cudnn_deterministic",
+            "float32_matmul_precision"} <= set(env)
     assert d["stability"]["instability"] == abs(d["stability"]["grad_ratio_log10"])
     assert d["epochs"] == 2 and d["steps"] == 16
     json.dumps(d, allow_nan=False)  # plain JSON
@@ -102,7 +106,7 @@ def test_outputs_rebuild_with_cells_load_and_runs_load(tmp_path):
 
     x = runs.load_task(result.config.task).test.x[:8]
     model = runs.load(tmp_path / "checkpoint.pt")
-    assert model.run_config == result.config
+    assert model.run_config == result.config and "task='adding'" in repr(model)
     with torch.no_grad():
         assert torch.equal(model(x), result.model(x))
         cell = cells.load(tmp_path / "checkpoint.pt")  # the reference implementation of the same weights
