@@ -1,8 +1,8 @@
 """prepare_study: everything a search checks and sets up before it starts Ray.
 
 Every input is checked first, in one line each and before anything is written: the output
-folder, the task (loaded once, then shared with the trials), the space and every value it can
-draw, the resources a trial asks for. Then the study: created, or (with `resume`) continued,
+folder, the space and every value it can draw, whether its largest run fits in memory, the
+task (loaded once, then shared with the trials), the resources a trial asks for. Then the study: created, or (with `resume`) continued,
 under the study's lease (search._lease: one live search per study), with the trials a dead
 search left running re-queued and, for a new study, the priors enqueued.
 """
@@ -82,17 +82,16 @@ class PreparedStudy:
 
 
 def check_out(out: Path) -> None:
-    """An --out the search can make and write: not a file, not under one, not too long a name."""
+    """An --out the search can make and write: not too long a name, not a file, not under one."""
+    limit = os.pathconf(out.anchor or "/", "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+    if any(len(part.encode()) > limit for part in out.parts) or len(str(out.absolute()).encode()) > 3000:
+        raise BadInput(f"search: --out {str(out)[:60]}... is longer than this filesystem allows a path; give a shorter --out")
     for folder in (out, *out.parents):
         if folder.exists():
             if not folder.is_dir():
                 where = "is a file" if folder == out else f"lies under {folder}, a file"
                 raise BadInput(f"search: --out {out} {where}; name a folder for the study's files")
             break
-    limit = os.pathconf(next(p for p in (out, *out.parents) if p.exists()), "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
-    long = next((part for part in out.parts if len(part.encode()) > limit), None)
-    if long is not None or len(str(out.resolve()).encode()) > 3000:
-        raise BadInput(f"search: --out {str(out)[:60]}... is longer than this filesystem allows a path; give a shorter --out")
 
 
 def check_space(space: spaces.Space, base: dict[str, Any], input_size: int) -> None:
@@ -134,6 +133,35 @@ def check_space(space: spaces.Space, base: dict[str, Any], input_size: int) -> N
                                    f"({why}); narrow the space's range of {key}")
 
 
+# The drawable values that make a run larger: each is taken at its largest for the memory check.
+SIZE_KEYS = ("hidden_size", "batch_size", "layers")
+
+
+def check_memory(config: SearchConfig, space: spaces.Space) -> None:
+    """Refuse, before any data is made, a space whose largest run of a family cannot fit where the
+    trials train (a GPU of this machine, or its RAM): the allocator would find it in every trial."""
+    if config.resources.address is not None:
+        return  # the cluster's nodes are not known before Ray joins them
+    import torch
+
+    on_gpu = config.resources.gpus_per_trial != 0 and torch.cuda.is_available()
+    input_size = runs.task_input_size(config.task)
+    train = train_defaults(config)
+    for family in space.families:
+        dynamics, core = spaces.split_family(family)
+        cell = {"core": core, "dynamics": dynamics, "input_size": input_size, "hidden_size": config.hidden}
+        largest = {**{k: d for k, d in space.cell.items()}, **{k: d for k, d in space.train.items()},
+                   **{name.split(".", 1)[1]: d for name, d in space.branches(family).items()}}
+        for key in SIZE_KEYS:
+            dist = largest.get(key)
+            if dist is None or dist.kind == "fixed":
+                continue
+            top = max(dist.choices) if dist.kind == "categorical" else dist.high
+            (train if key == "batch_size" else cell)[key] = int(top)
+        run = runs.RunConfig.from_dict({"cell": cell, "task": config.task.to_dict(), "train": train})
+        runs.check_fits_memory(run, "cuda" if on_gpu else "cpu")
+
+
 def _active(space: spaces.Space, family: str, key: str, cell: dict[str, Any]) -> bool:
     """Whether a cell value would be drawn for this family (its `when` condition holds)."""
     if key in ("input_size", "hidden_size"):
@@ -172,11 +200,13 @@ def prepare_study(config: SearchConfig) -> PreparedStudy:
     out = Path(config.store.out)
     check_out(out)
     with bad_input():
-        task = runs.load_task(config.task)
-    with bad_input():
         space = spaces.get_space(config.space)
-    check_space(space, {"hidden": config.hidden, "task": config.task.to_dict(), "train": train_defaults(config)},
-                task.input_size)
+    with bad_input():
+        input_size = runs.task_input_size(config.task)
+    check_space(space, {"hidden": config.hidden, "task": config.task.to_dict(), "train": train_defaults(config)}, input_size)
+    with bad_input():
+        check_memory(config, space)  # sizes that cannot fit, before the task's data is made
+        task = runs.load_task(config.task)
     from search._ray import check_resources  # Ray: only once a search prepares (search._cluster.prefer_token_mode first)
 
     check_resources(cpus_per_trial=config.resources.cpus_per_trial, gpus_per_trial=config.resources.gpus_per_trial,

@@ -43,9 +43,6 @@ from search._cluster import start_ray
 from search._shared_task import SharedTask
 from search.errors import BadInput
 
-THREADS_KEY = "momnas_threads"  # torch threads of the trial: its CPUs
-
-
 # ---------------------------------------------------------------------------- session and resources
 
 
@@ -110,8 +107,6 @@ def trainable(config: dict[str, Any], task: SharedTask | None = None) -> None:
     global _trials_in_this_process
     entered, clock = time.time(), time.perf_counter()
     _trials_in_this_process += 1
-    # One trial per CPU it was given: several trials share a machine without oversubscribing it.
-    torch.set_num_threads(int(config.get(THREADS_KEY, 1)))
     trial_dir = config[_record.TRIAL_DIR_KEY]
     final: dict[str, Any] = {_record.TRIAL_DIR: trial_dir, _record.NODE: ray.get_runtime_context().get_node_id()}
     started = {_record.ENTERED_AT: entered, _record.WORKER_TRIAL: _trials_in_this_process}
@@ -146,8 +141,9 @@ def trainable(config: dict[str, Any], task: SharedTask | None = None) -> None:
 
 
 def ran_as_planned(folder: Path, planned: dict[str, Any]) -> bool:
-    """Whether `folder` holds a finished run (its metrics.json) of the `planned` run config. The
-    device is left out: a trial pins `auto` to the device Ray gave it (search._resources)."""
+    """Whether `folder` holds a finished run (its metrics.json) of the `planned` run config. Where
+    it ran is left out: a trial pins `auto` to the device Ray gave it (search._resources), and
+    its threads are the CPUs it was given."""
     try:
         if not (folder / "metrics.json").is_file():
             return False
@@ -156,7 +152,7 @@ def ran_as_planned(folder: Path, planned: dict[str, Any]) -> bool:
         return False
 
     def without_device(run: dict[str, Any]) -> dict[str, Any]:
-        return {**run, "train": {k: v for k, v in (run.get("train") or {}).items() if k != "device"}}
+        return {**run, "train": {k: v for k, v in (run.get("train") or {}).items() if k not in ("device", "threads")}}
 
     return without_device(written) == without_device(planned)
 

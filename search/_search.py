@@ -224,8 +224,8 @@ def _run_trials(prepared: PreparedStudy, todo: int, listener: Listener) -> int:
                            eta=config.early_stop.reduction_factor, family_until=config.early_stop.within_family * config.epochs,
                            rungs_key=_record.RUNGS_KEY, family_key=_record.FAMILY_KEY)
     space = TrialSpace(space=prepared.space, input_size=task.input_size, hidden=config.hidden, task=config.task.to_dict(),
-                       train=train_defaults(config), trials_dir=str(prepared.trials_dir.resolve()),
-                       objectives=objectives, threads=resources.threads)
+                       train={**train_defaults(config), "threads": resources.threads},
+                       trials_dir=str(prepared.trials_dir.resolve()), objectives=objectives)
     searcher = StudySearcher(
         space=space, storage=prepared.storage, study_name=study.study_name, sampler=prepared.sampler,
         task_metric=task.metric, artifact_store=artifact_store(prepared.out.resolve()), brackets=prepared.brackets,

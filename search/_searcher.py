@@ -24,7 +24,6 @@ from ray.tune.search import Searcher
 
 import spaces
 from search import _record
-from search._ray import THREADS_KEY
 from search._storage_ref import StorageRef
 from search._brackets import Brackets
 
@@ -43,7 +42,6 @@ class TrialSpace:
     train: dict[str, Any]              # the runs TrainConfig dict every trial starts from
     trials_dir: str
     objectives: list[str]
-    threads: int = 1
 
     def draw(self, trial: optuna.Trial) -> tuple[dict[str, Any], str]:
         """(the trial's run config, its family)."""
@@ -63,7 +61,6 @@ class TrialSpace:
             _record.OBJECTIVES_KEY: self.objectives,
             _record.FAMILY_KEY: family,
             _record.RUNGS_KEY: rungs,
-            THREADS_KEY: self.threads,
         }
 
 

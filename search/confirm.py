@@ -227,9 +227,8 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
         with _ray.session(resources.address):
             gpus = _resources.ray_gpus()
             trial_resources = _resources.trial_resources(resources.gpus_per_trial, resources.cpus_per_trial, gpus)
-            configs = tuple({_record.RUN_KEY: runs.RunConfig.from_dict(run_config).to_dict(),
-                             _record.TRIAL_DIR_KEY: str(path), _record.OBJECTIVES_KEY: info.metric_names,
-                             _ray.THREADS_KEY: trial_resources.threads}
+            configs = tuple({_record.RUN_KEY: _with_threads(run_config, trial_resources.threads),
+                             _record.TRIAL_DIR_KEY: str(path), _record.OBJECTIVES_KEY: info.metric_names}
                             for _, _, run_config, path in pending)
             labels = {str(path): (f"{r.number}/s{seed}", r.prior or r.family) for r, seed, _, path in pending}
             _ray.run_job(_ray.TuneJob(
@@ -254,6 +253,11 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
                                 runs_dir=str(folder), seconds=time.monotonic() - started)
     _record.write_confirmed(study, confirmation.to_dict())
     return confirmation
+
+
+def _with_threads(run_config: dict[str, Any], threads: int) -> dict[str, Any]:
+    """The run config with the torch threads of the CPUs each run is given."""
+    return {**run_config, "train": {**run_config["train"], "threads": threads}}
 
 
 def _read_metrics(folder: Path) -> dict[str, Any] | None:

@@ -53,8 +53,11 @@ def bad_input(what: str | None = None) -> Iterator[None]:
 
 
 def disk_error(exc: OSError) -> str | None:
-    """One line for an OSError of a full, read-only or unwritable place (None for other errors)."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.ENAMETOOLONG):
-        where = exc.filename or "the output folder"
+    """One line for an OSError of a full, read-only or unwritable place, or of a path too long
+    (None for other errors)."""
+    where = exc.filename or "the output folder"
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"cannot write {str(where)[:80]}...: the name is longer than this filesystem allows; choose a shorter path"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG):
         return f"cannot write {where}: {exc.strerror or exc}; free some space or choose a writable --out"
     return None

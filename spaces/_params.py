@@ -42,6 +42,9 @@ class Distribution:
                 raise ValueError(f"a log range needs low > 0, got low={self.low}")
             if self.log and self.step is not None:
                 raise ValueError("a range cannot be both log and stepped")
+            if self.step is not None and (isinstance(self.step, bool) or not isinstance(self.step, (int, float))
+                                          or not 0 < self.step < math.inf):
+                raise ValueError(f"a range's step must be a positive number, got step={self.step!r}")
             if self.kind == "int" and not all(float(v).is_integer() for v in (self.low, self.high)):
                 raise ValueError(f"an integer range needs integer bounds, got {self.low}..{self.high}")
         if self.kind == "categorical":

@@ -61,7 +61,7 @@ def search_command(
     time_budget_s: Annotated[float | None, typer.Option("--time-budget-s", help="Stop the search after this many seconds (trials still running then are stopped, and --resume continues them).", rich_help_panel=_WHERE)] = None,
     mps: Annotated[bool | None, typer.Option("--mps/--no-mps", help="Run trials that share a GPU at once through CUDA MPS (a local search starts and stops its daemon). [default: on where trials share a local GPU and the daemon starts]", rich_help_panel=_WHERE)] = None,
     address: Annotated[str | None, typer.Option("--address", help="auto, HOST:PORT or ray://HOST:PORT joins a Ray cluster. [default: a local Ray]", rich_help_panel=_WHERE)] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for the study, artifacts and trial files. [default: momnas-runs]", rich_help_panel=_STORE)] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Folder for the study, artifacts and trial files. [default: momnas-runs]", rich_help_panel=_STORE)] = None,
     storage: Annotated[str | None, typer.Option("--storage", envvar=STORAGE_ENV, show_envvar=True, help="Optuna storage URL (sqlite:///..., postgresql+psycopg://..., journal:PATH). [default: OUT/optuna.db]", rich_help_panel=_STORE)] = None,
     study: Annotated[str | None, typer.Option("--study", help="Study name. [default: SPACE-TASK]", rich_help_panel=_STORE)] = None,
     resume: Annotated[bool | None, typer.Option("--resume/--no-resume", help="Continue an existing study: finished trials are kept, interrupted ones re-queued.", rich_help_panel=_STORE)] = None,

@@ -104,8 +104,8 @@ def execute(plan: Plan, out: Path, *, gpus_per_run: float, cpus_per_run: float, 
         write_plan(out, plan)
         for run in pending:
             (run_dir(out, run) / ERROR_FILE).unlink(missing_ok=True)
-        configs = tuple({_record.RUN_KEY: run.config.to_dict(), _record.TRIAL_DIR_KEY: str(run_dir(out, run)),
-                         _ray.THREADS_KEY: resources.threads} for run in pending)
+        configs = tuple({_record.RUN_KEY: {**run.config.to_dict(), "train": {**run.config.train.to_dict(), "threads": resources.threads}},
+                         _record.TRIAL_DIR_KEY: str(run_dir(out, run))} for run in pending)
         labels = {str(run_dir(out, run)): (run.id, f"{run.label} n={run.hidden} seed {run.seed}") for run in pending}
         _ray.run_job(_ray.TuneJob(
             name=f"{plan.preset}-{time.strftime('%Y%m%d-%H%M%S')}", run_dir=out / "tune", resources=resources.as_tune(),

@@ -206,6 +206,8 @@ def test_search_claim_report_compares_the_best_trial_with_the_hand_picked_cell(t
     command = search_command(stored.search, tmp_path, 1, gpus_per_trial=0.25, cpus_per_trial=2)
     assert command[1:4] == ["-m", "search.cli", "search"]
     assert " ".join(command).count("--trials 10 --epochs 1 --hidden 128 --seed 1") == 1
+    # Named: a MOMNAS_STORAGE in the environment must not send the study where the report does not look.
+    assert command[command.index("--storage") + 1] == f"sqlite:///{(search_dir(tmp_path, 1) / 'optuna.db').resolve()}"
 
 
 @pytest.mark.slow

@@ -102,3 +102,57 @@ def test_a_space_the_cells_would_refuse_is_refused_when_read(tmp_path, text, wor
     space.write_text(text)
     message = _refused(tmp_path, "--space", str(space))
     assert str(space) in message and all(w in message for w in words), message
+
+
+@pytest.mark.parametrize("study", ["../../../../escaped", "/abs/path", "a/b", ".."])
+def test_a_study_name_cannot_escape_out(tmp_path, study):
+    # Before: each was accepted and wrote the study's folders outside --out, or where the name did not say.
+    assert "a study name is a name, not a path" in _refused(tmp_path, "--study", study)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--hidden", "100000000"], ["run needs about", "PiB", "lower --hidden"]),
+    (["--T", "1000000000"], ["run needs about", "TiB", "activations"]),
+])
+def test_sizes_that_cannot_fit_are_refused_from_the_config(tmp_path, args, words):
+    # Before: the allocator found them, in every trial, after Ray started (some with a traceback).
+    message = _refused(tmp_path, *args)
+    assert all(w in message for w in words), message
+
+
+@pytest.mark.parametrize("text, words", [
+    ("base: small\nparams:\n  hidden_size: [100000000]\n", ["run needs about"]),
+    ("base: small\nparams:\n  hidden_size: [-5, 8]\n", ["no trial of plain-rnn could train", "hidden_size=-5"]),
+    ("base: small\nparams:\n  batch_size: [0, 8]\n", ["`batch_size` must be a positive integer, got 0"]),
+    ("base: small\nparams:\n  lr: {low: 0.001, high: 0.1, step: 0}\n", ["step must be a positive number"]),
+    ("base: small\nparams:\n  lr: [1.0e-3, inf]\n", ["choices must be finite"]),
+    ("base: small\nparams:\n  lr: [1.0e-3, fast]\n", ["can draw lr='fast', which no run accepts"]),
+])
+def test_every_value_a_space_can_draw_is_checked_before_ray(tmp_path, text, words):
+    space = tmp_path / "space.yaml"
+    space.write_text(text)
+    message = _refused(tmp_path, "--space", str(space))
+    assert all(w in message for w in words), message
+
+
+def test_task_files_are_checked_when_read(tmp_path):
+    import numpy as np
+
+    (tmp_path / "notzip.npz").write_text("not a zip file")
+    np.savez(tmp_path / "empty-steps.npz", x=np.zeros((10, 0, 1), "float32"), y=np.zeros(10, "int64"))
+    np.savez(tmp_path / "labels.npz", x=np.zeros((10, 5, 1), "float32"), y=np.array([0] * 9 + [2 ** 40]))
+    for name, words in (("notzip", "not an .npz file"), ("empty-steps", "T = 0 steps"), ("labels", "class label 1099511627776")):
+        result = CliRunner().invoke(app, ["search", "--task", f"npz:{tmp_path / name}.npz", "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2 and words in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_paths_and_addresses_that_cannot_work(tmp_path):
+    assert "`address` must be auto" in _refused(tmp_path, "--address", ":")
+    result = CliRunner().invoke(app, ["search", *FLAGS, "--out", ""])
+    assert result.exit_code == 2 and "`out` must be a non-empty string" in result.output
+    long_out = tmp_path / ("x" * 300)
+    result = CliRunner().invoke(app, ["search", *FLAGS, "--out", str(long_out)])
+    assert result.exit_code == 2 and "longer than this filesystem allows" in result.output, result.output
+    assert list(tmp_path.iterdir()) == []
