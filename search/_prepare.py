@@ -10,7 +10,6 @@ search left running re-queued and, for a new study, the priors enqueued.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 from pathlib import Path
@@ -243,12 +242,12 @@ def prepare_study(config: SearchConfig) -> PreparedStudy:
         brackets=brackets, early_stop=early_stop, warm_start=warm_start, priors=[], skipped=[], requeued=[],
         n_before=n_before, created=not existing, lease=lease, new_files=new_files)
     try:
-        artifact_store(out.resolve())
+        store = artifact_store(out.resolve())
         if existing:
             prepared.requeued = recover_interrupted(study, backend)
         else:
             _record.write_study_header(
-                study, task=config.task.to_dict(), metric=task.metric, direction=task.direction, space=space.name,
+                study, store=store, task=config.task.to_dict(), metric=task.metric, direction=task.direction, space=space.name,
                 space_spec=space.to_data(), artifact_dir=str((out / ARTIFACT_DIR).resolve()), config=config.to_flat(),
                 target_epochs=config.epochs, rungs=brackets.all_rungs if brackets else [])
             prepared.priors, prepared.skipped = _warm_start(warm_start, space, config, backend)
@@ -302,18 +301,14 @@ def recover_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorag
 
 def _check_same_search(study: optuna.Study, config: SearchConfig, directions: list[str], space: spaces.Space) -> None:
     stored = _record.StudyRecord.of(study)
-
-    def canonical(data: Any) -> str:
-        return json.dumps(json.loads(json.dumps(data)), sort_keys=True)
-
-    if stored.space_spec is not None and canonical(stored.space_spec) != canonical(space.to_data()):
+    if stored.space_digest is not None and stored.space_digest != _record.space_digest(space.to_data()):
         # Optuna cannot sample a parameter whose choices changed ("CategoricalDistribution does
         # not support dynamic value space"), and every new trial would fail after Ray started.
         raise BadInput(f"study {study.study_name!r} was made with space {stored.space or '?'!r}, and this search asks for "
                        f"{space.name!r} with other families or ranges; resume with the study's --space, or pick another --study")
-    if stored.task is not None and stored.task != config.task.to_dict():
-        raise BadInput(f"study {study.study_name!r} was made for task {json.dumps(stored.task)}, this search asks for "
-                       f"{json.dumps(config.task.to_dict())}; pick another --study")
+    if stored.task_text is not None and stored.task_text != _record.task_text(config.task.to_dict()):
+        raise BadInput(f"study {study.study_name!r} was made for task {stored.task_text!r}, this search asks for "
+                       f"{_record.task_text(config.task.to_dict())!r}; pick another --study")
     if stored.target_epochs is not None and stored.target_epochs != config.epochs:
         raise BadInput(f"study {study.study_name!r} was made for a target of {stored.target_epochs} epochs, this search "
                        f"asks for {config.epochs}; resume with --epochs {stored.target_epochs}, or pick another --study")

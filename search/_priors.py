@@ -131,20 +131,16 @@ def paper_priors(space, task: str, hidden: int) -> tuple[list[Prior], list[str]]
 
 def study_priors(space, earlier: optuna.Study) -> tuple[list[Prior], list[str]]:
     """The Pareto set of an earlier study, where `space` can express its trials' parameters."""
-    from search._record import TrialRecord
+    from search._record import best_trials
 
-    try:
-        best = earlier.best_trials
-    except (ValueError, RuntimeError):
-        best = []
+    best = best_trials(earlier)
     priors, skipped = [], []
-    for trial in sorted(best, key=lambda t: t.number):
-        record = TrialRecord.of(trial)
+    for record in sorted(best, key=lambda r: r.number):
         cell = {k: v for k, v in record.cell.items()}
         train = record.run_config.get("train") or {}
         shared = {"lr": train.get("lr"), "batch_size": train.get("batch_size"), "hidden_size": cell.get("hidden_size")}
         params, why = params_in_space(space, record.family, cell, shared)
-        label = f"study {earlier.study_name} trial {trial.number}"
+        label = f"study {earlier.study_name} trial {record.number}"
         if params is None:
             skipped.append(f"{label} ({why})")
         else:

@@ -1,12 +1,22 @@
 """What a study stores about its trials and itself, in one place: written here, read through
 `TrialRecord` and `StudyRecord`.
 
-A trial's state and values are Optuna's; everything else a search learns about a trial (its
-run config, family, status, metrics, learning curve, gradient profile, what its start cost,
-whether it was a prior, which bracket it ran in, where early stopping ended it) is a user
-attribute, named only in this module. Plots, status, export, confirmation and the watcher of
-a remote search read trials through `TrialRecord.of(trial)`, so the storage layout can change
-here alone (docs/architecture.md, "Studies").
+A trial's state and values are Optuna's; everything else a search learns about a trial is
+named only in this module, in one of two homes (docs/architecture.md, "Studies"):
+
+- user attributes, each a few words or numbers, since optuna-dashboard shows each on one line
+  that does not wrap: a trial's family, status, how far it trained, its bracket, what its start
+  cost; a study's task in words, metric, space name, target and rungs;
+- JSON files uploaded as Optuna artifacts into the study's artifact folder, which the dashboard
+  lists beside each trial and study: a trial's run config (`run_config.json`, at its draw), its
+  learning curve (`learning_curve.json`, rewritten after every evaluation, so that a running
+  trial shows it), gradient profile, metrics and a long error in full; a study's task config,
+  space, search config and last confirmation.
+
+Plots, status, export, confirmation and the watcher of a remote search read trials through
+`trials(study)` / `TrialRecord.of(trial, store)`, which read those files on first use of a
+field, so the storage layout can change here alone. Studies written when everything was a
+user attribute read the same: a record takes a field from the user attribute where it is one.
 
 The rules: completed runs are COMPLETE, diverged and failed runs FAIL, runs stopped early (by
 the early-stopping scheduler) PRUNED, without objective values; a trial the search left
@@ -16,14 +26,18 @@ unfinished is FAIL with `interrupted` and its parameters queued again.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import io
 import json
 import math
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.artifacts import upload_artifact
+from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.trial import FrozenTrial, TrialState
 
 # Keys of a trial's Tune config, set by the search's define-by-run wrapper (search._trial).
@@ -46,25 +60,39 @@ ENTERED_AT = "momnas_entered_at"      # when the trainable was entered (time.tim
 WORKER_TRIAL = "momnas_worker_trial"  # 1 for the first trial of its worker process, 2 for the next, ...
 
 MAX_PROFILE_POINTS = 256
+ERROR_CHARS = 72  # an error's first line, cut to fit the dashboard's line; error.txt keeps it whole
 _STATES = {"completed": TrialState.COMPLETE, "stopped": TrialState.PRUNED}
+# Optuna lists an artifact in its trial's or study's system attributes under this prefix (optuna.artifacts;
+# tests/search/test_search_record.py checks it against get_all_artifact_meta).
+_ARTIFACT_PREFIX = "artifacts:"
+# Explicit types: the system's guess for .pt is a console's ROM format on some machines.
+_MIMETYPES = {".json": "application/json", ".txt": "text/plain"}
+_BINARY = "application/octet-stream"
 
 
 class _Trial:
-    """A trial's user-attribute names (nowhere else)."""
+    """A trial's user-attribute and file names (nowhere else)."""
 
-    FAMILY, STATUS, ERROR, RUN_CONFIG, METRICS = "family", "status", "error", "run_config", "metrics"
-    CURVE, PROFILE, PROFILE_T = "curve", "grad_profile", "grad_profile_t"
+    FAMILY, STATUS, ERROR, EPOCHS = "family", "status", "error", "epochs"
     PRIOR, RUNGS, STOPPED_AT = "prior", "rungs", "stopped_at_epoch"
     INTERRUPTED, REQUEUED_FROM = "interrupted", "requeued_from"
     STARTUP_S, START_WAIT_S, WORKER_TRIAL, NODE = "startup_s", "start_wait_s", "worker_trial", "ray_node_id"
-    ARTIFACTS, ARTIFACTS_MISSING = "artifacts", "artifacts_missing"
+    ARTIFACTS_MISSING = "artifacts_missing"
+    RUN_CONFIG_FILE, METRICS_FILE, CURVE_FILE = "run_config.json", "metrics.json", "learning_curve.json"
+    PROFILE_FILE, ERROR_FILE = "grad_profile.json", "error.txt"
+    # What studies written before the files kept as user attributes.
+    OLD_RUN_CONFIG, OLD_METRICS, OLD_CURVE = "run_config", "metrics", "curve"
+    OLD_PROFILE, OLD_PROFILE_T, OLD_ARTIFACTS = "grad_profile", "grad_profile_t", "artifacts"
 
 
 class _Study:
-    """A study's user-attribute names (nowhere else)."""
+    """A study's user-attribute and file names (nowhere else)."""
 
-    TASK, METRIC, DIRECTION, SPACE, SPACE_SPEC = "task", "metric", "direction", "space", "space_spec"
-    ARTIFACT_DIR, CONFIG, TARGET, RUNGS, CONFIRMED = "artifact_dir", "search_config", "target_epochs", "rungs", "confirmed"
+    TASK, METRIC, DIRECTION, SPACE, SPACE_DIGEST = "task", "metric", "direction", "space", "space_digest"
+    ARTIFACT_DIR, TARGET, RUNGS, CONFIRMATION = "artifact_dir", "target_epochs", "rungs", "confirmation"
+    TASK_FILE, SPACE_FILE, CONFIG_FILE, CONFIRMATION_FILE = "task.json", "space.json", "search_config.json", "confirmation.json"
+    # What studies written before the files kept as user attributes (`task` was the dict).
+    OLD_SPACE_SPEC, OLD_CONFIG, OLD_CONFIRMED = "space_spec", "search_config", "confirmed"
 
 
 def objective_names(metric: str) -> list[str]:
@@ -76,9 +104,108 @@ def _finite(values: Any) -> bool:
     return values is not None and all(v is not None and math.isfinite(v) for v in values)
 
 
+def space_digest(spec: dict[str, Any]) -> str:
+    """A short fingerprint of a space's data: a resumed search compares it with the study's own."""
+    canonical = json.dumps(json.loads(json.dumps(spec)), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def task_text(task: dict[str, Any]) -> str:
+    """A task config in words, every key set: `adding T=20 n_train=256 ...` (a resumed search compares them)."""
+    rest = " ".join(f"{k}={v}" for k, v in task.items() if k != "name" and v is not None)
+    return f"{task.get('name', '?')} {rest}".strip()
+
+
+def short_error(error: str) -> str:
+    """An error's first line, at most ERROR_CHARS long."""
+    line = (error.strip().splitlines() or [""])[0]
+    return line if len(line) <= ERROR_CHARS else line[:ERROR_CHARS - 1] + "…"
+
+
+# ---------------------------------------------------------------------------- artifacts
+
+
+def _listed(system_attrs: dict[str, Any]) -> dict[str, str]:
+    """File name -> artifact id of the artifacts listed in a trial's or study's system attributes
+    (one deleted in the dashboard is listed as null)."""
+    found = {}
+    for key, value in system_attrs.items():
+        if key.startswith(_ARTIFACT_PREFIX) and value:
+            meta = json.loads(value)
+            if meta:
+                found[meta["filename"]] = meta["artifact_id"]
+    return found
+
+
+def _system_attrs(owner) -> dict[str, Any]:
+    """The system attributes of a FrozenTrial, a live Trial, a Study or a FrozenStudy (a Study
+    has no public accessor for them: optuna.artifacts reads them through its storage, as here)."""
+    if isinstance(owner, optuna.Trial):
+        return owner.storage.get_trial_system_attrs(owner._trial_id)
+    if isinstance(owner, optuna.Study):
+        return owner._storage.get_study_system_attrs(owner._study_id)
+    return owner.system_attrs
+
+
+def _read(store, artifact_id: str | None) -> Any:
+    """An artifact's JSON, None where it is not in `store` or not whole (being rewritten)."""
+    if store is None or artifact_id is None:
+        return None
+    from optuna.artifacts.exceptions import ArtifactNotFound
+
+    try:
+        with store.open_reader(artifact_id) as f:
+            body = f.read()
+    except (ArtifactNotFound, OSError):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _put(owner, name: str, data: Any, store, listed: dict[str, str]) -> str:
+    """Write `data` as the artifact `name` of a live trial or a study: its content replaced where it
+    has one of that name already (so the dashboard lists one, always current), else uploaded."""
+    body = data.encode() if isinstance(data, str) else json.dumps(data, indent=2).encode()
+    if name in listed:
+        store.write(listed[name], io.BytesIO(body))
+        return listed[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(body)
+        listed[name] = upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=owner,
+                                       mimetype=_MIMETYPES.get(path.suffix, _BINARY))
+    return listed[name]
+
+
+def _upload_file(trial, path: Path, store, storage) -> str:
+    return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial, storage=storage,
+                           mimetype=_MIMETYPES.get(path.suffix, _BINARY))
+
+
+def folder_store(folder: str | Path | None) -> FileSystemArtifactStore | None:
+    """The artifact store over `folder`, None where there is no such folder here."""
+    return FileSystemArtifactStore(str(folder)) if folder and Path(folder).is_dir() else None
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+_NOT_GIVEN = object()  # TrialRecord.of without a store (None: the study's artifacts are not on this machine)
+
+
+def _no_store(trial: FrozenTrial, name: str):
+    raise ValueError(f"trial {trial.number}'s {name} is an artifact: read the trial through search._record.trials(study) "
+                     "or TrialRecord.of(trial, StudyRecord.of(study).store)")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrialRecord:
-    """A typed view of one trial of a momnas study (read-only; `TrialRecord.of(trial)`)."""
+    """A typed view of one trial of a momnas study (read-only; `TrialRecord.of(trial, store)`).
+
+    `run_config`, `metrics`, `curve`, `grad_profile` and `grad_profile_t` are read from the
+    trial's artifacts on first use."""
 
     number: int
     state: TrialState
@@ -86,12 +213,7 @@ class TrialRecord:
     params: dict[str, Any]
     family: str
     status: str                       # completed, stopped, diverged, failed, interrupted, not started, or the state
-    run_config: dict[str, Any]        # {"cell", "task", "train"} as the trial trained it
-    metrics: dict[str, Any] | None    # its metrics.json
-    curve: list[dict[str, Any]]       # [{"epoch", "metric", "instability"}, ...]: every evaluation's objectives
-    grad_profile: list[float | None]  # ‖∂L/∂h_t‖ of its last evaluation (None: not finite) ...
-    grad_profile_t: list[int]         # ... at these time steps
-    error: str | None
+    error: str | None                 # its first line (error.txt, an artifact, holds a long one whole)
     prior: str | None                 # the published cell this trial is (a warm start), else None
     rungs: list[float] | None         # the epochs early stopping could rank it at ([]: never; None: unknown)
     stopped_at: float | None          # the rung at which early stopping ended it
@@ -104,23 +226,78 @@ class TrialRecord:
     artifacts: dict[str, str]         # file name -> artifact id
     artifacts_missing: str | None
     trial: FrozenTrial
+    store: Any = dataclasses.field(default=_NOT_GIVEN, repr=False, compare=False)
 
     @classmethod
-    def of(cls, trial: FrozenTrial) -> "TrialRecord":
+    def of(cls, trial: FrozenTrial, store=_NOT_GIVEN) -> "TrialRecord":
+        """`store`: the study's artifact store on this machine (`StudyRecord.of(study).store`; None
+        where it is not here: the fields it holds read as absent). Without it, reading a field the
+        trial keeps in a file raises: only its user attributes are read."""
         a = trial.user_attrs
         return cls(
             number=trial.number, state=trial.state, values=trial.values, params=dict(trial.params),
             family=str(a.get(_Trial.FAMILY, "?")), status=str(a.get(_Trial.STATUS, trial.state.name.lower())),
-            run_config=a.get(_Trial.RUN_CONFIG) or {}, metrics=a.get(_Trial.METRICS),
-            curve=list(a.get(_Trial.CURVE) or []), grad_profile=list(a.get(_Trial.PROFILE) or []),
-            grad_profile_t=list(a.get(_Trial.PROFILE_T) or []), error=a.get(_Trial.ERROR),
-            prior=a.get(_Trial.PRIOR), rungs=a.get(_Trial.RUNGS), stopped_at=a.get(_Trial.STOPPED_AT),
-            interrupted=bool(a.get(_Trial.INTERRUPTED)), requeued_from=a.get(_Trial.REQUEUED_FROM),
-            startup_s=a.get(_Trial.STARTUP_S), start_wait_s=a.get(_Trial.START_WAIT_S),
-            worker_trial=a.get(_Trial.WORKER_TRIAL), node=a.get(_Trial.NODE),
-            artifacts=dict(a.get(_Trial.ARTIFACTS) or {}), artifacts_missing=a.get(_Trial.ARTIFACTS_MISSING),
-            trial=trial,
+            error=a.get(_Trial.ERROR), prior=a.get(_Trial.PRIOR), rungs=a.get(_Trial.RUNGS),
+            stopped_at=a.get(_Trial.STOPPED_AT), interrupted=bool(a.get(_Trial.INTERRUPTED)),
+            requeued_from=a.get(_Trial.REQUEUED_FROM), startup_s=a.get(_Trial.STARTUP_S),
+            start_wait_s=a.get(_Trial.START_WAIT_S), worker_trial=a.get(_Trial.WORKER_TRIAL), node=a.get(_Trial.NODE),
+            artifacts={**_listed(trial.system_attrs), **(a.get(_Trial.OLD_ARTIFACTS) or {})},
+            artifacts_missing=a.get(_Trial.ARTIFACTS_MISSING), trial=trial, store=store,
         )
+
+    def _field(self, old_key: str, name: str) -> Any:
+        """A user attribute of the old layout where the trial has it, else its artifact `name`."""
+        if old_key in self.trial.user_attrs:
+            return self.trial.user_attrs[old_key]
+        if name not in self.artifacts:
+            return None
+        if self.store is _NOT_GIVEN:
+            _no_store(self.trial, name)
+        return _read(self.store, self.artifacts[name])
+
+    @functools.cached_property
+    def run_config(self) -> dict[str, Any]:
+        """{"cell", "task", "train"} as the trial trained it ({} where it was never drawn)."""
+        return self._field(_Trial.OLD_RUN_CONFIG, _Trial.RUN_CONFIG_FILE) or {}
+
+    @functools.cached_property
+    def metrics(self) -> dict[str, Any] | None:
+        """Its metrics.json (None: the run wrote none)."""
+        return self._field(_Trial.OLD_METRICS, _Trial.METRICS_FILE)
+
+    @functools.cached_property
+    def curve(self) -> list[dict[str, Any]]:
+        """[{"epoch", "metric", "instability"}, ...]: every evaluation's objectives (None where not finite)."""
+        return list(self._field(_Trial.OLD_CURVE, _Trial.CURVE_FILE) or [])
+
+    @functools.cached_property
+    def _profile(self) -> dict[str, list]:
+        if _Trial.OLD_PROFILE in self.trial.user_attrs:
+            a = self.trial.user_attrs
+            return {"norm": list(a.get(_Trial.OLD_PROFILE) or []), "t": list(a.get(_Trial.OLD_PROFILE_T) or [])}
+        return self._field(_Trial.OLD_PROFILE, _Trial.PROFILE_FILE) or {}
+
+    @property
+    def grad_profile(self) -> list[float | None]:
+        """‖∂L/∂h_t‖ of its last evaluation (None: not finite) ..."""
+        return list(self._profile.get("norm") or [])
+
+    @property
+    def grad_profile_t(self) -> list[int]:
+        """... at these time steps."""
+        return list(self._profile.get("t") or [])
+
+    @property
+    def files_elsewhere(self) -> bool:
+        """Whether its run config is in a file that is not on this machine (the study's artifacts
+        folder is elsewhere: another machine's --out)."""
+        return (self.store is None and _Trial.RUN_CONFIG_FILE in self.artifacts
+                and _Trial.OLD_RUN_CONFIG not in self.trial.user_attrs)
+
+    @property
+    def drawn(self) -> bool:
+        """Whether the search has drawn its run config (a trial asked for but not drawn yet has none)."""
+        return _Trial.FAMILY in self.trial.user_attrs
 
     @property
     def completed(self) -> bool:
@@ -138,7 +315,10 @@ class TrialRecord:
 
     @property
     def epochs_trained(self) -> float | None:
-        """How far it trained: its curve's last epoch (None: no evaluation yet)."""
+        """How far it trained: its last evaluation's epoch (None: no evaluation yet)."""
+        epochs = self.trial.user_attrs.get(_Trial.EPOCHS)
+        if epochs is not None or _Trial.OLD_CURVE not in self.trial.user_attrs:
+            return epochs
         return self.curve[-1]["epoch"] if self.curve else None
 
     @property
@@ -159,20 +339,20 @@ class TrialRecord:
 
 @dataclasses.dataclass(frozen=True)
 class StudyRecord:
-    """A typed view of what a momnas search stored about its study."""
+    """A typed view of what a momnas search stored about its study.
+
+    `space_spec`, `config` and `confirmed` are read from the study's artifacts on first use."""
 
     name: str
     metric_names: list[str]
     directions: list[str]             # "maximize" / "minimize", per objective
-    task: dict[str, Any] | None
+    task_text: str | None             # the task config in words (`task_text`)
     metric: str | None
     space: str | None
-    space_spec: dict[str, Any] | None
-    artifact_dir: str | None
-    config: dict[str, Any] | None     # the search's flat config, storage masked
+    artifact_dir: str | None          # the folder the search recorded for the study's artifacts
     target_epochs: int | None         # the epochs a trial trains unless stopped early
     rungs: list[float]                # every rung of the search's brackets, in epochs
-    confirmed: dict[str, Any] | None  # the last confirmation's summary (search.confirm)
+    study: Any = dataclasses.field(repr=False, compare=False)  # the optuna Study (or FrozenStudy) it views
 
     @classmethod
     def of(cls, study: optuna.Study) -> "StudyRecord":
@@ -183,19 +363,80 @@ class StudyRecord:
         return cls(
             name=study.study_name, metric_names=names,
             directions=["maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in study.directions],
-            task=a.get(_Study.TASK), metric=metric, space=a.get(_Study.SPACE), space_spec=a.get(_Study.SPACE_SPEC),
-            artifact_dir=a.get(_Study.ARTIFACT_DIR), config=a.get(_Study.CONFIG), target_epochs=a.get(_Study.TARGET),
-            rungs=list(a.get(_Study.RUNGS) or []), confirmed=a.get(_Study.CONFIRMED),
+            task_text=task_text(a[_Study.TASK]) if isinstance(a.get(_Study.TASK), dict) else a.get(_Study.TASK),
+            metric=metric, space=a.get(_Study.SPACE),
+            artifact_dir=a.get(_Study.ARTIFACT_DIR), target_epochs=a.get(_Study.TARGET),
+            rungs=list(a.get(_Study.RUNGS) or []), study=study,
         )
 
     @property
     def maximize(self) -> bool:
         return bool(self.directions) and self.directions[0] == "maximize"
 
+    @functools.cached_property
+    def store(self) -> FileSystemArtifactStore | None:
+        """The study's artifact store on this machine: the folder beside the --out it was opened from
+        (search.open_study), else the one the search recorded; None where neither is here."""
+        here = getattr(self.study, "artifact_folder", None)
+        return folder_store(here) or folder_store(self.artifact_dir)
+
+    @functools.cached_property
+    def _user_attrs(self) -> dict[str, Any]:
+        return self.study.user_attrs
+
+    @functools.cached_property
+    def artifacts(self) -> dict[str, str]:
+        """The study's own artifacts: file name -> artifact id."""
+        return _listed(_system_attrs(self.study))
+
+    def _field(self, old_key: str, name: str) -> Any:
+        if isinstance(self._user_attrs.get(old_key), dict):
+            return self._user_attrs[old_key]
+        return _read(self.store, self.artifacts.get(name))
+
+    @functools.cached_property
+    def task(self) -> dict[str, Any] | None:
+        """The runs TaskConfig dict (paths absolute)."""
+        return self._field(_Study.TASK, _Study.TASK_FILE)
+
+    @functools.cached_property
+    def space_spec(self) -> dict[str, Any] | None:
+        """The space as data (spaces.Space.to_data)."""
+        return self._field(_Study.OLD_SPACE_SPEC, _Study.SPACE_FILE)
+
+    @functools.cached_property
+    def space_digest(self) -> str | None:
+        """The fingerprint of the space it was made with (`space_digest`)."""
+        digest = self._user_attrs.get(_Study.SPACE_DIGEST)
+        if digest is None and isinstance(self._user_attrs.get(_Study.OLD_SPACE_SPEC), dict):
+            digest = space_digest(self._user_attrs[_Study.OLD_SPACE_SPEC])
+        return digest
+
+    @functools.cached_property
+    def config(self) -> dict[str, Any] | None:
+        """The search's flat config, storage masked."""
+        return self._field(_Study.OLD_CONFIG, _Study.CONFIG_FILE)
+
+    @functools.cached_property
+    def confirmed(self) -> dict[str, Any] | None:
+        """The last confirmation's summary (search.confirm)."""
+        return self._field(_Study.OLD_CONFIRMED, _Study.CONFIRMATION_FILE)
+
 
 def trials(study: optuna.Study, states: tuple[TrialState, ...] | None = None) -> list[TrialRecord]:
     """The study's trials as records (in number order)."""
-    return [TrialRecord.of(t) for t in study.get_trials(deepcopy=False, states=states)]
+    store = StudyRecord.of(study).store
+    return [TrialRecord.of(t, store) for t in study.get_trials(deepcopy=False, states=states)]
+
+
+def best_trials(study: optuna.Study) -> list[TrialRecord]:
+    """The study's Pareto set as records ([] before a trial completed)."""
+    try:
+        best = study.best_trials
+    except (ValueError, RuntimeError):
+        return []
+    store = StudyRecord.of(study).store
+    return [TrialRecord.of(t, store) for t in best]
 
 
 def finished_trials(study: optuna.Study) -> list[TrialRecord]:
@@ -206,29 +447,35 @@ def finished_trials(study: optuna.Study) -> list[TrialRecord]:
 # ---------------------------------------------------------------------------- writing: the study
 
 
-def write_study_header(study: optuna.Study, *, task: dict[str, Any], metric: str, direction: str, space: str,
+def write_study_header(study: optuna.Study, *, store, task: dict[str, Any], metric: str, direction: str, space: str,
                        space_spec: dict[str, Any], artifact_dir: str, config: dict[str, Any], target_epochs: int,
                        rungs: list[float]) -> None:
     """What a new study records about the search that made it (served by the dashboard)."""
     with warnings.catch_warnings():  # set_metric_names is "experimental" since Optuna 3.2: it is what the dashboard reads
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(objective_names(metric))
-    for key, value in {_Study.TASK: task, _Study.METRIC: metric, _Study.DIRECTION: direction, _Study.SPACE: space,
-                       _Study.SPACE_SPEC: space_spec, _Study.ARTIFACT_DIR: artifact_dir, _Study.CONFIG: config,
+    for key, value in {_Study.TASK: task_text(task), _Study.METRIC: metric, _Study.DIRECTION: direction, _Study.SPACE: space,
+                       _Study.SPACE_DIGEST: space_digest(space_spec), _Study.ARTIFACT_DIR: artifact_dir,
                        _Study.TARGET: target_epochs, _Study.RUNGS: rungs}.items():
         study.set_user_attr(key, value)
+    listed = _listed(_system_attrs(study))
+    _put(study, _Study.TASK_FILE, task, store, listed)
+    _put(study, _Study.SPACE_FILE, space_spec, store, listed)
+    _put(study, _Study.CONFIG_FILE, config, store, listed)
 
 
-def write_confirmed(study: optuna.Study, summary: dict[str, Any]) -> None:
-    study.set_user_attr(_Study.CONFIRMED, summary)
+def write_confirmed(study: optuna.Study, summary: dict[str, Any], *, headline: str, store) -> None:
+    """The confirmation's summary (confirmation.json, replacing an earlier one) and its one line."""
+    _put(study, _Study.CONFIRMATION_FILE, summary, store, _listed(_system_attrs(study)))
+    study.set_user_attr(_Study.CONFIRMATION, headline)
 
 
 # ---------------------------------------------------------------------------- writing: a trial
 
 
-def write_draw(trial: optuna.Trial, *, run_config: dict[str, Any], family: str, rungs: list[float]) -> None:
+def write_draw(trial: optuna.Trial, *, run_config: dict[str, Any], family: str, rungs: list[float], store) -> None:
     """What a trial is, once the space has drawn it."""
-    trial.set_user_attr(_Trial.RUN_CONFIG, run_config)
+    _put(trial, _Trial.RUN_CONFIG_FILE, run_config, store, {})
     trial.set_user_attr(_Trial.FAMILY, family)
     trial.set_user_attr(_Trial.RUNGS, rungs)
 
@@ -243,9 +490,11 @@ def prior_attrs(label: str) -> dict[str, Any]:
     return {_Trial.PRIOR: label}
 
 
-def write_curve(trial: optuna.Trial, curve: list[dict[str, Any]]) -> None:
+def write_curve(trial: optuna.Trial, curve: list[dict[str, Any]], *, store) -> None:
     """The learning curve so far (written live, so that a study read mid-search shows it)."""
-    trial.set_user_attr(_Trial.CURVE, curve)
+    _put(trial, _Trial.CURVE_FILE, curve, store, _listed(_system_attrs(trial)))
+    if curve:
+        trial.set_user_attr(_Trial.EPOCHS, curve[-1]["epoch"])
 
 
 def write_startup(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
@@ -255,62 +504,70 @@ def write_startup(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
 
 def write_failed_draw(trial: optuna.Trial, error: str) -> None:
     trial.set_user_attr(_Trial.STATUS, "failed")
-    trial.set_user_attr(_Trial.ERROR, error)
+    trial.set_user_attr(_Trial.ERROR, short_error(error))
 
 
 @dataclasses.dataclass
 class Outcome:
+    """A finished trial's state and values, its user attributes and the files to upload with it."""
+
     state: TrialState
     values: list[float] | None
     attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    files: dict[str, Any] = dataclasses.field(default_factory=dict)  # artifact name -> its JSON (or text)
     trial_dir: str | None = None
+    error: str | None = None  # in full
 
     @property
     def status(self) -> str:
         return self.attrs.get(_Trial.STATUS, "failed")
 
-    @property
-    def error(self) -> str | None:
-        return self.attrs.get(_Trial.ERROR)
+    def set_error(self, error: str) -> None:
+        self.error = error
+        self.attrs[_Trial.ERROR] = short_error(error)
+        if self.attrs[_Trial.ERROR] != error.strip():
+            self.files[_Trial.ERROR_FILE] = error.rstrip() + "\n"
 
     def fail(self, error: str | None = None) -> None:
         """Make it a FAIL (an errored trial), keeping what it reported."""
         self.state, self.values = TrialState.FAIL, None
         if error is not None:
-            self.attrs[_Trial.ERROR] = error
+            self.set_error(error)
         if self.attrs.get(_Trial.STATUS) in (None, "completed"):
             self.attrs[_Trial.STATUS] = "failed"
 
     def with_curve(self, curve: list[dict[str, Any]], startup: dict[str, Any]) -> "Outcome":
-        self.attrs[_Trial.CURVE] = curve
+        if curve:
+            self.files[_Trial.CURVE_FILE] = curve
+            self.attrs[_Trial.EPOCHS] = curve[-1]["epoch"]
         self.attrs.update(startup)
         return self
 
 
 def outcome(final: dict[str, Any] | None, *, metric: str) -> Outcome:
-    """Turn the trainable's last report into the trial's state, values and user attributes."""
+    """Turn the trainable's last report into the trial's state, values, user attributes and files."""
     if not final or STATUS not in final:
-        return Outcome(TrialState.FAIL, None, {_Trial.STATUS: "failed",
-                                               _Trial.ERROR: "the trial's process ended without a result (see the Ray logs)"})
+        result = Outcome(TrialState.FAIL, None, {_Trial.STATUS: "failed"})
+        result.set_error("the trial's process ended without a result (see the Ray logs)")
+        return result
     status = str(final[STATUS])
-    attrs: dict[str, Any] = {_Trial.STATUS: status}
+    result = Outcome(_STATES.get(status, TrialState.FAIL), None, {_Trial.STATUS: status}, trial_dir=final.get(TRIAL_DIR))
     metrics = json.loads(final[METRICS]) if final.get(METRICS) else None
     if metrics is not None:
-        attrs[_Trial.METRICS] = metrics
+        result.files[_Trial.METRICS_FILE] = metrics
     if final.get(GRAD_PROFILE):
-        attrs.update(grad_profile_attrs(json.loads(final[GRAD_PROFILE])))
+        result.files.update(grad_profile_file(json.loads(final[GRAD_PROFILE])))
     if final.get(ERROR):
-        attrs[_Trial.ERROR] = str(final[ERROR])
+        result.set_error(str(final[ERROR]))
     if final.get(NODE):
-        attrs[_Trial.NODE] = str(final[NODE])
-    state = _STATES.get(status, TrialState.FAIL)
-    values = None
-    if state == TrialState.COMPLETE:
-        values = _objectives(metrics, metric)
-        if values is None:
-            state = TrialState.FAIL
-            attrs.setdefault(_Trial.ERROR, f"completed without finite val_{metric} and instability")
-    return Outcome(state, values, attrs, final.get(TRIAL_DIR))
+        result.attrs[_Trial.NODE] = str(final[NODE])
+    if result.state == TrialState.COMPLETE:
+        result.values = _objectives(metrics, metric)
+        if result.values is None:
+            result.state = TrialState.FAIL
+            if result.error is None:
+                result.set_error(f"completed without finite val_{metric} and instability")
+    return result
 
 
 def stopped_early(epoch: float) -> Outcome:
@@ -362,9 +619,9 @@ def _objectives(metrics: dict[str, Any] | None, metric: str) -> list[float] | No
     return values if all(math.isfinite(v) for v in values) else None
 
 
-def grad_profile_attrs(profile: dict[str, list]) -> dict[str, list]:
-    """`grad_profile` and `grad_profile_t` from the trainable's `{"t": [...], "norm": [...]}`
-    (at most MAX_PROFILE_POINTS of them; JSON has no inf / nan: those are stored as None)."""
+def grad_profile_file(profile: dict[str, list]) -> dict[str, dict[str, list]]:
+    """{"grad_profile.json": {"t": [...], "norm": [...]}} from the trainable's profile (at most
+    MAX_PROFILE_POINTS of them; JSON has no inf / nan: those are stored as None); {} without one."""
     norms = [float(v) for v in profile.get("norm") or []]
     if not norms:
         return {}
@@ -372,7 +629,7 @@ def grad_profile_attrs(profile: dict[str, list]) -> dict[str, list]:
     if len(norms) > MAX_PROFILE_POINTS:
         keep = sorted({round(i * (len(norms) - 1) / (MAX_PROFILE_POINTS - 1)) for i in range(MAX_PROFILE_POINTS)})
         norms, t = [norms[i] for i in keep], [t[i] for i in keep]
-    return {_Trial.PROFILE: [v if math.isfinite(v) else None for v in norms], _Trial.PROFILE_T: t}
+    return {_Trial.PROFILE_FILE: {"t": t, "norm": [v if math.isfinite(v) else None for v in norms]}}
 
 
 def requeue(study: optuna.Study, storage, number: int, params: dict[str, Any], status: str) -> None:
@@ -390,20 +647,23 @@ def requeue(study: optuna.Study, storage, number: int, params: dict[str, Any], s
         study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=False)
 
 
-def record(trial: optuna.Trial, result: Outcome, *, artifact_store, storage) -> dict[str, str]:
-    """Write a finished trial's user attributes and upload its files as artifacts (before `tell`)."""
+def record(trial: optuna.Trial, result: Outcome, *, artifact_store, storage) -> None:
+    """Write a finished trial's user attributes, upload its run's files and write its own (before `tell`).
+
+    A file the run wrote (its metrics.json) is the one kept where the search has the same from
+    the trial's report; the report's stand in where the run's folder is not visible here."""
     for key, value in result.attrs.items():
         trial.set_user_attr(key, value)
-    artifacts: dict[str, str] = {}
+    listed = _listed(_system_attrs(trial))
     folder = Path(result.trial_dir) if result.trial_dir else None
     if folder is not None and folder.is_dir():
         for path in sorted(folder.iterdir()):
-            if path.is_file():
-                artifacts[path.name] = upload_artifact(
-                    artifact_store=artifact_store, file_path=str(path), study_or_trial=trial, storage=storage
-                )
+            if path.is_file() and path.name not in listed:
+                listed[path.name] = _upload_file(trial, path, artifact_store, storage)
     elif folder is not None:
-        # On a cluster without a shared --out folder the files stay on the worker's machine.
-        trial.set_user_attr(_Trial.ARTIFACTS_MISSING, f"{folder} is not visible where the search runs")
-    trial.set_user_attr(_Trial.ARTIFACTS, artifacts)
-    return artifacts
+        # On a cluster without a shared --out folder the run's files stay on the worker's machine.
+        trial.set_user_attr(_Trial.ARTIFACTS_MISSING, "its run's folder is not visible where the search runs")
+    written = set(listed) - {_Trial.CURVE_FILE}  # the live curve is rewritten with its last point
+    for name, data in result.files.items():
+        if name not in written:
+            _put(trial, name, data, artifact_store, listed)

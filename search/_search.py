@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from search import _record, _resources
 from search._config import SearchConfig
 from search._prepare import PreparedStudy, prepare_study, train_defaults
-from search._study import ARTIFACT_DIR, artifact_store, public_url, storage_url
+from search._study import ARTIFACT_DIR, public_url, storage_url
 
 log = logging.getLogger("search")
 
@@ -228,7 +228,7 @@ def _run_trials(prepared: PreparedStudy, todo: int, listener: Listener) -> int:
                        trials_dir=str(prepared.trials_dir.resolve()), objectives=objectives)
     searcher = StudySearcher(
         space=space, storage=prepared.storage, study_name=study.study_name, sampler=prepared.sampler,
-        task_metric=task.metric, artifact_store=artifact_store(prepared.out.resolve()), brackets=prepared.brackets,
+        task_metric=task.metric, artifact_dir=str((prepared.out / ARTIFACT_DIR).resolve()), brackets=prepared.brackets,
         listener=listener, stopped_at=None if scheduler is None else scheduler.stopped_at, total=config.trials)
     at_once = _ray.most_at_once(resources, config.resources.max_concurrent)
     order = LongestFirst(searcher, total=todo, lookahead=max(LOOKAHEAD, at_once), on_handout=searcher.handed_out)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import optuna
+from optuna.artifacts import FileSystemArtifactStore
 from ray.tune.search import Searcher
 
 import spaces
@@ -74,11 +75,11 @@ class StudySearcher(Searcher):
     """
 
     def __init__(self, *, space: TrialSpace, storage: StorageRef, study_name: str,
-                 sampler: optuna.samplers.BaseSampler, task_metric: str, artifact_store, brackets: Brackets | None = None,
+                 sampler: optuna.samplers.BaseSampler, task_metric: str, artifact_dir: str, brackets: Brackets | None = None,
                  listener=None, stopped_at: Callable[[str], float | None] | None = None, total: int | None = None):
         super().__init__(metric=None, mode=None)
         self._space, self._storage, self._study_name, self._sampler = space, storage, study_name, sampler
-        self._task_metric, self._artifact_store, self._listener = task_metric, artifact_store, listener
+        self._task_metric, self._artifact_dir, self._listener = task_metric, artifact_dir, listener
         self._objectives = _record.objective_names(task_metric)
         self._brackets, self._stopped_at, self._total = brackets, stopped_at, total
         self._study: optuna.Study | None = None
@@ -101,6 +102,12 @@ class StudySearcher(Searcher):
             self._study = optuna.load_study(study_name=self._study_name, storage=self._storage.get(), sampler=self._sampler)
         return self._study
 
+    @property
+    def _store(self) -> FileSystemArtifactStore:
+        """The study's artifact store, made where the searcher runs (through Ray Client: on the head)."""
+        Path(self._artifact_dir).mkdir(parents=True, exist_ok=True)
+        return FileSystemArtifactStore(self._artifact_dir)
+
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # the objectives and directions are the study's
 
@@ -118,7 +125,7 @@ class StudySearcher(Searcher):
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise
         rungs = self._rungs_for(trial)
-        _record.write_draw(trial, run_config=run_config, family=family, rungs=rungs)
+        _record.write_draw(trial, run_config=run_config, family=family, rungs=rungs, store=self._store)
         self._live[trial_id] = trial
         self._curves[trial_id] = []
         self._drawn_at[trial_id] = time.time()  # wall clock: the trainable's entry is stamped in another process
@@ -137,7 +144,7 @@ class StudySearcher(Searcher):
         if trial_id in self._live and self._add_point(trial_id, result):
             # Live, so that a study read mid-search (status, plots, the dashboard) shows it.
             trial = self._trial(trial_id)
-            _record.write_curve(trial, self._curves[trial_id])
+            _record.write_curve(trial, self._curves[trial_id], store=self._store)
             if len(self._curves[trial_id]) == 1:  # the first report: what the trial's start cost
                 _record.write_startup(trial, _record.startup_attrs(result, self._drawn_at.get(trial_id)))
 
@@ -196,7 +203,7 @@ class StudySearcher(Searcher):
         trial = self._trial(trial_id)
         drawn_at, family = self._drawn_at.get(trial_id), self._families.get(trial_id, "?")
         outcome.with_curve(self._curves.get(trial_id, []), _record.startup_attrs(result, drawn_at))
-        _record.record(trial, outcome, artifact_store=self._artifact_store, storage=self._storage.get())
+        _record.record(trial, outcome, artifact_store=self._store, storage=self._storage.get())
         self.study.tell(trial, outcome.values, state=outcome.state)
         self._forget(trial_id)
         if self._listener is not None:

@@ -209,10 +209,21 @@ def artifact_store(out_dir: str | os.PathLike = DEFAULT_OUT) -> FileSystemArtifa
     return FileSystemArtifactStore(str(path))
 
 
+class StoredStudy(optuna.Study):
+    """A study as `open_study` opens it: `artifact_folder` is the artifacts folder beside the
+    --out it was opened from (None where there is none), which `search._record` reads a trial's
+    files from before the folder the search recorded, so a study folder works wherever it was
+    moved or copied."""
+
+    def __init__(self, study_name: str, storage: BaseStorage, artifact_folder: Path | None):
+        super().__init__(study_name=study_name, storage=storage)
+        self.artifact_folder = artifact_folder
+
+
 def study_artifact_dir(study: optuna.Study, out_dir: str | os.PathLike | None = None) -> Path:
     """The folder of `study`'s artifacts: `out_dir/artifacts` when it exists (a study folder
     works wherever it was moved or copied), else the `artifact_dir` the search recorded."""
-    beside = Path(out_dir) / ARTIFACT_DIR if out_dir is not None else None
+    beside = Path(out_dir) / ARTIFACT_DIR if out_dir is not None else getattr(study, "artifact_folder", None)
     if beside is not None and beside.is_dir():
         return beside
     from search._record import StudyRecord
@@ -246,7 +257,8 @@ def open_study(
         study: The study name; optional when the storage holds exactly one study.
 
     Returns:
-        The loaded `optuna.Study` (sampler irrelevant: it is for reading).
+        The loaded `optuna.Study` (sampler irrelevant: it is for reading), which knows the
+        artifacts folder beside `out_dir` (`StoredStudy`).
 
     Raises:
         BadInput: No storage file where one was expected, no such study, or several and none named (the message lists them), or a
@@ -265,7 +277,8 @@ def open_study(
     elif study not in names:
         listed = ", ".join(names) if names else "none"
         raise BadInput(f"no study {study!r} in {public_url(url)} (studies there: {listed})")
-    loaded = optuna.load_study(study_name=study, storage=backend)
+    beside = Path(out_dir) / ARTIFACT_DIR
+    loaded = StoredStudy(study, backend, beside.resolve() if beside.is_dir() else None)
     if len(loaded.directions) != 2:
         # Every reader (status, plot, export) expects the two objectives a search records.
         raise BadInput(

@@ -17,10 +17,7 @@ from search._fidelity import rung_fidelity
 
 def pareto_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """The Pareto set (best validation metric against instability), one row per trial, best first."""
-    try:
-        best = [_record.TrialRecord.of(t) for t in study.best_trials]
-    except (ValueError, RuntimeError):
-        return []
+    best = _record.best_trials(study)
     info = _record.StudyRecord.of(study)
     best = sorted((r for r in best if r.completed), key=lambda r: -r.values[0] if info.maximize else r.values[0])
     names = info.metric_names
@@ -53,7 +50,7 @@ def status_info(study: optuna.Study) -> dict[str, Any]:
     confirmation = stored(study)
     return {
         "study": study.study_name,
-        "task": info.task,
+        "task": info.task_text,
         "space": info.space,
         "metric_names": info.metric_names,
         "directions": info.directions,

@@ -27,7 +27,7 @@ class StudyWatcher(threading.Thread):
     def poll(self) -> None:
         for t in self._study.get_trials(deepcopy=False):
             record = TrialRecord.of(t)
-            if t.number in self._seen or not record.run_config:  # run_config: set once the searcher has drawn it
+            if t.number in self._seen or not record.drawn:
                 continue
             if t.state == TrialState.RUNNING and t.number not in self._running:
                 self._running.add(t.number)

@@ -105,6 +105,13 @@ class Confirmation:
             return None
         return compare(cell, base, self.metric_names, self.maximize)
 
+    def headline(self) -> str:
+        """One line: the best confirmed cell, its mean ± std over its seeds, how many cells ran."""
+        best = self.best()
+        if best is None:
+            return f"{len(self.cells)} cell(s), none completed"
+        return f"trial {best.trial} best: {self.metric_names[0]} {best.mean(0):.4g} ± {best.std(0):.2g} (n = {len(best.finite(0))})"
+
     def best(self) -> ConfirmedCell | None:
         """The confirmed cell with the best mean validation metric."""
         done = [c for c in self.cells if c.finite(0)]
@@ -160,11 +167,7 @@ def candidates(study: optuna.Study, top: int, priors: str = "best") -> list[_rec
         raise BadInput(f"confirm: --priors must be one of {', '.join(PRIORS)}, got {priors!r}")
     info = _record.StudyRecord.of(study)
     sign = -1.0 if info.maximize else 1.0
-    try:
-        front = [_record.TrialRecord.of(t) for t in study.best_trials]
-    except (ValueError, RuntimeError):
-        front = []
-    front = sorted((r for r in front if r.completed), key=lambda r: (sign * r.values[0], r.number))[:top]
+    front = sorted((r for r in _record.best_trials(study) if r.completed), key=lambda r: (sign * r.values[0], r.number))[:top]
     done_priors = sorted((r for r in _record.trials(study) if r.prior and r.completed),
                          key=lambda r: (sign * r.values[0], r.number))
     chosen = list(front)
@@ -251,7 +254,10 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
     confirmation = Confirmation(study=study.study_name, target_epochs=info.target_epochs or 0,
                                 metric_names=tuple(info.metric_names), maximize=info.maximize, cells=tuple(cells),
                                 runs_dir=str(folder), seconds=time.monotonic() - started)
-    _record.write_confirmed(study, confirmation.to_dict())
+    from search._study import study_artifact_store
+
+    _record.write_confirmed(study, confirmation.to_dict(), headline=confirmation.headline(),
+                            store=study_artifact_store(study, out_dir))
     return confirmation
 
 

@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search._paths import file_in_the_way
+from search import _record
 from search._record import StudyRecord, TrialRecord
 from search._study import public_url
 from search.confirm import stored as stored_confirmation
@@ -54,10 +55,9 @@ class Exported(NamedTuple):
 # -------------------------------------------------------------------------------- choosing
 
 
-def _why_not(trial: FrozenTrial) -> str | None:
+def _why_not(record: TrialRecord) -> str | None:
     """Why a trial cannot be exported, or None when it can."""
-    record = TrialRecord.of(trial)
-    status = record.status
+    trial, status = record.trial, record.status
     if trial.state != TrialState.COMPLETE:
         why = _STATE_WHY.get(trial.state, trial.state.name.lower())
         return f"{why} ({status})" if status and status not in why and status != trial.state.name.lower() else why
@@ -67,18 +67,21 @@ def _why_not(trial: FrozenTrial) -> str | None:
         return "diverged"
     if trial.values is None or not all(math.isfinite(v) for v in trial.values):
         return "has no finite objective values"
+    if record.files_elsewhere:
+        return "keeps its run config in the study's artifacts folder, which is not on this machine (give --out the search's folder)"
     if not record.cell:
         return "records no run_config (not a momnas search trial)"
     return None
 
 
 def _eligible(study: optuna.Study) -> list[FrozenTrial]:
-    trials = [t for t in study.get_trials(deepcopy=False) if _why_not(t) is None]
+    records = _record.trials(study)
+    trials = [r.trial for r in records if _why_not(r) is None]
     if trials:
         return trials
     counts: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        why = _why_not(t) or "eligible"
+    for r in records:
+        why = _why_not(r) or "eligible"
         counts[why] = counts.get(why, 0) + 1
     summary = ", ".join(f"{n} {why}" for why, n in sorted(counts.items())) or "no trials at all"
     raise BadInput(
@@ -179,7 +182,7 @@ def _pick(study: optuna.Study, pick: str) -> tuple[FrozenTrial, str]:
         trials = {t.number: t for t in study.get_trials(deepcopy=False)}
         if number not in trials:
             raise BadInput(f"study {study.study_name!r} has no trial {number} (trials 0 to {len(trials) - 1})")
-        why = _why_not(trials[number])
+        why = _why_not(TrialRecord.of(trials[number], StudyRecord.of(study).store))
         if why:
             raise BadInput(f"trial {number} of study {study.study_name!r} {why}: only completed trials can be exported; pick another (see `momnas plot`)")
         return trials[number], ""
@@ -214,7 +217,7 @@ def _confirmed(study: optuna.Study) -> tuple[FrozenTrial, str]:
 
 def _checkpoint(study: optuna.Study, trial: FrozenTrial, dest: Path, out_dir: str | os.PathLike | None) -> Path | None:
     """Copy the trial's checkpoint artifact to `dest` and check that it loads; None when it kept none."""
-    artifacts = TrialRecord.of(trial).artifacts
+    artifacts = TrialRecord.of(trial).artifacts  # their names and ids: user and system attributes
     artifact_id = artifacts.get(CHECKPOINT_NAME) or next((a for name, a in artifacts.items() if name.endswith(".pt")), None)
     if artifact_id is None:
         return None
@@ -332,7 +335,7 @@ def export_trial(
     path = Path(to)
     _check_target(path, fmt, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = TrialRecord.of(trial)
+    record = TrialRecord.of(trial, StudyRecord.of(study).store)
     run = record.run_config
     confirmation = stored_confirmation(study)
     confirmed = next((c for c in confirmation.cells if c.trial == trial.number), None) if confirmation else None

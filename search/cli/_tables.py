@@ -52,9 +52,7 @@ def confirmation_lines(confirmation) -> list[str]:
 
 
 def render_status(info: dict[str, Any], console: Console) -> None:
-    task = info["task"] or {}
-    task_text = " ".join(f"{k}={v}" for k, v in task.items()) if isinstance(task, dict) else str(task)
-    console.print(f"[bold]study[/] {info['study']}  task {task_text}  space {info['space']}", highlight=False)
+    console.print(f"[bold]study[/] {info['study']}  task {info['task'] or '?'}  space {info['space']}", highlight=False)
     objectives = ", ".join(f"{n} ({d})" for n, d in zip(info["metric_names"], info["directions"]))
     console.print(f"objectives: {objectives}")
     if info["target_epochs"]:

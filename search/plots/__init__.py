@@ -19,7 +19,7 @@ draws it with plotly.
 - One run's learning curves (`_run_curves.py`, for `momnas train`).
 
 What they read from a study, and each family's colour (the same in every figure and study),
-comes from `_study_data.py`: the only module that reads a trial's user attributes.
+comes from `_study_data.py`, which reads trials through `search._record`.
 
 `write_plots(study, out_dir)` (`_writer.py`) writes the study figures as standalone HTML and
 attaches them to the study, so that optuna-dashboard shows them too. A new figure is a new

@@ -13,7 +13,15 @@ from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
 from search.plots._axes import decade_axis
-from search.plots._study_data import family_color, family_of, learning_curve, line_dashes, objective_names, pareto_numbers
+from search.plots._study_data import (
+    family_color,
+    family_of,
+    finished_trials,
+    learning_curve,
+    line_dashes,
+    objective_names,
+    pareto_numbers,
+)
 
 
 class _Curve(NamedTuple):
@@ -34,7 +42,7 @@ class _CurvesInfo(NamedTuple):
 def _curves_info(study: optuna.Study) -> _CurvesInfo:
     pareto = pareto_numbers(study)
     curves = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+    for trial in finished_trials(study):
         points = learning_curve(trial)
         if not points:
             continue

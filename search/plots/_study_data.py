@@ -3,7 +3,8 @@ colours, the trials a front is made of, what a trial recorded (its curve, gradie
 cell parameters, status) and its configuration as hover text.
 
 Trials are read through search._record (TrialRecord, StudyRecord), here, so that the figures
-never depend on how a trial stores what it recorded.
+never depend on how a trial stores what it recorded: the figures take records, which have a
+FrozenTrial's number, state, values and params.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import math
 from functools import cache
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 import cells
 import spaces
+from search import _record
 from search._record import StudyRecord, TrialRecord
 
 # A family outside the cells' vocabulary ("unknown", a renamed core) is drawn in gray.
@@ -32,14 +34,13 @@ def study_directions(study: optuna.Study) -> list[str]:
     return ["maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in study.directions]
 
 
-def family_of(trial: FrozenTrial) -> str:
-    family = TrialRecord.of(trial).family
-    return "unknown" if family == "?" else family
+def family_of(record: TrialRecord) -> str:
+    return "unknown" if record.family == "?" else record.family
 
 
 def family_colors(study: optuna.Study) -> dict[str, str]:
     """Family name -> colour (`family_color`) for the families of the study's trials, sorted."""
-    names = sorted({family_of(t) for t in study.get_trials(deepcopy=False)})
+    names = sorted({family_of(r) for r in _record.trials(study)})
     return {name: family_color(name) for name in names}
 
 
@@ -109,18 +110,17 @@ def _oklch_hex(lightness: float, chroma: float, hue: float) -> str:
     return "#" + "".join(f"{round(c * 255):02x}" for c in encoded)
 
 
-def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
-    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    return study.get_trials(deepcopy=False, states=states)
+def finished_trials(study: optuna.Study) -> list[TrialRecord]:
+    return _record.trials(study, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
 
 
 def finite(values) -> bool:
     return values is not None and all(v is not None and math.isfinite(v) for v in values)
 
 
-def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
+def complete_trials(study: optuna.Study) -> list[TrialRecord]:
     """COMPLETE trials with finite objective values: the ones a front is made of."""
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if finite(t.values)]
+    return [r for r in _record.trials(study, states=(TrialState.COMPLETE,)) if finite(r.values)]
 
 
 def pareto_numbers(study: optuna.Study) -> set[int]:
@@ -129,21 +129,20 @@ def pareto_numbers(study: optuna.Study) -> set[int]:
     return {t.number for t in study.best_trials if finite(t.values)}
 
 
-def recorded_values(trial: FrozenTrial, metric: str) -> tuple[float | None, float | None]:
+def recorded_values(record: TrialRecord, metric: str) -> tuple[float | None, float | None]:
     """The objective values of a trial; for one without values, what its metrics.json recorded,
     or where it has none (early stopping ended it), its learning curve's last point."""
-    return TrialRecord.of(trial).recorded_values(metric)
+    return record.recorded_values(metric)
 
 
-def learning_curve(trial: FrozenTrial) -> list[tuple[float, float | None, float | None]]:
+def learning_curve(record: TrialRecord) -> list[tuple[float, float | None, float | None]]:
     """(epoch, validation metric, instability) after each evaluation of the trial, as its run reported them."""
-    return [(p["epoch"], p.get("metric"), p.get("instability")) for p in TrialRecord.of(trial).curve]
+    return [(p["epoch"], p.get("metric"), p.get("instability")) for p in record.curve]
 
 
-def grad_profile(trial: FrozenTrial) -> tuple[list[int], list[float]] | None:
+def grad_profile(record: TrialRecord) -> tuple[list[int], list[float]] | None:
     """(t, ‖∂L/∂h_t‖) of the trial's last evaluation, nan where the norm was not finite; None
     where it recorded none."""
-    record = TrialRecord.of(trial)
     norms = record.grad_profile
     if not norms:
         return None
@@ -152,31 +151,30 @@ def grad_profile(trial: FrozenTrial) -> tuple[list[int], list[float]] | None:
     return list(t), [float(n) if n is not None else math.nan for n in norms]
 
 
-def status_text(trial: FrozenTrial) -> str:
+def status_text(record: TrialRecord) -> str:
     """How the trial ended, in words: "completed", "diverged", "stopped at epoch 3 (MO-ASHA)", ..."""
-    record = TrialRecord.of(trial)
     status = record.status + (f" (prior: {record.prior})" if record.prior else "")
     if record.stopped_at is not None:
         status += f" at epoch {fmt(record.stopped_at)} (MO-ASHA)"
     return status
 
 
-def cell_value(trial: FrozenTrial, param: str) -> float | None:
+def cell_value(record: TrialRecord, param: str) -> float | None:
     """The finite number the trial's cell had for `param` ("mu"), whether searched or fixed; None
     where its cell has no such parameter."""
-    cell = TrialRecord.of(trial).cell
-    value = cell.get(param, trial.params.get(param))
+    cell = record.cell
+    value = cell.get(param, record.params.get(param))
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
 
 
-def config_lines(trial: FrozenTrial) -> list[str]:
-    cell = TrialRecord.of(trial).cell
+def config_lines(record: TrialRecord) -> list[str]:
+    cell = record.cell
     lines = [", ".join(f"{k}={fmt(v)}" for k, v in cell.items())] if cell else []
     shown = set(cell)
     # Spaces namespace their parameters ("adam.mu"): those already shown through the cell are left out.
-    rest = {k: v for k, v in trial.params.items() if k.rpartition(".")[2] not in shown and k != "family"}
+    rest = {k: v for k, v in record.params.items() if k.rpartition(".")[2] not in shown and k != "family"}
     if rest:
         lines.append(", ".join(f"{k}={fmt(v)}" for k, v in sorted(rest.items())))
     return lines

@@ -48,12 +48,13 @@ def search_command(search: dict[str, Any], out: Path, seed: int, *, gpus_per_tri
 
 def trial_rows(out_dir: Path, seed: int) -> list[dict[str, Any]]:
     """Each finished trial of a seed's study as plain data: family, parameters, status, metrics."""
-    from search import TrialRecord, open_study
+    from search import open_study
+    from search._record import trials
 
     study = open_study(out_dir=str(out_dir), storage=f"sqlite:///{(out_dir / 'optuna.db').resolve()}", study=study_name(seed))
     return [{"number": r.number, "state": r.state.name, "family": r.family,
              "params": {k: v for k, v in r.params.items() if k != "family"}, "status": r.status, "metrics": r.metrics}
-            for r in map(TrialRecord.of, study.get_trials(deepcopy=False)) if r.state.is_finished()]
+            for r in trials(study) if r.state.is_finished()]
 
 
 def run_searches(search: dict[str, Any], out: Path, *, gpus_per_trial: float, cpus_per_trial: float) -> list[str]:

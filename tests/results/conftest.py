@@ -1,13 +1,13 @@
 """Real Optuna studies with the schema `momnas search` writes (docs/architecture.md), built trial by trial.
 
-`make_study` stores real trials (`optuna.trial.create_trial` + `Study.add_trial`) in a real
-SQLite storage, so plots and export read them exactly as they read a search's study.
+`make_study` asks for real trials in a real SQLite storage and writes them through search._record,
+as the search's searcher does (user attributes, and artifacts in OUT/artifacts), then tells them,
+so plots and export read them exactly as they read a search's study.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import optuna
@@ -16,6 +16,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 import search
+import spaces
+from search import _record
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -47,14 +49,10 @@ def _make_study(out_dir: Path, trials: list[dict], *, name="study", metric="acc"
     task = task or {"name": "adding", "T": 12}
     storage = search.make_storage(search.storage_url(out_dir))
     study = optuna.create_study(storage=storage, study_name=name, directions=[direction, "minimize"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([f"val_{metric}", "instability"])
-    artifact_dir = Path(out_dir) / "artifacts"
-    artifact_dir.mkdir(parents=True, exist_ok=True)
-    for key, value in {"task": task, "metric": metric, "direction": direction, "space": "momentum",
-                       "artifact_dir": str(artifact_dir.resolve()), "target_epochs": target, "rungs": list(rungs)}.items():
-        study.set_user_attr(key, value)
+    store = search.artifact_store(out_dir)
+    _record.write_study_header(study, store=store, task=task, metric=metric, direction=direction, space="momentum",
+                               space_spec=spaces.get_space("momentum").to_data(), artifact_dir=str((Path(out_dir) / "artifacts").resolve()),
+                               config={"space": "momentum", "task": task["name"]}, target_epochs=target, rungs=list(rungs))
     for spec in trials:
         dynamics, core = spec["family"].split("-")
         cell = {"core": core, "dynamics": dynamics, "input_size": input_size, "hidden_size": spec["hidden"]}
@@ -62,6 +60,10 @@ def _make_study(out_dir: Path, trials: list[dict], *, name="study", metric="acc"
         for key in ("mu", "s"):
             if spec[key] is not None:
                 cell[key] = params[key] = spec[key]
+        study.enqueue_trial(params)
+        trial = study.ask({k: DISTRIBUTIONS[k] for k in params})
+        _record.write_draw(trial, run_config={"cell": cell, "task": task, "train": {"epochs": 1, "lr": spec["lr"], "batch_size": 16}},
+                           family=spec["family"], rungs=[], store=store)
         values = spec["values"]
         recorded = spec["recorded"] if spec["recorded"] is not None else values
         val, inst = recorded if recorded is not None else (float("nan"), float("nan"))
@@ -72,27 +74,15 @@ def _make_study(out_dir: Path, trials: list[dict], *, name="study", metric="acc"
                           "grad_norm_max": 3.0, "loss_spikes": 0, "diverged": spec["state"] == "fail"},
             "epochs": 1, "steps": 10, "seconds": 1.0,
         }
-        user_attrs = {
-            "run_config": {"cell": cell, "task": task, "train": {"epochs": 1, "lr": spec["lr"], "batch_size": 16}},
-            "family": spec["family"], "status": metrics["status"], "metrics": metrics, "artifacts": {},
-        }
-        if spec["curve"] is not None:
-            user_attrs["curve"] = spec["curve"]
-        if spec["stopped_at"] is not None:
-            user_attrs["stopped_at_epoch"] = spec["stopped_at"]
-            del user_attrs["metrics"]
+        if spec["stopped_at"] is not None:  # MO-ASHA stopped it: no metrics.json
+            outcome = _record.stopped_early(spec["stopped_at"])
+        else:
+            outcome = _record.Outcome(_STATES[spec["state"]], None, {"status": metrics["status"]}, {"metrics.json": metrics})
         if spec["profile"] is not None:
-            user_attrs["grad_profile"] = list(spec["profile"])
-            user_attrs["grad_profile_t"] = list(range(len(spec["profile"])))
-        study.add_trial(
-            optuna.trial.create_trial(
-                state=_STATES[spec["state"]],
-                values=list(values) if spec["state"] == "complete" else None,
-                params=params,
-                distributions={k: DISTRIBUTIONS[k] for k in params},
-                user_attrs=user_attrs,
-            )
-        )
+            outcome.files.update(_record.grad_profile_file({"t": list(range(len(spec["profile"]))), "norm": list(spec["profile"])}))
+        outcome.with_curve(spec["curve"] or [], {})
+        _record.record(trial, outcome, artifact_store=store, storage=storage)
+        study.tell(trial, list(values) if spec["state"] == "complete" else None, state=_STATES[spec["state"]])
     return study
 
 
@@ -131,26 +121,24 @@ def trial_spec():
 
 
 def _add_trained_trial(study, run: dict, trial_dir: Path):
-    """Train `run` for real (runs.train) and record it the way a search does: ask, attributes and
-    artifacts (checkpoint.pt, metrics.json, ...) uploaded to the trial, then tell. Returns its number."""
+    """Train `run` for real (runs.train) and record it the way a search does: ask, its run config,
+    then its outcome with the run's files (checkpoint.pt, metrics.json, ...) uploaded, then tell.
+    Returns its number."""
     import runs
-    from optuna.artifacts import upload_artifact
 
     result = runs.train(runs.RunConfig.from_dict(run), out_dir=trial_dir)
     assert result.status == "completed", result.status
+    store = search.study_artifact_store(study)
     trial = study.ask()
-    artifacts = {
-        path.name: upload_artifact(artifact_store=search.study_artifact_store(study), file_path=str(path), study_or_trial=trial)
-        for path in sorted(trial_dir.iterdir())
-    }
-    t, norms = result.profile()
     cell = run["cell"]
-    for key, value in {
-        "run_config": result.config.to_dict(), "family": f"{cell['dynamics']}-{cell['core']}", "status": result.status,
-        "metrics": result.to_dict(), "grad_profile": norms, "grad_profile_t": t, "artifacts": artifacts,
-    }.items():
-        trial.set_user_attr(key, value)
-    study.tell(trial, [result.value, result.stability["instability"]])
+    _record.write_draw(trial, run_config=result.config.to_dict(), family=f"{cell['dynamics']}-{cell['core']}", rungs=[], store=store)
+    t, norms = result.profile()
+    values = [result.value, result.stability["instability"]]
+    outcome = _record.Outcome(TrialState.COMPLETE, values, {"status": result.status},
+                              {"metrics.json": result.to_dict(), **_record.grad_profile_file({"t": t, "norm": norms})},
+                              trial_dir=str(trial_dir))
+    _record.record(trial, outcome, artifact_store=store, storage=None)
+    study.tell(trial, values)
     return trial.number
 
 

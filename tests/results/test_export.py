@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import cells
 import runs
 import search
+from search import _record
 from search import export as ex
 from search.cli import app
 
@@ -104,11 +105,11 @@ def test_export_json_without_checkpoint(picks_study, tmp_path):
     path = tmp_path / "study" / "best.json"
     assert "trial 1 (knee)" in result.stdout and "kept no checkpoint" in result.stderr
     data = json.loads(path.read_text())
-    trial = picks_study.trials[1]
-    assert data["cell"] == trial.user_attrs["run_config"]["cell"]
-    assert data["task"] == trial.user_attrs["run_config"]["task"]
-    assert data["train"] == trial.user_attrs["run_config"]["train"]
-    assert data["metrics"] == trial.user_attrs["metrics"]
+    trial = _record.trials(picks_study)[1]
+    assert data["cell"] == trial.run_config["cell"] and data["cell"]["core"]
+    assert data["task"] == trial.run_config["task"]
+    assert data["train"] == trial.run_config["train"]
+    assert data["metrics"] == trial.metrics and data["metrics"]["validation"]
     assert data["source"] == {"study": "study", "trial": 1, "storage": search.storage_url(tmp_path), "pick": "knee",
                               "why": "nearest the ideal point of 5 Pareto trials"}
     assert "weights" not in data
@@ -190,7 +191,7 @@ def test_exported_cell_is_the_trained_one(trained, tmp_path):
             got, _ = cell(x)
         torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
         # ...and its training configuration is the trial's: `momnas train best.json` retrains it.
-        assert runs.RunConfig.from_file(done.path) == runs.RunConfig.from_dict(study.trials[number].user_attrs["run_config"])
+        assert runs.RunConfig.from_file(done.path) == runs.RunConfig.from_dict(_record.trials(study)[number].run_config)
 
 
 @pytest.mark.slow
@@ -297,7 +298,7 @@ def test_export_after_the_study_folder_moved(trained, tmp_path):
 def test_export_of_an_unreadable_checkpoint_writes_nothing(trained, tmp_path, fmt):
     out, study, numbers = trained
     folder = _study_folder_copy(out, tmp_path / "runs")
-    artifact_id = study.trials[0].user_attrs["artifacts"]["checkpoint.pt"]
+    artifact_id = _record.trials(study)[0].artifacts["checkpoint.pt"]
     checkpoint = folder / "artifacts" / artifact_id
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])  # a truncated copy, as a full disk leaves
     to = tmp_path / "export" / "best.json"

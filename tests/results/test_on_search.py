@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 import cells
 import runs
 import search
+from search import _record
 from search import export as ex
 from search import plots
 from search.plots._grad_profiles import _grad_profile_info
@@ -44,15 +45,16 @@ def test_plots_of_a_real_search(searched):
     info = _pareto_info(study)
     assert len(info.points) == len(study.trials)
     assert {p.number for p in info.points if p.kind == "pareto"} == pareto
-    assert all(p.family == t.user_attrs["family"] for p, t in zip(sorted(info.points), study.trials))
+    records = _record.trials(study)
+    assert all(p.family == r.family for p, r in zip(sorted(info.points), records))
     hover = {p.number: p.hover for p in info.points}
     for t in complete:  # the configuration is in the hover text
-        assert f"core={t.user_attrs['run_config']['cell']['core']}" in hover[t.number]
+        assert f"core={records[t.number].cell['core']}" in hover[t.number]
 
     curves = _grad_profile_info(study).curves
     assert {c.number for c in curves} == pareto  # the search records a profile for every completed trial
     for c in curves:
-        assert len(c.t) == len(c.norms) == len(study.trials[c.number].user_attrs["grad_profile"])
+        assert len(c.t) == len(c.norms) == len(records[c.number].grad_profile) > 0
 
     hv = _hypervolume_info(study)
     assert hv.numbers == sorted(t.number for t in complete)
@@ -71,20 +73,20 @@ def test_plots_of_a_real_search(searched):
 def test_export_of_a_real_search(searched, tmp_path):
     out, study = searched
     done = ex.export_trial(study, tmp_path / "best.json", pick="knee", fmt="torch-export", storage=search.storage_url(out))
-    trial = study.trials[done.trial]
-    assert trial.state == TrialState.COMPLETE and trial.user_attrs["status"] == "completed"
+    trial = _record.trials(study)[done.trial]
+    assert trial.state == TrialState.COMPLETE and trial.status == "completed"
     assert done.trial in {t.number for t in study.best_trials}
     data = json.loads(done.path.read_text())
-    assert data["source"]["study"] == "tiny" and data["metrics"] == trial.user_attrs["metrics"]
+    assert data["source"]["study"] == "tiny" and data["metrics"] == trial.metrics and trial.metrics["validation"]
 
     # The trial's own checkpoint, straight from the artifact store, against the exported cell.
     original = tmp_path / "original.pt"
     download_artifact(artifact_store=search.study_artifact_store(study), file_path=str(original),
-                      artifact_id=trial.user_attrs["artifacts"]["checkpoint.pt"])
+                      artifact_id=trial.artifacts["checkpoint.pt"])
     model = runs.load(original).eval()
     cell = cells.load(done.path)
     x = torch.rand(2, 64, 1, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         torch.testing.assert_close(cell(x)[0], model.cell(x)[0], rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(torch.export.load(done.program).module()(x), model(x), rtol=1e-5, atol=1e-6)
-    assert runs.RunConfig.from_file(done.path) == runs.RunConfig.from_dict(trial.user_attrs["run_config"])
+    assert runs.RunConfig.from_file(done.path) == runs.RunConfig.from_dict(trial.run_config)

@@ -25,7 +25,7 @@ import pytest
 from optuna.artifacts import download_artifact
 from optuna.trial import TrialState
 
-from search import open_study, study_artifact_store
+from search import _record, open_study, study_artifact_store
 from tests_search_helpers import TINY
 
 pytestmark = pytest.mark.slow
@@ -126,18 +126,16 @@ def _check_study(out: Path, name: str, n: int) -> None:
     study = open_study(out_dir=out, study=name)
     store = study_artifact_store(study)
     assert len(study.trials) == n
-    for trial in study.trials:
-        ua = trial.user_attrs
-        assert trial.state.is_finished() and ua["status"] == ua["metrics"]["status"]
-        assert ua["run_config"]["cell"]["hidden_size"] == 8
-        if ua["status"] == "completed":
-            assert trial.state == TrialState.COMPLETE
-            assert trial.values == [ua["metrics"]["validation"]["mse"], ua["metrics"]["stability"]["instability"]]
-            assert {"run.json", "metrics.json", "curves.json", "checkpoint.pt"} <= set(ua["artifacts"])
-        path = out / f"m{trial.number}.json"
-        download_artifact(artifact_store=store, artifact_id=ua["artifacts"]["metrics.json"], file_path=str(path))
-        assert json.loads(path.read_text()) == ua["metrics"]
-        assert (out / "trials" / name / f"{trial.number:05d}" / "metrics.json").is_file()
+    for r in _record.trials(study):
+        assert r.state.is_finished() and r.metrics and r.status == r.metrics["status"]
+        assert r.run_config["cell"]["hidden_size"] == 8 and r.curve
+        if r.status == "completed":
+            assert r.state == TrialState.COMPLETE
+            assert r.values == [r.metrics["validation"]["mse"], r.metrics["stability"]["instability"]]
+            assert {"run.json", "metrics.json", "curves.json", "checkpoint.pt"} <= set(r.artifacts)
+        path = out / f"m{r.number}.json"
+        download_artifact(artifact_store=store, artifact_id=r.artifacts["metrics.json"], file_path=str(path))
+        assert json.loads(path.read_text()) == json.loads((out / "trials" / name / f"{r.number:05d}" / "metrics.json").read_text())
     assert any(t.state == TrialState.COMPLETE for t in study.trials)
     assert (out / name / "plots" / "pareto_front.html").is_file()
 

@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 import spaces
-from search import TrialRecord, finished_trials, open_study, run_search, status_info, study_artifact_store
+from search import TrialRecord, _record, finished_trials, open_study, run_search, status_info, study_artifact_store
 from search.cli import app
 from search.errors import BadInput
 from tests_search_helpers import TINY, Recorder, tiny
@@ -44,7 +44,7 @@ def test_search_leaves_trials_objectives_and_attributes(ray_session, tmp_path):
 
     again = open_study(out_dir=tmp_path)  # the way plots and export open it
     assert again.study_name == "e2e" and len(again.trials) == 3
-    records = [TrialRecord.of(t) for t in again.trials]
+    records = _record.trials(again)
     # What each trial's start cost, for the benchmarks. 3 trials, 2 at a time: a later trial
     # runs in the worker process of an earlier one, which paid the start once.
     assert min(r.worker_trial for r in records) == 1 and max(r.worker_trial for r in records) >= 2
@@ -141,8 +141,8 @@ def test_mo_asha_stops_trials_as_pruned_and_keeps_them_off_the_front(ray_session
     assert "early stopping: MO-ASHA towards the target of 3 epochs: rungs 1 (100%); the top 1/4 of a rung go on" in said
 
     study = open_study(out_dir=tmp_path, study="asha")
-    pruned = [TrialRecord.of(t) for t in study.get_trials(states=(TrialState.PRUNED,))]
-    complete = [TrialRecord.of(t) for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    pruned = _record.trials(study, states=(TrialState.PRUNED,))
+    complete = _record.trials(study, states=(TrialState.COMPLETE,))
     assert pruned and complete, [t.state for t in study.trials]
     assert "stopped early" in said and f"{len(pruned)} stopped" in said
     for r in pruned:
@@ -174,7 +174,7 @@ def test_priors_train_to_the_target_and_a_later_study_warm_starts_from_this_one(
                   out=str(tmp_path), study="warm")
     outcome = run_search(config, listener=heard)
     assert "warm start (paper): 2 prior(s) first, each trained to the target: coRNN, LSTM" in heard.notes
-    records = [TrialRecord.of(t) for t in outcome.study.trials]
+    records = _record.trials(outcome.study)
     priors = [r for r in records if r.prior]
     assert [(r.number, r.prior, r.family) for r in priors] == [(0, "coRNN", "plain-cornn"), (1, "LSTM", "plain-lstm")]
     assert priors[0].cell["dt"] == 0.06 and priors[0].cell["gamma"] == 66.0 and priors[0].run_config["train"]["lr"] == 0.02
@@ -201,7 +201,7 @@ def test_confirm_retrains_with_fresh_seeds_resumes_and_export_prefers_it(ray_ses
     study = outcome.study
     heard = Recorder()
     confirmation = confirm_study(study, top=2, seeds=2, out_dir=tmp_path, listener=heard)
-    front = sorted((TrialRecord.of(t) for t in study.best_trials), key=lambda r: r.values[0])[:2]
+    front = sorted(_record.best_trials(study), key=lambda r: r.values[0])[:2]
     assert [c.trial for c in confirmation.cells] == [r.number for r in front]
     for cell, record in zip(confirmation.cells, front):
         base = record.run_config["train"]["seed"]

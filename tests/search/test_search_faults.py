@@ -4,7 +4,6 @@ and bugs that must not look like bad input."""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import stat
@@ -98,7 +97,7 @@ def _wait_for_training(proc: subprocess.Popen, out: Path, timeout: float = 240) 
                 running = search.open_study(out_dir=out).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             except search.MomnasError:
                 continue
-            if any(TrialRecord.of(t).curve for t in running):
+            if any(TrialRecord.of(t).epochs_trained is not None for t in running):
                 return
     raise AssertionError(f"no trial seen training: {proc.poll()=}")
 
@@ -247,9 +246,10 @@ def test_a_killed_trial_worker_is_one_line_and_a_failed_trial(tmp_path):
                 running = search.open_study(out_dir=out).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             except search.MomnasError:
                 continue
-            # Trials drawn ahead are RUNNING in the study too: the one training has a curve, and
-            # with one trial at a time, one worker process trains it.
-            training = [t.number for t in running if TrialRecord.of(t).curve]
+            # Trials drawn ahead are RUNNING in the study too, and so is one that trained to the
+            # target while the search records it: the one training has evaluations, not all 8,
+            # and with one trial at a time, one worker process trains it.
+            training = [t.number for t in running if 0 < (TrialRecord.of(t).epochs_trained or 0) < 8]
             workers = _session_processes(proc.pid, "ray::ImplicitFunc")
             if len(training) == 1 and len(workers) == 1:
                 os.kill(workers[0], signal.SIGKILL)

@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 import search
-from search import TrialRecord, open_study, run_search
+from search import _record, open_study, run_search
 from tests_search_helpers import postgres_or_skip, tiny
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -31,7 +31,8 @@ def test_search_into_postgresql(postgres_url, ray_session, tmp_path):  # skip be
         study = open_study(storage=postgres_url, study=name)
         assert len(study.trials) == 2 and all(t.state.is_finished() for t in study.trials)
         assert study.metric_names == ["val_mse", "instability"]
-        assert all(r.run_config and r.status for r in map(TrialRecord.of, study.trials))
+        # The trials' files are read from the artifact folder the search recorded (no --out here).
+        assert all(r.run_config and r.status and r.metrics and r.curve for r in _record.trials(study))
         assert not (tmp_path / "optuna.db").exists()  # the storage is the server, not a file
         # A second live search of the study is refused through the server as through a file.
         from search._lease import Lease

@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 import spaces
-from search import TrialRecord, _record, make_storage, storage_url
+from search import TrialRecord, _record, artifact_store, make_storage, storage_url
 from search._brackets import Brackets
 from search._prepare import recover_interrupted
 from search._priors import Prior, enqueue
@@ -30,10 +30,13 @@ def _space(tmp_path) -> TrialSpace:
 
 def _searcher(tmp_path, url=None, **kw):
     storage = make_storage(storage_url(tmp_path))
-    optuna.create_study(storage=storage, study_name="s", directions=["maximize", "minimize"])
+    study = optuna.create_study(storage=storage, study_name="s", directions=["maximize", "minimize"])
+    _record.write_study_header(study, store=artifact_store(tmp_path), task={"name": "adding", "T": 20}, metric="acc",
+                               direction="maximize", space="small", space_spec=spaces.get_space("small").to_data(),
+                               artifact_dir=str((tmp_path / "artifacts").resolve()), config={}, target_epochs=3, rungs=[])
     stops: dict[str, float] = {}  # the scheduler's record of the trials it stopped
     made = StudySearcher(space=_space(tmp_path), storage=StorageRef(url or storage_url(tmp_path), storage), study_name="s",
-                         sampler=optuna.samplers.RandomSampler(seed=0), task_metric="acc", artifact_store=None,
+                         sampler=optuna.samplers.RandomSampler(seed=0), task_metric="acc", artifact_dir=str(tmp_path / "artifacts"),
                          listener=Recorder(), stopped_at=stops.get, **kw)
     return made, stops, storage
 
@@ -53,8 +56,8 @@ def _final(acc, instability):
 
 
 def _only(storage) -> TrialRecord:
-    (trial,) = optuna.load_study(study_name="s", storage=storage).trials
-    return TrialRecord.of(trial)
+    (record,) = _record.trials(optuna.load_study(study_name="s", storage=storage))
+    return record
 
 
 def test_completed_trial_is_told_complete_with_its_run_config_and_curve(searcher):
@@ -110,7 +113,7 @@ def test_a_resumed_search_goes_on_with_the_studys_split(tmp_path):
     s, _, storage = _searcher(tmp_path, brackets=plan)
     first = [tuple(s.suggest(f"t{i}")[_record.RUNGS_KEY]) for i in range(5)]
     again = StudySearcher(space=_space(tmp_path), storage=StorageRef(storage_url(tmp_path), storage), study_name="s",
-                          sampler=optuna.samplers.RandomSampler(seed=1), task_metric="acc", artifact_store=None,
+                          sampler=optuna.samplers.RandomSampler(seed=1), task_metric="acc", artifact_dir=str(tmp_path / "artifacts"),
                           brackets=plan)
     later = [tuple(again.suggest(f"u{i}")[_record.RUNGS_KEY]) for i in range(6)]
     both = first + later

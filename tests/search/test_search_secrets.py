@@ -149,7 +149,7 @@ def test_password_is_not_in_output_attributes_or_dashboard(secret_search):
     system_attrs = backend.get_study_system_attrs(backend.get_study_id_from_name(study.study_name))
     attrs = json.dumps([study.user_attrs, system_attrs] + [[t.user_attrs, t.system_attrs] for t in study.trials]).encode()
     assert len(study.trials) == 2 and not [leak for leak in LEAKS if leak in attrs]
-    assert study.user_attrs["search_config"]["storage"] == search.public_url(URL)
+    assert search.StudyRecord.of(study).config["storage"] == search.public_url(URL)  # search_config.json
     assert b'"study_name"' in served and not [leak for leak in LEAKS if leak in served]
 
 
