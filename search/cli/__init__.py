@@ -6,6 +6,7 @@ a user meets them: look at the cells, train one, search many, then look at the r
 
 import typer
 
+from search.cli._common import Command, Group
 from search.cli.bench import bench_command
 from search.cli.cells import cells_command
 from search.cli.reproduce import reproduce_command
@@ -20,16 +21,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
 )
 
-app.command("cells")(cells_command)
-app.command("train")(train_command)
+app.command("cells", cls=Command)(cells_command)
+app.command("train", cls=Command)(train_command)
 app.add_typer(spaces_app, name="spaces")
-app.command("search")(search_command)
-app.command("status")(status_command)
-app.command("confirm")(confirm_command)
-app.command("plot")(plot_command)
-app.command("dashboard")(dashboard_command)
-app.command("export")(export_command)
-app.command("reproduce")(reproduce_command)
-app.command("bench")(bench_command)
+app.command("search", cls=Command)(search_command)
+app.command("status", cls=Command)(status_command)
+app.command("confirm", cls=Command)(confirm_command)
+app.command("plot", cls=Command)(plot_command)
+app.command("dashboard", cls=Command)(dashboard_command)
+app.command("export", cls=Command)(export_command)
+app.command("reproduce", cls=Command)(reproduce_command)
+app.command("bench", cls=Command)(bench_command)

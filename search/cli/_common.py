@@ -8,6 +8,7 @@ import warnings
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
 
 def _console(stderr: bool = False) -> Console:
@@ -21,6 +22,26 @@ def _console(stderr: bool = False) -> Console:
 
 console = _console()
 err_console = _console(stderr=True)
+
+class _FlagsTakeNoValue:
+    """Help without a value type beside a flag: Typer's panel shows `<bool>` beside `--help` and
+    `--resume/--no-resume`, which take no value (an empty metavar shows nothing)."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class Command(_FlagsTakeNoValue, TyperCommand):
+    """Every momnas command's class (`app.command(cls=Command)`)."""
+
+
+class Group(_FlagsTakeNoValue, TyperGroup):
+    """The class of momnas and of its command groups (`typer.Typer(cls=Group)`)."""
+
 
 # Exit codes: a user's mistake 2; a signal 128 + its number (the shell's convention).
 USER_ERROR = 2

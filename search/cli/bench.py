@@ -16,8 +16,8 @@ from search.errors import BadInput
 def bench_command(
     families: Annotated[Optional[list[str]], typer.Option(
         "--family", "-f", help="dynamics-core[:key=value,...], e.g. momentum-lstm or "
-                               "nag_restart-lstm:nag_form=paper; repeat for several (default: all)")] = None,
-    hidden: Annotated[Optional[list[int]], typer.Option("--hidden", "-H", help="hidden sizes (default 128 256)")] = None,
+                               "nag_restart-lstm:nag_form=paper; repeat for several", show_default="all")] = None,
+    hidden: Annotated[Optional[list[int]], typer.Option("--hidden", "-H", help="hidden sizes", show_default="128 256")] = None,
     batch: Annotated[int, typer.Option(help="batch size B")] = 128,
     steps: Annotated[int, typer.Option(help="sequence length T")] = 784,
     input_size: Annotated[int, typer.Option(help="input features per step")] = 1,
@@ -25,7 +25,7 @@ def bench_command(
     warmup: Annotated[int, typer.Option(help="untimed warm-up iterations")] = 3,
     ref_iters: Annotated[int, typer.Option(help="timed iterations for the slow reference")] = 2,
     no_reference: Annotated[bool, typer.Option("--no-reference", help="skip timing the reference")] = False,
-    device: Annotated[Optional[str], typer.Option(help="cuda or cpu (default: cuda if available)")] = None,
+    device: Annotated[Optional[str], typer.Option(help="cuda or cpu", show_default="cuda if available")] = None,
     out: Annotated[Optional[Path], typer.Option(help="write the table as JSON here")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing --out file")] = False,
 ):

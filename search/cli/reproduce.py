@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from search.cli._common import console, err_console, fail, quiet_libraries, user_errors
@@ -24,8 +25,8 @@ def reproduce_command(
     hidden: Annotated[Optional[int], typer.Option("--hidden", help="Train every cell at this hidden size instead of the published ones.", rich_help_panel=_BUDGET)] = None,
     tiny: Annotated[bool, typer.Option("--tiny", help="A smoke run: 2 steps on 32 examples, hidden 8, T <= 32 (checks that everything runs).", rich_help_panel=_BUDGET)] = False,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Where MNIST lives (else $MOMNAS_DATA).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the runs and the report (default: momnas-repro/NAME).")] = None,
-    gpus_per_run: Annotated[Optional[float], typer.Option("--gpus-per-run", help="GPUs per run; fractions pack runs on a GPU (default: 0.25 with a GPU, else 0).", rich_help_panel=_WHERE)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for the runs and the report.", show_default="momnas-repro/NAME")] = None,
+    gpus_per_run: Annotated[Optional[float], typer.Option("--gpus-per-run", help="GPUs per run; fractions pack runs on a GPU.", show_default="0.25 with a GPU, else 0", rich_help_panel=_WHERE)] = None,
     cpus_per_run: Annotated[float, typer.Option("--cpus-per-run", help="CPUs (and torch threads) per run.", rich_help_panel=_WHERE)] = 1.0,
     report_only: Annotated[bool, typer.Option("--report-only", help="Only rewrite the report from the runs already in --out.")] = False,
 ) -> None:
@@ -66,9 +67,14 @@ def reproduce_command(
 
 
 def _preset_table(rows) -> Table:
-    table = Table(title="reproduction presets (momnas reproduce NAME)", title_justify="left")
-    for column in ("preset", "what", "tables", "cells", "runs (3 seeds)", "published epochs"):
-        table.add_column(column, overflow="fold")
+    table = Table(title="reproduction presets (momnas reproduce NAME): runs at 3 seeds, the published epochs",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    # A preset's name is what the user types: never wrapped; the prose columns wrap between words.
+    table.add_column("preset", no_wrap=True)
+    table.add_column("what", ratio=3)
+    table.add_column("tables", ratio=2)
+    for column in ("cells", "runs", "epochs"):
+        table.add_column(column, no_wrap=True)
     for row in rows:
         what = row["title"] + (" (runs `momnas search` per seed)" if row["search"] else "")
         table.add_row(row["name"], what, row["tables"], str(row["cells"]), str(row["runs"]), row["epochs"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -23,10 +24,11 @@ def plot_command(
     out: Out = DEFAULT_OUT,
     storage: Storage = None,
     study: Study = None,
-    to: Annotated[Path | None, typer.Option("--to", help="Folder for the HTML files (default: OUT/STUDY/plots).")] = None,
+    to: Annotated[Path | None, typer.Option("--to", help="Folder for the HTML files.", show_default="OUT/STUDY/plots")] = None,
     attach: Annotated[bool, typer.Option(help="Also store the figures in the study, for `momnas dashboard`.")] = True,
 ) -> None:
-    """Write the study's figures as HTML: Pareto front, hypervolume, gradient profiles, importances, mu/s, learning curves."""
+    """Write the study's figures as HTML: Pareto front, hypervolume, gradient profiles, importances, mu/s, learning curves,
+    rung-to-target fidelity, confirmation."""
     from search import open_study
     from search.plots import write_plots
 
@@ -58,6 +60,10 @@ def dashboard_command(
     """Serve optuna-dashboard over the study's storage and artifacts; prints its URL, stops on Ctrl-C."""
     from search.dashboard import serve_dashboard
 
+    # The dashboard computes the study's parameter importances at every refresh; with few trials
+    # per branch of a conditional space Optuna warns each time, which would flood the terminal.
+    warnings.filterwarnings("ignore", message="Some regimes for parameter", category=UserWarning)
+
     def ready(dashboard) -> None:
         console.print(f"optuna-dashboard for study {dashboard.study_name!r}: {dashboard.url}", highlight=False, soft_wrap=True)
         err_console.print("Ctrl-C stops it.", highlight=False)
@@ -76,7 +82,7 @@ def export_command(
     storage: Storage = None,
     study: Study = None,
     pick: Annotated[str, typer.Option("--pick", help="auto (confirmed where `momnas confirm` ran, else knee) | confirmed (best mean over the fresh seeds) | knee (the Pareto trial nearest the ideal point) | best:OBJECTIVE (e.g. best:instability) | trial:N.")] = "auto",
-    to: Annotated[Path | None, typer.Option("--to", help="The JSON file to write (default: OUT/STUDY/best.json).")] = None,
+    to: Annotated[Path | None, typer.Option("--to", help="The JSON file to write.", show_default="OUT/STUDY/best.json")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json, or torch-export to also write a torch.export program (.pt2).")] = "json",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier export at --to (else it is refused).")] = False,
 ) -> None:

@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from search.cli._common import console, user_errors
+from search.cli._common import Command, Group, console, user_errors
 
-spaces_app = typer.Typer(help="The search spaces: list them, or show one (a name or a YAML file).", invoke_without_command=True)
+spaces_app = typer.Typer(help="The search spaces: list them, or show one (a name or a YAML file).", invoke_without_command=True,
+                         cls=Group)
 
 
 @spaces_app.callback()
@@ -28,7 +29,7 @@ def list_command(ctx: typer.Context) -> None:
     console.print("Your own: a YAML file (families, exclude, params), used as --space FILE.yaml.")
 
 
-@spaces_app.command("show")
+@spaces_app.command("show", cls=Command)
 def show_command(
     name: Annotated[str, typer.Argument(help="A named space or a YAML space file.")],
     yaml_out: Annotated[bool, typer.Option("--yaml", help="Print it as a YAML space file (a start for your own).")] = False,

@@ -49,7 +49,7 @@ def train_command(
     run_file: Annotated[Optional[Path], typer.Argument(
         help="run file (JSON or YAML: cell, task, train), or a best.json from `momnas export`", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", "-o", help="output folder (default: momnas-runs/<family>-<task>-<time>)", show_default=False)] = None,
+        "--out", "-o", help="output folder", show_default="momnas-runs/<family>-<task>-<time>")] = None,
     # cell
     core: Annotated[Optional[str], typer.Option(help="cell core: rnn, lstm, gru, orthogonal, ... (`momnas cells`)", rich_help_panel=_CELL)] = None,
     dynamics: Annotated[Optional[str], typer.Option(help="plain, momentum, adam, rmsprop, nag_restart", rich_help_panel=_CELL)] = None,
@@ -71,22 +71,22 @@ def train_command(
     # training
     optimizer: Annotated[Optional[str], typer.Option(help="adam, rmsprop or sgd", rich_help_panel=_TRAIN)] = None,
     lr: Annotated[Optional[float], typer.Option(help="learning rate", rich_help_panel=_TRAIN)] = None,
-    orthogonal_lr: Annotated[Optional[float], typer.Option(help="learning rate of the orthogonal parameters (default: lr)", rich_help_panel=_TRAIN)] = None,
+    orthogonal_lr: Annotated[Optional[float], typer.Option(help="learning rate of the orthogonal parameters", show_default="--lr", rich_help_panel=_TRAIN)] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="batch size", rich_help_panel=_TRAIN)] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", "-e", help="epochs", rich_help_panel=_TRAIN)] = None,
     steps: Annotated[Optional[int], typer.Option(help="optimizer steps in all (replaces --epochs)", rich_help_panel=_TRAIN)] = None,
     clip: Annotated[Optional[float], typer.Option(help="clip the gradient's global norm to this", rich_help_panel=_TRAIN)] = None,
     schedule: Annotated[Optional[str], typer.Option(help="constant, cosine or step (lr/10 at --decay-at)", rich_help_panel=_TRAIN)] = None,
     decay_at: Annotated[Optional[float], typer.Option(help="fraction of training after which `step` divides lr by 10", rich_help_panel=_TRAIN)] = None,
-    eval_every: Annotated[Optional[int], typer.Option(help="evaluate every N steps (default: every epoch)", rich_help_panel=_TRAIN)] = None,
+    eval_every: Annotated[Optional[int], typer.Option(help="evaluate every N steps", show_default="every epoch", rich_help_panel=_TRAIN)] = None,
     seed: Annotated[Optional[int], typer.Option(help="seed of the initialisation and batch order", rich_help_panel=_TRAIN)] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N", rich_help_panel=_TRAIN)] = None,
     impl: Annotated[Optional[str], typer.Option(help="cell implementation: auto or reference", rich_help_panel=_TRAIN)] = None,
     compile: Annotated[Optional[str], typer.Option(
-        "--compile", help="torch.compile the training steps: off, on, or auto (the default: on the GPU, for the families and run lengths where it pays)",
-        rich_help_panel=_TRAIN)] = None,
+        "--compile", help="torch.compile the training steps: off, on, or auto (on the GPU, for the families and run lengths where it pays)",
+        show_default="auto", rich_help_panel=_TRAIN)] = None,
     threads: Annotated[Optional[int], typer.Option(
-        help="torch CPU threads for the run (default: what the run file recorded, else torch's default)",
+        help="torch CPU threads for the run", show_default="what the run file recorded, else torch's",
         rich_help_panel=_TRAIN)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the run already in --out (else it is refused)")] = False,

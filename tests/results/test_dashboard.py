@@ -7,6 +7,7 @@ Skipped where it is missing, except under CI (env CI set), where that is a failu
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import random
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import optuna
@@ -151,11 +153,11 @@ def test_the_study_and_trial_pages_fit_a_laptop_screen(dashboard, tmp_path):
     """At 1366 px wide nothing scrolls sideways: every user attribute is a few words or numbers
     (optuna-dashboard shows a trial's on lines that do not wrap); curves, profiles, metrics and
     configs are artifacts. Before: the trial page was 9,207 px wide, the study's space_spec ran
-    out of its card."""
+    out of its card. Optuna's importance warnings are not printed."""
     _need_browser()
     from playwright.sync_api import expect, sync_playwright
 
-    url, study, _ = dashboard
+    url, study, errors = dashboard
     width = 1366
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -184,6 +186,30 @@ def test_the_study_and_trial_pages_fit_a_laptop_screen(dashboard, tmp_path):
             page.screenshot(path=str(tmp_path / "trial-1366.png"))
         finally:
             browser.close()
+    assert not [line for line in errors if "Warning" in line], "".join(errors)
+
+
+def test_the_dashboard_does_not_print_optunas_importance_warnings(tmp_path, make_study, trial_spec):
+    """optuna-dashboard computes the study's parameter importances at every refresh; a parameter
+    of a conditional space with a branch of one trial made Optuna warn, each time, on the terminal."""
+    import urllib.request
+
+    from optuna.distributions import FloatDistribution
+
+    out = tmp_path / "runs"
+    study = make_study(out, [trial_spec("momentum-lstm", (0.5 + 0.1 * i, 0.1 * i), mu=0.1 * i, s=0.5) for i in range(4)],
+                       name="warn")
+    # mu from another range: a second branch ("regime") of one trial.
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, values=[0.7, 0.3],
+                                              params={"mu": 0.2}, distributions={"mu": FloatDistribution(0.0, 0.5)}))
+    with warnings.catch_warnings(), pytest.warns(UserWarning, match="Some regimes for parameter"):  # what the dashboard's call meets
+        warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes")  # about `target`'s sign
+        optuna.importance.get_param_importances(study, target=lambda t: t.values[0])
+    with _served(out) as (url, errors):
+        api = url.replace("/dashboard/studies/", "/api/studies/") + "/param_importances"
+        with urllib.request.urlopen(api, timeout=60) as response:
+            assert json.load(response)["param_importances"]
+    assert not [line for line in errors if "Warning" in line], "".join(errors)
 
 
 def test_a_checkpoint_downloads_from_the_dashboard_as_binary(tmp_path, make_study):
