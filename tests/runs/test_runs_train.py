@@ -21,11 +21,18 @@ def config(core="lstm", dynamics="momentum", task=None, hidden_size=16, cell=Non
 
 @pytest.mark.slow
 def test_momentum_lstm_learns_adding_far_below_the_baseline():
-    """T = 50: the always-1 answer scores 0.167; a momentum LSTM gets well under it in seconds."""
+    """T = 50: the always-1 answer scores 0.167; a momentum LSTM gets well under it in 12 epochs."""
+    from cells.fast.auto import FastCell
+
     cfg = config(task={"name": "adding", "T": 50, "n_train": 5000, "n_val": 500, "n_test": 500},
                  hidden_size=64, cell={"mu": 0.6, "s": 0.6}, epochs=12, batch_size=50, lr=1e-2, clip=1.0)
     result = runs.train(cfg)
-    assert result.status == "completed" and result.seconds < 60
+    assert result.status == "completed"
+    # What keeps it to seconds: the fast cell trains it (not the step-by-step reference), for the
+    # 12 epochs asked and no step more.
+    assert isinstance(result.model.cell, FastCell)
+    steps_per_epoch = result.curves["step"][0]
+    assert result.curves["epoch"] == [float(e) for e in range(1, 13)] and result.steps == 12 * steps_per_epoch
     assert result.validation["mse"] < 0.02 and result.test["mse"] < 0.02, result.to_dict()
     assert result.baseline == pytest.approx(1 / 6)
     # Learning the task is when the gradient starts reaching the first steps.
