@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from search import _record, _resources
 from search._config import SearchConfig
 from search._prepare import PreparedStudy, prepare_study, train_defaults
-from search._study import ARTIFACT_DIR, public_url, storage_url
+from search._study import ARTIFACT_DIR, StoredStudy, public_url, storage_url
 
 log = logging.getLogger("search")
 
@@ -173,7 +173,7 @@ def _run(config: SearchConfig, listener: Listener, signals: "_Signals") -> Searc
                 if config.confirm and signals.received is None and not _left_running(prepared):
                     from search.confirm import confirm_study
 
-                    confirmed = confirm_study(prepared.study, top=config.confirm, seeds=config.confirm_seeds,
+                    confirmed = confirm_study(_written(prepared), top=config.confirm, seeds=config.confirm_seeds,
                                               out_dir=prepared.out, resources=config.resources, listener=listener,
                                               task=prepared.task)
     except BaseException:
@@ -264,6 +264,12 @@ def _watcher(prepared: PreparedStudy, listener: Listener):
     return watcher
 
 
+def _written(prepared: PreparedStudy) -> StoredStudy:
+    """The study as this search wrote it: its trials' files are in this --out's artifacts, also
+    where the study records another folder (a copied --out, resumed)."""
+    return StoredStudy(prepared.study.study_name, prepared.storage.get(), (prepared.out / ARTIFACT_DIR).resolve())
+
+
 def _left_running(prepared: PreparedStudy) -> int:
     return len([t for t in prepared.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                 if t.number >= prepared.n_before])
@@ -271,7 +277,7 @@ def _left_running(prepared: PreparedStudy) -> int:
 
 def _outcome(prepared: PreparedStudy, ran: int, started: float, received: str | None, confirmed) -> SearchOutcome:
     config = prepared.config
-    study = optuna.load_study(study_name=prepared.study.study_name, storage=prepared.storage.get())
+    study = _written(prepared)
     left = _left_running(prepared)
     budget = config.resources.time_budget_s
     budget_spent = ran > 0 and budget is not None and time.monotonic() - started >= budget

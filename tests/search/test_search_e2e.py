@@ -110,6 +110,17 @@ def test_resume_keeps_finished_trials_and_requeues_interrupted_ones(ray_session,
     assert "1 interrupted: re-queued" in said and "Pareto set" in said and "target: 1 epochs" in said
 
 
+def test_a_moved_study_folder_resumes_and_reads_its_new_trials_files(ray_session, tmp_path):
+    """`mv runs-a runs-b`, then --resume there: the study still records runs-a/artifacts; the
+    search's own summary, plots and confirmation read the new trials' files from runs-b."""
+    run_search(tiny(trials=1, out=str(tmp_path / "runs-a"), study="m"))
+    moved = (tmp_path / "runs-a").rename(tmp_path / "runs-b")
+    outcome = run_search(tiny(trials=2, out=str(moved), study="m", resume=True))
+    records = _record.trials(outcome.study)
+    assert _record.StudyRecord.of(outcome.study).artifact_dir == str((tmp_path / "runs-a" / "artifacts").resolve())
+    assert len(records) == 2 and all(r.curve and r.run_config and r.metrics for r in records)
+
+
 def test_cli_search_with_a_failing_space_records_the_failure(ray_session, tmp_path):
     # The orthogonal core's n_neg must be <= hidden_size (8): refused before Ray starts, in one line.
     space = tmp_path / "bad.yaml"
