@@ -99,7 +99,8 @@ def _wait_for_training(proc: subprocess.Popen, out: Path, timeout: float = 240) 
                 continue
             if any(TrialRecord.of(t).epochs_trained is not None for t in running):
                 return
-    raise AssertionError(f"no trial seen training: {proc.poll()=}")
+    said = proc.stderr.read()[-3000:] if proc.poll() is not None else "(still running)"
+    raise AssertionError(f"no trial seen training: {proc.poll()=}; its stderr: {said}")
 
 
 @pytest.mark.slow
