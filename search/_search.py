@@ -170,7 +170,10 @@ def _run(config: SearchConfig, listener: Listener, signals: "_Signals") -> Searc
                     listener.search_started(total=config.trials, done=config.trials - todo, metric=prepared.task.metric,
                                             direction=prepared.task.direction)
                     ran = _run_trials(prepared, todo, listener)
-                if config.confirm and signals.received is None and not _left_running(prepared):
+                # Confirmed once the trials are done: all of them, or those the time budget let run.
+                budget = config.resources.time_budget_s
+                spent = budget is not None and time.monotonic() - started >= budget
+                if config.confirm and signals.received is None and (spent or not _left_running(prepared)):
                     from search.confirm import confirm_study
 
                     confirmed = confirm_study(prepared.study, top=config.confirm, seeds=config.confirm_seeds,

@@ -148,9 +148,11 @@ def compare(cell: ConfirmedCell, base: ConfirmedCell, names: tuple[str, str], ma
         answer = "no"
     else:
         answer = "no difference"
-    why = (f"better {', '.join(better)}, worse {', '.join(worse)}" if better and worse
-           else "within the spread on both" if not better and not worse else "")
-    return Verdict(answer, "; ".join(shown) + (f" ({why})" if why else ""))
+    same = [name for name in names if name not in better and name not in worse]
+    why = "; ".join(part for part in (f"better on {', '.join(better)}" if better else "",
+                                      f"worse on {', '.join(worse)}" if worse else "",
+                                      f"within the spread on {', '.join(same)}" if same else "") if part)
+    return Verdict(answer, f"{why}: " + "; ".join(shown))
 
 
 def candidates(study: optuna.Study, top: int, priors: str = "best") -> list[_record.TrialRecord]:
