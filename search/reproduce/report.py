@@ -373,8 +373,10 @@ def _search_blocks(search: dict[str, Any]) -> list[tuple]:
     lines.append(("table", header, body))
     best = search["best"]
     if best is not None:
-        lines.append(("p", f"The confirmed best cell: {best.label}. Better beyond the seed spread (the intervals mean ± std "
-                           "do not overlap; yes / no / no difference):"))
+        lines.append(("p", f"The confirmed answer (the knee of the confirmed cells' means): {best.label}"
+                           + (", the best prior itself: within this budget the search confirmed no other cell nearer the knee"
+                              if best is confirmation.best_prior else "")
+                           + ". Better beyond the seed spread (the intervals mean ± std do not overlap; yes / no / no difference):"))
         lines.append(("ul", [f"{than}: {verdict.answer} ({verdict.detail})" for than, verdict in search["verdicts"]]))
     return lines
 

@@ -209,7 +209,7 @@ def test_the_claim_report_judges_the_confirmed_best_by_its_seed_spread(tmp_path)
                            ("completed",) * 3, (0.9, 1.5)))
     claim = {"budget_gpu_seconds": 240.0, "hand_picked_gpu_seconds": 30.0, "devices": 1, "search_seconds": 150.0,
              "confirm_seconds": 60.0, "calls": 1,
-             "confirmed": Confirmation("claim", 6, ("val_accuracy", "instability"), True, cells, "x", 60.0).to_dict()}
+             "confirmed": Confirmation("claim", 6, ("val_accuracy", "instability"), True, cells, "x", 60.0, prior_trial=3).to_dict()}
     search_dir(tmp_path).mkdir(parents=True)
     (search_dir(tmp_path) / CLAIM_FILE).write_text(json.dumps(claim))
     info = report_info(tmp_path)
@@ -261,7 +261,7 @@ def test_a_search_preset_searches_confirms_and_goes_on_where_it_stopped(tmp_path
     claim = json.loads((out / "search" / CLAIM_FILE).read_text())
     assert claim["calls"] == 1 and claim["confirmed"]["cells"] and claim["hand_picked_gpu_seconds"] > 0
     text = (out / "report.md").read_text()
-    assert "## The search and its confirmation" in text and "The confirmed best cell:" in text
+    assert "## The search and its confirmation" in text and "The confirmed answer" in text
     assert "than Momentum LSTM (hand-picked):" in text and "than coRNN (published):" in text
     # The budget is spent and the answer confirmed: the same command trains nothing more.
     again = CliRunner().invoke(app, args)
