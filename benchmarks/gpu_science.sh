@@ -19,7 +19,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
   t240=40; t180=30; limit=300
 else
   repro=(--seeds 3 --gpus-per-run 0.125); psize=(--n-train 16384 --hidden 128 --epochs 6)
-  t240=240; t180=180; limit=${LIMIT:-540}
+  t240=240; t180=${T_NOES:-180}; limit=${LIMIT:-540}
   nvidia-cuda-mps-control -d && started_mps=1 && sleep 2
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 fi
