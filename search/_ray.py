@@ -227,7 +227,7 @@ def run_job(job: TuneJob) -> None:
     # Tuner.restore, where a momnas job resumes from its study or its folder instead.
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
     # Tune's result.json and progress.csv per trial stay (a Ray user looks there); its
-    # TensorBoard files go unless asked for (the study holds every curve).
+    # TensorBoard files go unless asked for (--log-to tensorboard: search._trackers).
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     quiet = {name: logging.getLogger(name) for name in ("ray.tune", "ray.tune.tune")}
     levels = {name: logger.level for name, logger in quiet.items()}
