@@ -186,7 +186,7 @@ def candidates(study: optuna.Study, top: int, priors: str = "best") -> tuple[lis
 
 
 def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir: str | Path, resources=None,
-                  listener=None, task=None, priors: str = "best") -> Confirmation:
+                  listener=None, task=None, priors: str = "best", log_to: tuple[str, ...] = ()) -> Confirmation:
     """Retrain the study's best cells (`candidates`) with `seeds` fresh seeds each at its target
     epochs, store the result with the study (and its figure for the dashboard), and return it.
 
@@ -199,6 +199,7 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
 
     `resources`: a search Resources (where the runs train; default: this machine, packed as trials).
     `task`: the study's task, already loaded (else it is loaded from the study's record).
+    `log_to`: experiment trackers that also record the runs' curves, beside the search's (search._trackers).
     """
     import runs
 
@@ -233,6 +234,9 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
     if pending:
         if task is None:
             task = runs.load_task(runs.TaskConfig.from_dict(info.task))
+        from search import _trackers
+
+        trackers = _trackers.callbacks(log_to, folder.parent, study.study_name)
         with _ray.session(resources.address):
             gpus = _resources.ray_gpus()
             trial_resources = _resources.trial_resources(resources.gpus_per_trial, resources.cpus_per_trial, gpus)
@@ -244,7 +248,8 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
                 name=f"{study.study_name}-confirm", run_dir=Path(out_dir) / "ray", resources=trial_resources.as_tune(),
                 num_samples=len(configs), configs=configs, task=task,
                 max_concurrent=_ray.most_at_once(trial_resources, resources.max_concurrent),
-                callbacks=(_ray.RunEvents(labels, listener, info.metric or "metric"),) if listener is not None else ()))
+                callbacks=((_ray.RunEvents(labels, listener, info.metric or "metric"),) if listener is not None else ())
+                + trackers))
     cells = []
     for record in chosen:
         rows = [(seed, path) for r, seed, _, path in planned if r.number == record.number]
