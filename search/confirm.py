@@ -107,6 +107,12 @@ class Confirmation:
             return None
         return compare(cell, base, self.metric_names, self.maximize)
 
+    @property
+    def complete(self) -> bool:
+        """Whether every planned run ended (completed, diverged or failed); a stopped confirmation
+        leaves runs "missing", and the same call trains them."""
+        return all("missing" not in cell.statuses for cell in self.cells)
+
     def best(self) -> ConfirmedCell | None:
         """The confirmed answer: the knee of the confirmed cells' means (both objectives)."""
         done = [c for c in self.cells if c.finite(0) and c.finite(1)]
@@ -256,7 +262,7 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
         values, statuses = [], []
         for seed, path in rows:
             metrics = _read_metrics(path)
-            statuses.append((metrics or {}).get("status", "failed"))
+            statuses.append((metrics or {}).get("status", "missing"))
             ok = metrics is not None and metrics.get("status") == "completed"
             values.append(tuple(_record.objective_values(metrics, info.metric or "metric")) if ok else (math.nan, math.nan))
         cells.append(ConfirmedCell(trial=record.number, family=record.family, prior=record.prior,

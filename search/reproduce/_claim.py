@@ -81,7 +81,9 @@ def run_claim(plan: Plan, out: Path, *, gpus_per_trial: float | str, cpus_per_tr
     claim = read_claim(out) or {"budget_gpu_seconds": budget, "hand_picked_gpu_seconds": per_run, "devices": devices,
                                 "search_seconds": 0.0, "confirm_seconds": 0.0, "calls": 0}
     left = SEARCH_SHARE * budget / devices - claim["search_seconds"]
-    if claim.get("confirmed") and left <= 0:
+    from search.confirm import Confirmation
+
+    if claim.get("confirmed") and Confirmation.from_dict(claim["confirmed"]).complete and left <= 0:
         return []  # done: the budget is spent and the answer confirmed
     config = SearchConfig.from_flat({
         **{k: v for k, v in search["task"].items() if k != "name"}, "task": search["task"]["name"],
@@ -111,6 +113,6 @@ def run_claim(plan: Plan, out: Path, *, gpus_per_trial: float | str, cpus_per_tr
                  confirmed=confirmation.to_dict() if confirmation is not None else claim.get("confirmed"),
                  command=f"momnas reproduce {plan.preset}")
     _write_claim(out, claim)
-    if interrupted:
-        return ["search: stopped by a signal; the same command goes on with it"]
+    if interrupted or (confirmation is not None and not confirmation.complete):
+        return ["search: stopped before its confirmation ended; the same command goes on with it"]
     return [] if confirmation is not None else ["search: no trial completed, so nothing was confirmed"]
