@@ -342,7 +342,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "space": "small",
         "trials": 16,
         # 24 epochs: the best digits cells reach ~0.85-0.9 validation accuracy; 16 trials fit
-        # the 3-minute budget on a 2-core CPU (README).
+        # the 3-minute budget on a 2-core CPU (README, Quickstart).
         "epochs": 24,
         "hidden": 32,
         "batch_size": 64,

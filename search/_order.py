@@ -24,7 +24,7 @@ from ray.tune.search import Searcher
 
 from search._record import PRIOR_KEY, RUN_KEY
 
-# ms per training iteration, B = 128, T = 784, H = 128, on an H200 (eager `auto`; docs/benchmarks.md,
+# ms per training iteration, B = 128, T = 784, H = 128, on one GPU (eager `auto`; docs/benchmarks.md,
 # "Kernels"): by core (the mean of its plain and momentum families), and cell options that
 # change it (listed options win over the core).
 MS_BY_CORE = {

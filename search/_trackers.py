@@ -140,10 +140,25 @@ def _wandb_dir(folder: Path) -> Path:
     return Path(os.environ.get("WANDB_DIR") or folder).resolve()
 
 
-def _wandb(folder: Path, study: str):
-    from ray.air.integrations.wandb import WandbLoggerCallback, _WandbLoggingActor
+# Ray versions [from, to) whose W&B logging actor (`_WandbLoggingActor`, internal) is known.
+WANDB_ACTOR_TESTED = ((2, 40), (3, 0))
 
-    class Logging(_WandbLoggingActor):
+
+def _wandb(folder: Path, study: str):
+    """Tune's W&B logger callback. One internal piece of Ray: its logging actor's class
+    (`_WandbLoggingActor`, set through the callback's `_logger_actor_cls`), subclassed to wait
+    for W&B's last write, only on the Ray versions it was tested with (WANDB_ACTOR_TESTED;
+    tests/search/test_search_trackers.py checks it); elsewhere Ray's own actor is used."""
+    import ray
+    from ray.air.integrations.wandb import WandbLoggerCallback
+
+    version = tuple(int(part) for part in ray.__version__.split(".")[:2] if part.isdigit())
+    if WANDB_ACTOR_TESTED[0] <= version < WANDB_ACTOR_TESTED[1]:
+        from ray.air.integrations.wandb import _WandbLoggingActor
+    else:
+        _WandbLoggingActor = None
+
+    class Logging(_WandbLoggingActor or object):
         """Ray's actor that makes a trial's W&B run, waiting at the end until W&B has written it:
         Ray kills the actor as soon as `run` returns, and wandb.finish() returns before wandb-core
         has written the run's file (so the last run of a job could be left empty, 7 bytes)."""
@@ -155,7 +170,8 @@ def _wandb(folder: Path, study: str):
     class WandB(_Curves, WandbLoggerCallback):
         """Tune's W&B logger: a run per trial (in a Ray actor of its own) in the study's project."""
 
-        _logger_actor_cls = Logging  # Ray's hook for its logging actor's class
+    if _WandbLoggingActor is not None:
+        WandB._logger_actor_cls = Logging  # Ray's (internal) hook for its logging actor's class
 
     # Each run is made in a Ray actor, whose environment is Ray's: the mode and folder go with it.
     kwargs = {"dir": str(_wandb_dir(folder))}

@@ -194,3 +194,16 @@ def test_the_search_says_where_each_tracker_wrote(tracked):
         f"mlflow sqlite:///{folder / 'mlflow.db'}, experiment tracked; "
         f"wandb project tracked, offline in {(tmp / 'wandb-dir' / 'wandb').resolve()} "
         f"(wandb sync {(tmp / 'wandb-dir' / 'wandb').resolve()}/offline-run-* uploads them)")
+
+
+def test_the_internal_wandb_actor_momnas_subclasses_is_still_there():
+    """What search/_trackers.py relies on inside Ray (behind WANDB_ACTOR_TESTED): fails loudly
+    when a Ray upgrade moves it, so that the version range is reviewed."""
+    import ray
+    from ray.air.integrations.wandb import WandbLoggerCallback, _WandbLoggingActor
+
+    from search._trackers import WANDB_ACTOR_TESTED
+
+    version = tuple(int(p) for p in ray.__version__.split(".")[:2])
+    assert WANDB_ACTOR_TESTED[0] <= version < WANDB_ACTOR_TESTED[1]
+    assert callable(getattr(_WandbLoggingActor, "run")) and hasattr(WandbLoggerCallback, "_logger_actor_cls")
