@@ -80,7 +80,7 @@ def measure(spec: str, hidden: int, x, y, iters: int, warmup: int) -> dict:
 
 
 def markdown(result: dict) -> str:
-    """The README table: one row per family and H."""
+    """The compile table of docs/benchmarks.md: one row per family and H."""
     cudnn = {r["hidden_size"]: r["ms"] for r in result["cudnn_lstm"]}
     lines = ["| family | H | path | eager ms | compiled ms | compiled / eager | first compiled step s | "
              "second trial (other mu, s, ...) s | recompiled | compiled / cuDNN LSTM |",

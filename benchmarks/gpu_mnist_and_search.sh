@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One GPU call that produces the README's "measured" tables through the real command line:
+# One GPU call that produces docs/benchmarks.md's "measured" tables through the real command line:
 #  1. LSTM against Momentum LSTM on sMNIST and psMNIST (MomentumRNN Table 1's recipe:
 #     n=128, RMSprop lr 1e-3, batch 128, clip 1.0), 10 epochs each, the four runs side by
 #     side on one GPU; prints test accuracy and grad_ratio_log10 per epoch.

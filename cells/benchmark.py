@@ -147,6 +147,24 @@ def _time_training(model: nn.Module, x, y, iters: int, warmup: int, after_step: 
     return time_ms(training_step(model, x, y, after_step), iters, warmup, cuda=x.device.type == "cuda")
 
 
+def check_inputs(families: Sequence[str] | None, *, hidden_sizes: Sequence[int], batch: int, steps: int,
+                 input_size: int, iters: int, warmup: int, ref_iters: int, ref_warmup: int,
+                 device: str | None) -> tuple[list[str], torch.device]:
+    """The families to time and the device, every setting checked (ValueError naming the bad one):
+    a typo fails at once, not after minutes of timing."""
+    for name, value, low in (("batch", batch, 1), ("steps", steps, 1), ("iters", iters, 1), ("warmup", warmup, 0),
+                             ("ref_iters", ref_iters, 1), ("ref_warmup", ref_warmup, 0),
+                             *(("hidden size", h, 1) for h in hidden_sizes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"bench: {name} must be an integer >= {low}, got {value!r}")
+    if not hidden_sizes:
+        raise ValueError("bench: give at least one hidden size")
+    families = list(DEFAULT_FAMILIES if not families else families)
+    for spec in families:
+        parse_family(spec, hidden_sizes[0], input_size)
+    return families, _device(device)
+
+
 def run_benchmark(families: Sequence[str] | None = None, *, hidden_sizes: Sequence[int] = (128, 256),
                   batch: int = 128, steps: int = 784, input_size: int = 1, iters: int = 10, warmup: int = 3,
                   ref_iters: int = 2, ref_warmup: int = 1, reference: bool = True, device: str | None = None,
@@ -160,17 +178,8 @@ def run_benchmark(families: Sequence[str] | None = None, *, hidden_sizes: Sequen
     from cells.build import build_cell
     from cells.manifolds import after_optimizer_step
 
-    for name, value, low in (("batch", batch, 1), ("steps", steps, 1), ("iters", iters, 1), ("warmup", warmup, 0),
-                             ("ref_iters", ref_iters, 1), ("ref_warmup", ref_warmup, 0),
-                             *(("hidden size", h, 1) for h in hidden_sizes)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"bench: {name} must be an integer >= {low}, got {value!r}")
-    if not hidden_sizes:
-        raise ValueError("bench: give at least one hidden size")
-    families = list(DEFAULT_FAMILIES if not families else families)
-    for spec in families:  # a typo fails now, not after minutes of timing
-        parse_family(spec, hidden_sizes[0], input_size)
-    dev = _device(device)
+    families, dev = check_inputs(families, hidden_sizes=hidden_sizes, batch=batch, steps=steps, input_size=input_size,
+                                 iters=iters, warmup=warmup, ref_iters=ref_iters, ref_warmup=ref_warmup, device=device)
     gen = torch.Generator().manual_seed(seed)
     x = torch.rand(batch, steps, input_size, generator=gen).to(dev)  # pixels in [0, 1]
     y = torch.randint(0, 10, (batch,), generator=gen).to(dev)

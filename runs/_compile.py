@@ -2,15 +2,15 @@
 
 off: eager; on: always; auto (the default): on a CUDA device, for the families of
 `PAYS_ON_GPU`, when the run trains at least that family's break-even number of steps.
-Compiling costs its first step a few seconds (1-6 s on an H200) and then saves a fixed time
+Compiling costs its first step a few seconds (1-6 s on a datacenter GPU) and then saves a fixed time
 per step, so it pays only past the step count where the savings repay it. The compiled model
 serves the training steps; evaluation and the gradient probe run the eager model (the same
 parameters). cells compiles without unrolling its time loops and without recompiling for a new
 mu, s, beta or restart period (cells/fast/compiled.py), so the trials of a family share code,
 and a worker's later trials of a family compile in ~0.01 s.
 
-The table comes from `benchmarks/gpu_compile.py` on an H200 (benchmarks/NOTES.md run 22;
-README "Compiled cells"), H = 128, B = 128, T = 784: break-even = first compiled step's
+The table comes from `benchmarks/gpu_compile.py` (docs/benchmarks.md, "Speed of the cells"),
+H = 128, B = 128, T = 784: break-even = first compiled step's
 seconds / (eager - compiled ms per step), for the families whose compiled step was faster at
 H = 128 and not slower at H = 256. The cuDNN families are not in it: their fused RNN call
 stays outside the graph, and the graph break costs the host more than the compiled rest saves
@@ -24,7 +24,7 @@ from torch import nn
 
 CHOICES = ("off", "on", "auto")
 
-# family -> training steps from which compiling pays on a CUDA device (H200, NOTES.md run 22).
+# family -> training steps from which compiling pays on a CUDA device (docs/benchmarks.md).
 PAYS_ON_GPU: dict[str, int] = {
     "momentum-unicornn": 900,     # 8.60 -> 5.09 ms, first step 3.2 s
     "momentum-enrnn": 2200,       # 16.02 -> 14.60 ms, 3.1 s

@@ -144,8 +144,10 @@ class TrainConfig:
             raise ValueError(f"train: `weight_decay` must be >= 0, got {self.weight_decay!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"train: `seed` must be a non-negative integer, got {self.seed!r}")
-        if not isinstance(self.impl, str) or not self.impl:
-            raise ValueError(f"train: `impl` must name a cells implementation (auto, reference), got {self.impl!r}")
+        from cells.build import IMPLS
+
+        if not isinstance(self.impl, str) or self.impl not in IMPLS:
+            raise ValueError(f"train: impl={self.impl!r} is not a cells implementation; choose one of {', '.join(IMPLS)}")
         from runs._compile import CHOICES
 
         if self.compile not in CHOICES:

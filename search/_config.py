@@ -26,6 +26,7 @@ from runs import TaskConfig, TrainConfig
 from search._resources import AUTO, check_gpus_per_trial, packs_several
 from search._samplers import SAMPLERS
 from search._study import DEFAULT_OUT, check_study_name, public_url
+from search._trackers import check_log_to
 from search.errors import BadInput, bad_input
 
 EARLY_STOPS = ("auto", "hyperband", "mo-asha", "none")
@@ -135,12 +136,13 @@ def _address_ok(address: str) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Store:
-    """Where the study and the trials' files go."""
+    """Where the study, the trials' files and (with trackers) their curves go."""
 
     out: str = DEFAULT_OUT       # the study's folder: optuna.db (unless `storage`), artifacts/, trials/, plots
     storage: str | None = None   # any Optuna storage URL; None: sqlite:///OUT/optuna.db
     study: str | None = None     # None: "{space}-{task}"
     resume: bool = False         # continue an existing study instead of refusing to touch it
+    log_to: tuple[str, ...] = ()  # experiment trackers that also record each trial's curves (search._trackers)
 
     def __post_init__(self) -> None:
         if isinstance(self.out, Path):
@@ -151,6 +153,7 @@ class Store:
             check_study_name(self.study)
         if not isinstance(self.resume, bool):
             raise BadInput(f"search: `resume` must be true or false, got {self.resume!r}")
+        object.__setattr__(self, "log_to", check_log_to(self.log_to))
 
     def public(self) -> "Store":
         """This store with the storage URL's password masked: the only form shown or stored."""
@@ -234,7 +237,7 @@ class SearchConfig:
             value = getattr(holder, name)
             default = getattr(_DEFAULTS if section is None else getattr(_DEFAULTS, section), name)
             if value is not None and (value != default or flat in _ALWAYS):
-                out[flat] = value
+                out[flat] = list(value) if isinstance(value, tuple) else value  # YAML's and JSON's list
         if "storage" in out:
             out["storage"] = public_url(out["storage"])
         return out
@@ -269,14 +272,15 @@ class SearchConfig:
     @classmethod
     def resolve(cls, *, preset: str | None = None, file: str | Path | None = None,
                 flags: dict[str, Any] | None = None) -> "SearchConfig":
-        """Defaults, then a preset, then a YAML file, then flags (None: the flag was not given).
-        Each layer contributes exactly the values it sets."""
+        """Defaults, then a preset, then a YAML file, then flags (None, or () for a repeatable flag:
+        the flag was not given). Each layer contributes exactly the values it sets."""
         data: dict[str, Any] = dict(_preset_data(preset)) if preset else {}
         where = "search"
         if file is not None:
             data.update(read_yaml(file))
             where = str(file)
-        data.update({k: v for k, v in (flags or {}).items() if v is not None})
+        # A repeatable flag given no times comes as () (Click's `multiple`): never an empty list given.
+        data.update({k: v for k, v in (flags or {}).items() if v is not None and v != ()})
         return cls.from_flat(data, what=where)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
@@ -338,7 +342,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "space": "small",
         "trials": 16,
         # 24 epochs: the best digits cells reach ~0.85-0.9 validation accuracy; 16 trials fit
-        # the 3-minute budget on a 2-core CPU (README).
+        # the 3-minute budget on a 2-core CPU (README, Quickstart).
         "epochs": 24,
         "hidden": 32,
         "batch_size": 64,

@@ -2,14 +2,9 @@
 
 Ray runs each trial in its own process, and without MPS the GPU time-slices between
 processes: a kernel of one trial waits while another's runs, although momnas's recurrence
-kernels fill only a few of the GPU's SMs (8 of 132 at B = 128). Under MPS the kernels of
-all processes run at once. Measured on an H200, four trials at once, iterations per second
-of the GPU in all (benchmarks/gpu_share.sh, NOTES.md run 14):
-
-    family               alone   4 without MPS   4 under MPS
-    momentum-orthogonal     97             157           338
-    momentum-cornn         111             142           399
-    momentum-lstm          150             221           283
+kernels fill only a few of the GPU's SMs at one trial's batch. Under MPS the kernels of all
+processes run at once (docs/benchmarks.md, "A search on the GPU": four trials under MPS gave
+1.3 to 2.8 times the iterations per second of four without it).
 
 MPS is on by default (`--mps auto`) for a local search on a machine with a GPU whose trials
 share GPUs (`--gpus-per-trial auto` or a fraction), where the daemon can start; `--mps` insists,
@@ -44,8 +39,7 @@ def _daemon_env(env: Mapping[str, str]) -> dict[str, str]:
     """The daemon's environment: the search's, without CUDA_VISIBLE_DEVICES where it names GPUs
     by index. The MPS server renumbers the GPUs it sees from 0 for its clients, and Ray tells each
     trial its GPU by the index it read here, so a daemon that saw only GPU 1 would leave the
-    trials of GPU "1" with no device (NVIDIA's MPS guide, CUDA_VISIBLE_DEVICES; benchmarks/NOTES.md
-    run 21). UUIDs (GPU-...) name the same GPU for the daemon and its clients, so they are kept:
+    trials of GPU "1" with no device (NVIDIA's MPS guide, CUDA_VISIBLE_DEVICES). UUIDs (GPU-...) name the same GPU for the daemon and its clients, so they are kept:
     that is how one daemon per GPU is run (`benchmarks/gpu_slots.py`)."""
     visible = env.get("CUDA_VISIBLE_DEVICES", "")
     by_uuid = visible and all(d.strip().startswith(("GPU-", "MIG-")) for d in visible.split(","))

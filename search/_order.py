@@ -17,13 +17,14 @@ suggestion with.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Callable
 
 from ray.tune.search import Searcher
 
-from search._record import RUN_KEY
+from search._record import PRIOR_KEY, RUN_KEY
 
-# ms per training iteration, B = 128, T = 784, H = 128, on an H200 (eager `auto`; docs/benchmarks.md,
+# ms per training iteration, B = 128, T = 784, H = 128, on one GPU (eager `auto`; docs/benchmarks.md,
 # "Kernels"): by core (the mean of its plain and momentum families), and cell options that
 # change it (listed options win over the core).
 MS_BY_CORE = {
@@ -36,7 +37,10 @@ LOOKAHEAD = 4
 
 def trial_cost(config: dict[str, Any]) -> float:
     """Expected ms per training iteration of a trial's cell (its Tune config); a core not in
-    the table counts as the dearest known, so that it is not left for the end."""
+    the table counts as the dearest known, so that it is not left for the end. A prior (a
+    published cell, which always trains to the target) comes before every other trial."""
+    if config.get(PRIOR_KEY):
+        return math.inf
     cell = config[RUN_KEY]["cell"]
     for (key, value), ms in MS_BY_OPTION.items():
         if cell.get(key) == value:

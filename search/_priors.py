@@ -102,7 +102,7 @@ def params_in_space(space, family: str, cell: dict[str, Any], shared: dict[str, 
 
 def paper_priors(space, task: str, hidden: int) -> tuple[list[Prior], list[str]]:
     """The published cells for `task` that `space` can express, and why the others were left out."""
-    from search.reproduce import presets
+    from search.reproduce._presets import presets
 
     name = task.split(":", 1)[0]
     wanted = CLOSEST_TASK.get(name, name)

@@ -227,7 +227,7 @@ def run_job(job: TuneJob) -> None:
     # Tuner.restore, where a momnas job resumes from its study or its folder instead.
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
     # Tune's result.json and progress.csv per trial stay (a Ray user looks there); its
-    # TensorBoard files go unless asked for (the study holds every curve).
+    # TensorBoard files go unless asked for (--log-to tensorboard: search._trackers).
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     quiet = {name: logging.getLogger(name) for name in ("ray.tune", "ray.tune.tune")}
     levels = {name: logger.level for name, logger in quiet.items()}
@@ -239,7 +239,8 @@ def run_job(job: TuneJob) -> None:
         tune.with_resources(trainable_fn, job.resources),
         tune_config=tune.TuneConfig(
             search_alg=search_alg, scheduler=job.scheduler, num_samples=job.num_samples,
-            max_concurrent_trials=job.max_concurrent, reuse_actors=True, time_budget_s=job.time_budget_s),
+            max_concurrent_trials=job.max_concurrent, reuse_actors=True, time_budget_s=job.time_budget_s,
+            trial_name_creator=trial_name),
         run_config=tune.RunConfig(
             name=job.name, storage_path=str(job.run_dir.resolve()), verbose=0,
             callbacks=[CSVLoggerCallback(), JsonLoggerCallback(), *job.callbacks],
@@ -250,6 +251,15 @@ def run_job(job: TuneJob) -> None:
     finally:
         for name, logger in quiet.items():
             logger.setLevel(levels[name])
+
+
+def trial_name(trial) -> str:
+    """Tune's name of a trial, which its folder under OUT/ray and the trackers' runs show: a
+    search trial's number and family (`00012-momentum-lstm`), else the last two parts of its
+    folder (a confirmation's `trial-00012-seed-4`)."""
+    folder = Path(trial.config.get(_record.TRIAL_DIR_KEY) or trial.trial_id)
+    family = trial.config.get(_record.FAMILY_KEY)
+    return f"{folder.name}-{family}" if family else "-".join(folder.parts[-2:])
 
 
 class FixedConfigs(tune.search.Searcher):

@@ -46,6 +46,7 @@ TRIAL_DIR_KEY = "momnas_trial_dir"    # where runs.train writes the trial's file
 OBJECTIVES_KEY = "momnas_objectives"  # the study's metric names, which every Tune report carries
 FAMILY_KEY = "momnas_family"          # the trial's family (the scheduler ranks within it early on)
 RUNGS_KEY = "momnas_rungs"            # the epochs at which early stopping may rank the trial ([]: never)
+PRIOR_KEY = "momnas_prior"            # the published cell the trial is, or None (priors start first)
 
 # Keys of the trainable's last report (flat scalars and JSON strings, as Tune results want).
 STATUS = "momnas_status"

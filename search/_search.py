@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import optuna
 from optuna.trial import TrialState
 
-from search import _record, _resources
+from search import _record, _resources, _trackers
 from search._config import SearchConfig
 from search._prepare import PreparedStudy, prepare_study, train_defaults
 from search._study import ARTIFACT_DIR, StoredStudy, public_url, storage_url
@@ -147,6 +147,9 @@ def run_search(config: SearchConfig, *, listener: Listener | None = None) -> Sea
 
 
 def _run(config: SearchConfig, listener: Listener, signals: "_Signals") -> SearchOutcome:
+    # The trackers' callbacks come first: a W&B without its API key is refused before the study is touched.
+    folder = Path(config.store.out) / config.study_name
+    trackers = _trackers.callbacks(config.store.log_to, folder, config.study_name)
     prepared = prepare_study(config)
     ran, started = 0, time.monotonic()
     confirmed = None
@@ -169,13 +172,18 @@ def _run(config: SearchConfig, listener: Listener, signals: "_Signals") -> Searc
                     listener.note(f"early stopping: {prepared.early_stop}")
                     listener.search_started(total=config.trials, done=config.trials - todo, metric=prepared.task.metric,
                                             direction=prepared.task.direction)
-                    ran = _run_trials(prepared, todo, listener)
-                if config.confirm and signals.received is None and not _left_running(prepared):
+                    ran = _run_trials(prepared, todo, listener, trackers)
+                # Confirmed once the trials are done: all of them, or those the time budget let run.
+                budget = config.resources.time_budget_s
+                spent = budget is not None and time.monotonic() - started >= budget
+                if config.confirm and signals.received is None and (spent or not _left_running(prepared)):
                     from search.confirm import confirm_study
 
                     confirmed = confirm_study(_written(prepared), top=config.confirm, seeds=config.confirm_seeds,
                                               out_dir=prepared.out, resources=config.resources, listener=listener,
-                                              task=prepared.task)
+                                              task=prepared.task, log_to=config.store.log_to)
+            if config.store.log_to:
+                listener.note(_trackers.where(config.store.log_to, folder, config.study_name))
     except BaseException:
         if not prepared.study.get_trials(deepcopy=False):
             prepared.abandon()
@@ -197,8 +205,9 @@ def _note_priors(prepared: PreparedStudy, listener: Listener) -> None:
         listener.note(f"warm start: left out {why}")
 
 
-def _run_trials(prepared: PreparedStudy, todo: int, listener: Listener) -> int:
-    """The missing trials, through Ray Tune, with the study's searcher (and its scheduler)."""
+def _run_trials(prepared: PreparedStudy, todo: int, listener: Listener, trackers: tuple[Any, ...] = ()) -> int:
+    """The missing trials, through Ray Tune, with the study's searcher (and its scheduler);
+    `trackers`: the Tune callbacks of --log-to (search._trackers)."""
     from search import _ray
     from search._mps import mps_for_search
     from search._order import LOOKAHEAD, LongestFirst
@@ -240,7 +249,7 @@ def _run_trials(prepared: PreparedStudy, todo: int, listener: Listener) -> int:
             _ray.run_job(_ray.TuneJob(
                 name=study.study_name, run_dir=prepared.out / "ray", resources=resources.as_tune(), num_samples=todo,
                 search_alg=order, task=task, scheduler=scheduler, max_concurrent=at_once,
-                time_budget_s=config.resources.time_budget_s, callbacks=(errors,)))
+                time_budget_s=config.resources.time_budget_s, callbacks=(errors, *trackers)))
             # Drawn ahead but never started (Tune stopped at the time budget): not left RUNNING.
             # (Through Ray Client the order ran on the head, and this copy drew nothing.)
             for drawn_as in order.unstarted():

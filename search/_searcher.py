@@ -54,7 +54,8 @@ class TrialSpace:
         }
         return run_config, spaces.family_name(drawn["cell"]["dynamics"], drawn["cell"]["core"])
 
-    def tune_config(self, number: int, run_config: dict[str, Any], family: str, rungs: list[float]) -> dict[str, Any]:
+    def tune_config(self, number: int, run_config: dict[str, Any], family: str, rungs: list[float],
+                    prior: str | None = None) -> dict[str, Any]:
         """What Tune hands the trainable (search._ray.trainable) and the scheduler (search.mo_asha)."""
         return {
             _record.RUN_KEY: run_config,
@@ -62,6 +63,7 @@ class TrialSpace:
             _record.OBJECTIVES_KEY: self.objectives,
             _record.FAMILY_KEY: family,
             _record.RUNGS_KEY: rungs,
+            _record.PRIOR_KEY: prior,
         }
 
 
@@ -132,7 +134,7 @@ class StudySearcher(Searcher):
         self._families[trial_id] = family
         if self._listener is not None:
             self._listener.trial_drawn(trial.number, family, _record.prior_of(trial))
-        return self._space.tune_config(trial.number, run_config, family, rungs)
+        return self._space.tune_config(trial.number, run_config, family, rungs, _record.prior_of(trial))
 
     def handed_out(self, trial_id: str) -> None:
         """Tune starts this suggestion now (search._order.LongestFirst hands it out)."""

@@ -34,6 +34,8 @@ def status_info(study: optuna.Study) -> dict[str, Any]:
     records = _record.trials(study)
     families: dict[str, dict[str, Any]] = {}
     for r in records:
+        if not r.drawn:  # queued again, not drawn yet: its family is still to be drawn
+            continue
         fam = families.setdefault(r.family, {"trials": 0, "complete": 0, "stopped": 0, "furthest": None, "best": None})
         fam["trials"] += 1
         if r.epochs_trained is not None:

@@ -3,10 +3,11 @@ whether the best of them beats the best prior beyond the seed spread.
 
 A search ranks cells by one training run each. Before a cell is called better, NAS practice
 (Lindauer & Hutter 2020) retrains the final candidates with several seeds and compares them
-with the baselines at the same budget. `confirm_study` does that: the top K of the study's
-Pareto set (by the validation metric) and its best prior (the papers' cell that did best in
-the search), each retrained `seeds` times at the study's target epochs with seeds that differ
-from the search's. The runs go through Ray (search._ray), packed like trials, each into its
+with the baselines at the same budget. `confirm_study` does that: the K cells of the study's
+Pareto set nearest its knee (search._knee: the balance of both objectives that export picks),
+and its best prior (the papers' cell with the best validation metric in the search), each
+retrained `seeds` times at the study's target epochs with seeds that differ from the search's.
+The confirmed answer is the knee of the confirmed cells' means. The runs go through Ray (search._ray), packed like trials, each into its
 own folder (OUT/STUDY/confirm/trial-N/seed-S): a run whose metrics.json is there for the same
 config is kept, so the same call after an interruption trains only what is missing.
 
@@ -29,6 +30,7 @@ from typing import Any
 import optuna
 
 from search import _record
+from search._knee import knee_order
 from search.errors import BadInput
 
 PRIORS = ("best", "all", "none")
@@ -92,11 +94,11 @@ class Confirmation:
     cells: tuple[ConfirmedCell, ...]
     runs_dir: str
     seconds: float
+    prior_trial: int | None = None             # the best prior the others are judged against
 
     @property
     def best_prior(self) -> ConfirmedCell | None:
-        priors = [c for c in self.cells if c.prior and c.finite(0)]
-        return max(priors, key=lambda c: c.mean(0) if self.maximize else -c.mean(0), default=None)
+        return next((c for c in self.cells if c.trial == self.prior_trial and c.finite(0)), None)
 
     def verdict(self, cell: ConfirmedCell) -> Verdict | None:
         """The cell against the best prior (None for the best prior itself, or without one)."""
@@ -105,28 +107,37 @@ class Confirmation:
             return None
         return compare(cell, base, self.metric_names, self.maximize)
 
+    @property
+    def complete(self) -> bool:
+        """Whether every planned run ended (completed, diverged or failed); a stopped confirmation
+        leaves runs "missing", and the same call trains them."""
+        return all("missing" not in cell.statuses for cell in self.cells)
+
     def headline(self) -> str:
-        """One line: the best confirmed cell, its mean ± std over its seeds, how many cells ran."""
+        """One line: the confirmed answer (`best`), its mean ± std over its seeds."""
         best = self.best()
         if best is None:
             return f"{len(self.cells)} cell(s), none completed"
         return f"trial {best.trial} best: {self.metric_names[0]} {best.mean(0):.4g} ± {best.std(0):.2g} (n = {len(best.finite(0))})"
 
     def best(self) -> ConfirmedCell | None:
-        """The confirmed cell with the best mean validation metric."""
-        done = [c for c in self.cells if c.finite(0)]
-        return max(done, key=lambda c: c.mean(0) if self.maximize else -c.mean(0), default=None)
+        """The confirmed answer: the knee of the confirmed cells' means (both objectives)."""
+        done = [c for c in self.cells if c.finite(0) and c.finite(1)]
+        if not done:
+            return None
+        sign = -1.0 if self.maximize else 1.0
+        return done[knee_order([[sign * c.mean(0), c.mean(1)] for c in done])[0]]
 
     def to_dict(self) -> dict[str, Any]:
         return {"study": self.study, "target_epochs": self.target_epochs, "metric_names": list(self.metric_names),
                 "maximize": self.maximize, "cells": [c.to_dict() for c in self.cells], "runs_dir": self.runs_dir,
-                "seconds": round(self.seconds, 1)}
+                "seconds": round(self.seconds, 1), "prior_trial": self.prior_trial}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Confirmation":
         return cls(study=data["study"], target_epochs=data["target_epochs"], metric_names=tuple(data["metric_names"]),
                    maximize=data["maximize"], cells=tuple(ConfirmedCell.from_dict(c) for c in data["cells"]),
-                   runs_dir=data["runs_dir"], seconds=data.get("seconds", 0.0))
+                   runs_dir=data["runs_dir"], seconds=data.get("seconds", 0.0), prior_trial=data.get("prior_trial"))
 
 
 def stored(study: optuna.Study) -> Confirmation | None:
@@ -155,32 +166,37 @@ def compare(cell: ConfirmedCell, base: ConfirmedCell, names: tuple[str, str], ma
         answer = "no"
     else:
         answer = "no difference"
-    why = (f"better {', '.join(better)}, worse {', '.join(worse)}" if better and worse
-           else "within the spread on both" if not better and not worse else "")
-    return Verdict(answer, "; ".join(shown) + (f" ({why})" if why else ""))
+    same = [name for name in names if name not in better and name not in worse]
+    why = "; ".join(part for part in (f"better on {', '.join(better)}" if better else "",
+                                      f"worse on {', '.join(worse)}" if worse else "",
+                                      f"within the spread on {', '.join(same)}" if same else "") if part)
+    return Verdict(answer, f"{why}: " + "; ".join(shown))
 
 
-def candidates(study: optuna.Study, top: int, priors: str = "best") -> list[_record.TrialRecord]:
-    """The top `top` of the Pareto set by the validation metric, then the priors (`best`: the
-    best completed one, `all`, or `none`); each trial once."""
+def candidates(study: optuna.Study, top: int, priors: str = "best") -> tuple[list[_record.TrialRecord], int | None]:
+    """The `top` cells of the Pareto set nearest its knee (the best prior aside), then the priors
+    (`best`: the completed one with the best validation metric, `all`, or `none`); each trial
+    once. Returns them and the best prior's trial number (None without one)."""
     if priors not in PRIORS:
         raise BadInput(f"confirm: --priors must be one of {', '.join(PRIORS)}, got {priors!r}")
     info = _record.StudyRecord.of(study)
     sign = -1.0 if info.maximize else 1.0
-    front = sorted((r for r in _record.best_trials(study) if r.completed), key=lambda r: (sign * r.values[0], r.number))[:top]
     done_priors = sorted((r for r in _record.trials(study) if r.prior and r.completed),
                          key=lambda r: (sign * r.values[0], r.number))
-    chosen = list(front)
+    best_prior = done_priors[0].number if done_priors and priors != "none" else None
+    front = sorted(_record.best_trials(study), key=lambda r: r.number)
+    front = [r for r in front if r.completed and r.number != best_prior]
+    chosen = [front[i] for i in knee_order([[sign * r.values[0], r.values[1]] for r in front])[:top]] if front else []
     for r in {"best": done_priors[:1], "all": done_priors, "none": []}[priors]:
         if r.number not in {c.number for c in chosen}:
             chosen.append(r)
     if not chosen:
         raise BadInput(f"study {study.study_name!r} has no completed trial to confirm; let the search finish some trials")
-    return chosen
+    return chosen, best_prior
 
 
 def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir: str | Path, resources=None,
-                  listener=None, task=None, priors: str = "best") -> Confirmation:
+                  listener=None, task=None, priors: str = "best", log_to: tuple[str, ...] = ()) -> Confirmation:
     """Retrain the study's best cells (`candidates`) with `seeds` fresh seeds each at its target
     epochs, store the result with the study (and its figure for the dashboard), and return it.
 
@@ -193,6 +209,7 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
 
     `resources`: a search Resources (where the runs train; default: this machine, packed as trials).
     `task`: the study's task, already loaded (else it is loaded from the study's record).
+    `log_to`: experiment trackers that also record the runs' curves, beside the search's (search._trackers).
     """
     import runs
 
@@ -204,7 +221,7 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise BadInput(f"confirm: --seeds must be a positive integer, got {seeds!r}")
     info = _record.StudyRecord.of(study)
-    chosen = candidates(study, top, priors)
+    chosen, prior_trial = candidates(study, top, priors)
     resources = resources or Resources()
     folder = Path(out_dir).resolve() / study.study_name / "confirm"
     planned: list[tuple[_record.TrialRecord, int, dict[str, Any], Path]] = []
@@ -227,6 +244,9 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
     if pending:
         if task is None:
             task = runs.load_task(runs.TaskConfig.from_dict(info.task))
+        from search import _trackers
+
+        trackers = _trackers.callbacks(log_to, folder.parent, study.study_name)
         with _ray.session(resources.address):
             gpus = _resources.ray_gpus()
             trial_resources = _resources.trial_resources(resources.gpus_per_trial, resources.cpus_per_trial, gpus)
@@ -238,14 +258,15 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
                 name=f"{study.study_name}-confirm", run_dir=Path(out_dir) / "ray", resources=trial_resources.as_tune(),
                 num_samples=len(configs), configs=configs, task=task,
                 max_concurrent=_ray.most_at_once(trial_resources, resources.max_concurrent),
-                callbacks=(_ray.RunEvents(labels, listener, info.metric or "metric"),) if listener is not None else ()))
+                callbacks=((_ray.RunEvents(labels, listener, info.metric or "metric"),) if listener is not None else ())
+                + trackers))
     cells = []
     for record in chosen:
         rows = [(seed, path) for r, seed, _, path in planned if r.number == record.number]
         values, statuses = [], []
         for seed, path in rows:
             metrics = _read_metrics(path)
-            statuses.append((metrics or {}).get("status", "failed"))
+            statuses.append((metrics or {}).get("status", "missing"))
             ok = metrics is not None and metrics.get("status") == "completed"
             values.append(tuple(_record.objective_values(metrics, info.metric or "metric")) if ok else (math.nan, math.nan))
         cells.append(ConfirmedCell(trial=record.number, family=record.family, prior=record.prior,
@@ -253,7 +274,7 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
                                    search_values=tuple(record.values) if record.values else None))
     confirmation = Confirmation(study=study.study_name, target_epochs=info.target_epochs or 0,
                                 metric_names=tuple(info.metric_names), maximize=info.maximize, cells=tuple(cells),
-                                runs_dir=str(folder), seconds=time.monotonic() - started)
+                                runs_dir=str(folder), seconds=time.monotonic() - started, prior_trial=prior_trial)
     from search._study import study_artifact_store
 
     _record.write_confirmed(study, confirmation.to_dict(), headline=confirmation.headline(),

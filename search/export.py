@@ -22,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search._paths import file_in_the_way
 from search import _record
+from search._knee import knee_distances, knee_order
 from search._record import StudyRecord, TrialRecord
 from search._study import public_url
 from search.confirm import stored as stored_confirmation
@@ -110,22 +111,16 @@ def knee(study: optuna.Study, trials: list[FrozenTrial], signs: list[float]) -> 
     then the earlier trial: with two Pareto points both lie at distance 1, and the knee is then
     the more accurate one, never a much worse one for a small gain in stability.
     """
-    front = _pareto(study, trials)
+    front = sorted(_pareto(study, trials), key=lambda t: t.number)
     losses = [[s * v for s, v in zip(signs, t.values)] for t in front]
-    lows = [min(col) for col in zip(*losses)]
-    highs = [max(col) for col in zip(*losses)]
-
-    def distance(loss: list[float]) -> float:
-        scaled = [(v - lo) / (hi - lo) if hi > lo else 0.0 for v, lo, hi in zip(loss, lows, highs)]
-        return round(math.hypot(*scaled), 9)  # rounded: equal distances tie exactly
-
-    ranked = sorted(zip(front, losses), key=lambda fl: (distance(fl[1]), fl[1][0], fl[0].number))
-    chosen = ranked[0][0]
+    distance = knee_distances(losses)
+    order = knee_order(losses)
+    chosen = front[order[0]]
     if len(front) == 1:
         return chosen, "the only Pareto trial"
-    if len(ranked) > 1 and distance(ranked[0][1]) == distance(ranked[1][1]):
-        tied = sum(1 for _, loss in ranked if distance(loss) == distance(ranked[0][1]))
-        return chosen, f"{tied} of {len(front)} Pareto trials tie at distance {distance(ranked[0][1]):.3g} from the ideal point: the best on the primary objective"
+    if distance[order[0]] == distance[order[1]]:
+        tied = sum(1 for d in distance if d == distance[order[0]])
+        return chosen, f"{tied} of {len(front)} Pareto trials tie at distance {distance[order[0]]:.3g} from the ideal point: the best on the primary objective"
     return chosen, f"nearest the ideal point of {len(front)} Pareto trials"
 
 
@@ -207,10 +202,10 @@ def _confirmed(study: optuna.Study) -> tuple[FrozenTrial, str]:
     if best is None:
         raise BadInput(f"no confirmed run of study {study.study_name!r} completed; see `momnas status`, or --pick knee")
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    name = confirmation.metric_names[0]
-    return trials[best.trial], (f"the best mean {name} over {len(best.finite(0))} fresh seeds at the target of "
-                                f"{confirmation.target_epochs} epochs ({best.mean(0):.4g} ± {best.std(0):.2g}), "
-                                f"among {len(confirmation.cells)} confirmed cells")
+    first, second = confirmation.metric_names
+    return trials[best.trial], (f"the knee of {len(confirmation.cells)} confirmed cells' means over {len(best.finite(0))} "
+                                f"fresh seeds at the target of {confirmation.target_epochs} epochs ({first} "
+                                f"{best.mean(0):.4g} ± {best.std(0):.2g}, {second} {best.mean(1):.3g} ± {best.std(1):.2g})")
 
 # -------------------------------------------------------------------------------- writing
 

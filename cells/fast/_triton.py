@@ -3,7 +3,7 @@
 The shared pieces of the recurrence kernels: the launcher and the `@triton.jit` helpers for
 indices, tiles and the tiled matrix-vector product. Written so that the kernels compile to
 the code of the hand-written kernels they replaced (sm_90 SASS compared by
-benchmarks/kernels_sass.py, NOTES.md run 23): one K loop per output tile, whatever the
+benchmarks/kernels_sass.py): one K loop per output tile, whatever the
 number of products in it (`tiled_dot_pair`: each extra loop is one more pipelined prologue
 and drain per step); a row's pointer added before its columns (`row_ptrs`); reverse time as
 `for i in range(T): t = T - 1 - i` (a negative-step `range` adds instructions to the loop).
@@ -40,7 +40,7 @@ def precision(dissipative: bool = False) -> str:
 
     The kernels follow the precision class of the cuDNN paths that `auto` uses beside them
     (PyTorch lets cuDNN use tf32 unless torch.backends.cudnn.allow_tf32 is False), where
-    that is safe. Measured on an H200 at T=784 (benchmarks/NOTES.md), error against a
+    that is safe. Measured on an H200 at T=784 (docs/benchmarks.md), error against a
     float64 loop: coRNN (damped, `dissipative`) with tf32 dots 1.5e-4 (outputs) and
     2.4e-4 (gradients), the class of cuDNN's own tf32 RNNs; the paper-form NAG LSTM with
     tf32 dots 4.4e-6 / 1.7e-4 against the float32 reference; the norm-preserving modReLU
@@ -173,8 +173,8 @@ if triton is not None:
                        BK: tl.constexpr, PREC: tl.constexpr):
         """(acc + x_t @ Wm[:, rn], acc2 + x_t @ Wm2[:, rn2]), as `tiled_dot`, in one pass over K:
         each x tile is loaded once and the K loop is pipelined once (two `tiled_dot` calls
-        instead: a second pipelined loop and every x tile loaded twice, the slowdown of run 17
-        in benchmarks/NOTES.md). mn masks both column sets. Two halves of one matrix are
+        instead: a second pipelined loop and every x tile loaded twice, a measured slowdown
+        (docs/benchmarks.md). mn masks both column sets. Two halves of one matrix are
         (Wm, rn) and (Wm, rn + shift), not (Wm + shift, rn): a second base pointer live across
         the loop spills the complex forward's registers."""
         for k0 in range(0, K, BK):
@@ -215,5 +215,5 @@ def kernel_tanh():
     """The tanh a kernel module binds when it is imported, which is when `triton.jit` also
     decides whether its kernels run compiled or interpreted: libdevice's on the GPU; under
     TRITON_INTERPRET=1, which has no libdevice, the portable one (exp-based with a Taylor
-    branch for small |x|, which costs the paper-form NAG LSTM 13% on an H200, NOTES.md run 12)."""
+    branch for small |x|, which costs the paper-form NAG LSTM 13% on an H200)."""
     return tanh_portable if os.environ.get("TRITON_INTERPRET") == "1" else tanh_libdevice

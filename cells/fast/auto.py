@@ -160,7 +160,7 @@ class FastCell(Cell):
 
         Read from `eager_dynamics`, not `self.__dict__["dynamics"]`: dynamo in torch 2.11 traces
         `obj.__dict__[name]` as `getattr(obj, name)`, which is this property again (a
-        RecursionError at the first compiled step; benchmarks/NOTES.md run 19)."""
+        RecursionError at the first compiled step)."""
         return compiled.traced_dynamics(self, self.eager_dynamics)
 
     def __reduce_ex__(self, protocol):

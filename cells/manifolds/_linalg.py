@@ -81,7 +81,7 @@ def matrix_exp_on_device(A: Tensor) -> Tensor:
     `torch.linalg.matrix_exp` reads ||A|| on the host to choose its degree and its number of
     squarings, so on a GPU every call, and its backward (an expm of a 2n x 2n block), waits for
     all queued work: in a training step that serialises the recurrence kernel and the host
-    (measured on an H200 in benchmarks/NOTES.md). Here the schedule is fixed: X = A / 2^16, a
+    (measured on an H200; docs/benchmarks.md). Here the schedule is fixed: X = A / 2^16, a
     degree-16 Taylor polynomial of X (Paterson-Stockmeyer: three powers, three fused
     multiply-adds), then 16 squarings, about 25 launches in all, differentiated by autograd.
     The Taylor tail is below 1e-19 while ||A||_1 <= 2^15; the squarings cost ~2^16 ulp

@@ -10,7 +10,7 @@ import typer
 
 from search._paths import file_in_the_way
 from search.cli._common import console, user_errors
-from search.errors import BadInput
+from search.errors import BadInput, bad_input
 
 
 def bench_command(
@@ -30,11 +30,14 @@ def bench_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing --out file")] = False,
 ):
     """Time one training iteration (forward, backward, RMSprop step) of every family."""
-    from cells.benchmark import format_table, run_benchmark
+    from cells.benchmark import check_inputs, format_table, run_benchmark
 
     with user_errors():
         if out is not None:  # checked before minutes of timing, not after
             _check_out(out, overwrite)
+        with bad_input():  # the families, sizes and device the user gave
+            check_inputs(families, hidden_sizes=hidden or (128, 256), batch=batch, steps=steps, input_size=input_size,
+                         iters=iters, warmup=warmup, ref_iters=ref_iters, ref_warmup=1, device=device)
         result = run_benchmark(families, hidden_sizes=hidden or (128, 256), batch=batch, steps=steps,
                                input_size=input_size, iters=iters, warmup=warmup, ref_iters=ref_iters,
                                reference=not no_reference, device=device,

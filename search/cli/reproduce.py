@@ -53,7 +53,6 @@ def reproduce_command(
                       f"n = {', '.join(map(str, sizes))}, {seeds} seed(s)), budget {planned.budget}; into {folder}",
                       highlight=False, soft_wrap=True)
         with Progress(err_console) as progress:
-            progress.search_started(total=len(planned.runs), done=0, metric="test", direction="maximize")
             result = repro.reproduce(name, out=folder, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run,
                                      listener=progress, **options)
     md, html = result["report"]

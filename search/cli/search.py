@@ -65,6 +65,7 @@ def search_command(
     storage: Annotated[str | None, typer.Option("--storage", envvar=STORAGE_ENV, show_envvar=True, help="Optuna storage URL (sqlite:///..., postgresql+psycopg://..., journal:PATH).", show_default="OUT/optuna.db", rich_help_panel=_STORE)] = None,
     study: Annotated[str | None, typer.Option("--study", help="Study name.", show_default="SPACE-TASK", rich_help_panel=_STORE)] = None,
     resume: Annotated[bool | None, typer.Option("--resume/--no-resume", help="Continue an existing study: finished trials are kept, interrupted ones re-queued.", rich_help_panel=_STORE)] = None,
+    log_to: Annotated[list[str] | None, typer.Option("--log-to", help="tensorboard, mlflow or wandb (repeatable): also record every trial's per-epoch curves there, under OUT/STUDY (MLFLOW_TRACKING_URI, WANDB_MODE and WANDB_DIR are followed).", rich_help_panel=_STORE)] = None,
     config: Annotated[Path | None, typer.Option("--config", help="A YAML file with any of these options (flags override it).")] = None,
     preset: Annotated[str | None, typer.Option("--preset", help="A ready-made search: quickstart (a few minutes on a laptop CPU).")] = None,
 ) -> None:

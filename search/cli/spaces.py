@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from search.cli._common import Command, Group, console, user_errors
+from search.errors import bad_input
 
 spaces_app = typer.Typer(help="The search spaces: list them, or show one (a name or a YAML file).", invoke_without_command=True,
                          cls=Group)
@@ -39,7 +40,7 @@ def show_command(
 
     import spaces
 
-    with user_errors():
+    with user_errors(), bad_input():  # a space's name or YAML file is the user's input
         space = spaces.get_space(name)
         info = spaces.describe(space)
     if yaml_out:

@@ -14,7 +14,7 @@ from search.plots._study_data import complete_trials, objective_names
 MIN_IMPORTANCE_TRIALS = 4
 # fANOVA's forest, smaller than Optuna's default (64 trees of depth up to 64): Optuna walks
 # every tree in Python, and the default took 11.8 s of a search's close for a 64-trial study
-# on a laptop CPU (benchmarks/NOTES.md run 26's study), against 0.6 s for 16 trees of depth 8,
+# on a laptop CPU (a 64-trial study; docs/benchmarks.md), against 0.6 s for 16 trees of depth 8,
 # whose importances were within 0.03 of the default's.
 FOREST = {"n_trees": 16, "max_depth": 8}
 

@@ -85,19 +85,23 @@ def _hardware() -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def execute(plan: Plan, out: Path, *, gpus_per_run: float, cpus_per_run: float, listener=None) -> list[str]:
-    """Train the plan's runs that are not done yet (through search._ray, as a search's trials);
-    returns the ids of the runs that failed."""
+def execute(plan: Plan, out: Path, *, gpus_per_run: float, cpus_per_run: float, listener=None,
+            only: list[PlannedRun] | None = None) -> list[str]:
+    """Train the plan's runs (or `only` these) that are not done yet, through search._ray as a
+    search's trials; returns the ids of the runs that failed."""
     from search import _ray, _record
     from search._resources import TrialResources
 
     out = out.resolve()
     check_out(out, plan)
     metric = check_tasks(plan)
-    pending = [run for run in plan.runs if not is_done(out, run)]
+    pending = [run for run in (plan.runs if only is None else only) if not is_done(out, run)]
     if not pending:
         write_plan(out, plan)
         return []
+    if listener is not None:
+        listener.search_started(total=len(plan.runs), done=len(plan.runs) - len([r for r in plan.runs if not is_done(out, r)]),
+                                metric=metric, direction="maximize" if metric == "accuracy" else "minimize")
     resources = TrialResources(cpus_per_run, gpus_per_run)
     _ray.check_resources(cpus_per_trial=cpus_per_run, gpus_per_trial=gpus_per_run, unit="run")
     with _ray.session(None):

@@ -27,8 +27,8 @@ TINY = {"steps": 2, "batch_size": 16, "n_train": 32, "n_val": 16, "n_test": 16, 
 
 _PRESET_KEYS = {"title", "source", "claims", "tables", "search"}
 _TABLE_KEYS = {"name", "task", "train", "epochs", "hidden", "runs"}
-_RUN_KEYS = {"label", "cell", "train", "published", "note"}
-_SEARCH_KEYS = {"space", "trials"}
+_RUN_KEYS = {"label", "cell", "train", "published", "note", "hand_picked"}
+_SEARCH_KEYS = {"space", "budget_runs", "confirm"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +44,7 @@ class PlannedRun:
     published_hidden: int | None   # the hidden size that number was published for
     note: str | None               # where the recipe or the number departs from the paper
     config: runs.RunConfig
+    hand_picked: bool = False      # a search preset's hand-picked cell: its GPU time sets the search's budget
 
     def to_dict(self) -> dict[str, Any]:
         return {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "config"},
@@ -61,7 +62,7 @@ class Plan:
     budget: str                    # "full", "N epochs" or "tiny (N steps)": what the report states
     seeds: int
     runs: tuple[PlannedRun, ...]
-    search: dict[str, Any] | None  # search presets: the `momnas search` to run per seed (see _claim.py)
+    search: dict[str, Any] | None  # search presets: the search and confirmation to run (see _claim.py)
     full_epochs: dict[str, int]    # table -> the published recipe's epochs per run (what `--budget full` trains)
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,7 +102,7 @@ def _checked(name: str, data: Any) -> dict[str, Any]:
     where = f"preset {name}"
     _check_keys(data, _PRESET_KEYS, where, ("title", "source", "tables"))
     if data.get("search") is not None:
-        _check_keys(data["search"], _SEARCH_KEYS, f"{where}: search", ("space", "trials"))
+        _check_keys(data["search"], _SEARCH_KEYS, f"{where}: search", ("space", "budget_runs"))
     for table in data["tables"]:
         twhere = f"{where}: table {table.get('name')!r}"
         _check_keys(table, _TABLE_KEYS, twhere, ("name", "task", "train", "epochs", "hidden", "runs"))
@@ -169,8 +170,8 @@ def plan(
         >>> len(runs), runs[3].id, runs[3].published, runs[3].config.train.epochs
         (15, 'psmnist/momentum-lstm-n128-seed0', 93.4, 10)
 
-    budget: epochs per run (None: each table's published epochs). A search preset's search
-            trains `trials` trials of `budget` epochs, its hand-picked cell `trials x budget`.
+    budget: epochs per run (None: each table's published epochs). For a search preset, the
+            target budget: every cell, the search's trials and its confirmation train to it.
     seeds:  training seeds 0..seeds-1 per cell (the data split is the same for every seed).
     hidden: train every cell at this hidden size instead of the published ones.
     tiny:   a smoke run (TINY): a few steps on a few examples at a small hidden size.
@@ -183,18 +184,14 @@ def plan(
     if tiny and hidden is None:
         hidden = TINY["hidden"]
     search = data.get("search")
-    if search is not None and tiny:
-        search = {**search, "trials": TINY["trials"]}
     planned: list[PlannedRun] = []
     for table in data["tables"]:
         epochs = budget if budget is not None else table["epochs"]
-        if search is not None:
-            epochs *= search["trials"]  # the hand-picked cell gets the whole search's budget
         task = _task_dict(table["task"], data_dir, tiny)
         for run in table["runs"]:
             train = dict(run.get("train") or table["train"])
             if tiny:
-                train.update(steps=TINY["steps"] * (search["trials"] if search else 1), batch_size=TINY["batch_size"])
+                train.update(steps=TINY["steps"], batch_size=TINY["batch_size"])
             else:
                 train["epochs"] = epochs
             sizes = [hidden] if hidden is not None else table["hidden"]
@@ -207,7 +204,7 @@ def plan(
                         id=f"{_slug(table['name'])}/{_slug(run['label'])}-n{n}-seed{seed}",
                         table=table["name"], label=run["label"], hidden=n, seed=seed,
                         published=published, published_hidden=published_hidden, note=run.get("note"),
-                        config=config))
+                        config=config, hand_picked=bool(run.get("hand_picked"))))
     if tiny:
         described = f"tiny ({TINY['steps']} steps, {TINY['n_train']} training examples; a smoke run)"
     elif budget is None:
@@ -218,12 +215,12 @@ def plan(
     if search is not None:
         table = data["tables"][0]
         search_plan = {
-            "space": search["space"], "trials": search["trials"], "seeds": seeds,
-            "epochs": 1 if tiny else (budget if budget is not None else table["epochs"]),
+            "space": search["space"], "budget_runs": search["budget_runs"], "confirm": search.get("confirm", 2),
+            "seeds": seeds, "epochs": 1 if tiny else (budget if budget is not None else table["epochs"]),
             "hidden": planned[0].hidden, "task": _task_dict(table["task"], data_dir, tiny),
-            "train": {k: v for k, v in table["train"].items() if k in ("optimizer", "lr", "batch_size")}
+            "train": {k: v for k, v in table["train"].items() if k in ("optimizer", "lr", "batch_size", "clip")}
                      | ({"batch_size": TINY["batch_size"]} if tiny else {}),
         }
     return Plan(preset=name, title=data["title"], source=data["source"], claims=tuple(data.get("claims") or ()),
                 budget=described, seeds=seeds, runs=tuple(planned), search=search_plan,
-                full_epochs={t["name"]: t["epochs"] * (search["trials"] if search else 1) for t in data["tables"]})
+                full_epochs={t["name"]: t["epochs"] for t in data["tables"]})

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import BadInput
-from search.reproduce._claim import refresh_trials, run_searches
+from search.reproduce._claim import hand_picked, run_claim
 from search.reproduce._execute import execute
 from search.reproduce._presets import plan as make_plan
 from search.reproduce._presets import presets
@@ -43,22 +43,20 @@ def reproduce(
     if gpus < 0 or cpus_per_run <= 0:
         raise BadInput("--gpus-per-run must be >= 0 and --cpus-per-run > 0")
     out = Path(out).resolve()
-    failed = execute(plan, out, gpus_per_run=gpus, cpus_per_run=cpus_per_run, listener=listener)
+    failed = []
+    if plan.search is not None:  # the hand-picked cell first, each seed alone on its device: its time sets the budget
+        failed += execute(plan, out, gpus_per_run=1.0 if gpus > 0 else 0.0, cpus_per_run=cpus_per_run, listener=listener,
+                          only=hand_picked(plan))
+    failed += execute(plan, out, gpus_per_run=gpus, cpus_per_run=cpus_per_run, listener=listener)
     if plan.search is not None:
-        failed += run_searches(plan.search, out, gpus_per_trial=gpus, cpus_per_trial=cpus_per_run)
+        failed += run_claim(plan, out, gpus_per_trial="auto" if gpus > 0 else 0.0, cpus_per_trial=cpus_per_run,
+                            listener=listener)
     return {"plan": plan, "failed": failed, "report": write_report(out)}
 
 
 def report(out: str | Path) -> tuple[Path, Path]:
-    """Rewrite the report from what `out` holds: a search cut short still has its study, so its
-    trials are read again from there first."""
-    from search.reproduce._execute import read_plan
-
-    out = Path(out)
-    search = read_plan(out).get("search")
-    if search is not None:
-        refresh_trials(search, out)
-    return write_report(out)
+    """Rewrite the report from what `out` holds."""
+    return write_report(Path(out))
 
 
 def preset_rows() -> list[dict[str, Any]]:

@@ -3,7 +3,8 @@ tables as Markdown (`markdown`) and as an HTML page with plotly figures (`html_p
 
 Everything is read from OUT: plan.json (what was planned, the run configurations that ran and
 the published numbers), each run's metrics.json / curves.json / host.json, and for a search
-preset each seed's search/seedN/trials.json. Runs still missing are counted, never invented.
+preset search/claim.json (its budget, what it spent, its confirmation). Runs still missing are
+counted, never invented.
 The report says what ran (task sizes, budget, seeds, hardware, time measured) and sets ours
 against the published number only where the task that ran is the published one.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cells.io import atomic_write
-from search.reproduce._claim import TRIALS_FILE, search_dir
+from search.reproduce._claim import read_claim
 from search.reproduce._execute import ERROR_FILE, HOST_FILE, read_plan
 from search.reproduce._presets import preset
 
@@ -175,39 +176,40 @@ def _mean_curves(curves: list[dict], metric: str | None) -> dict[str, list[float
 
 
 def _search_info(out: Path, plan: dict[str, Any], rows: list[dict]) -> dict[str, Any]:
-    """Per seed: the search's best trial by validation, against the hand-picked cell's run."""
-    search = plan["search"]
-    seeds = []
-    for seed in range(search["seeds"]):
-        trials = _read(search_dir(out, seed) / TRIALS_FILE) or []
-        scored = [t for t in trials if t["state"] == "COMPLETE" and t.get("metrics") and t["metrics"].get("validation")]
-        entry: dict[str, Any] = {"seed": seed, "trials": len(trials), "complete": len(scored),
-                                 "seconds": sum((t.get("metrics") or {}).get("seconds", 0.0) for t in trials)}
-        if scored:
-            metric = scored[0]["metrics"]["metric"]
-            sign = 1 if scored[0]["metrics"]["direction"] == "maximize" else -1
-            best = max(scored, key=lambda t: sign * t["metrics"]["validation"][metric])
-            scale = _SHOWN.get(metric, (None, 1.0))[1]
-            entry.update(best={"number": best["number"], "family": best["family"], "params": best["params"],
-                               "test": best["metrics"]["test"][metric] * scale,
-                               "instability": best["metrics"]["stability"]["instability"]})
-        seeds.append(entry)
-    hand = _baseline_runs(out, plan)
-    return {"space": search["space"], "trials": search["trials"], "epochs": search["epochs"], "seeds": seeds,
-            "baseline": hand, "answer": _answer(seeds, hand)}
+    """The claim: the budget and what was spent, the confirmed cells, and the confirmed best cell
+    against the best prior, the hand-picked cell and each other planned cell, by one rule
+    (search.confirm.compare: beyond the seed spread when the intervals mean ± std do not overlap)."""
+    from search.confirm import Confirmation, ConfirmedCell, compare
 
-
-def _baseline_runs(out: Path, plan: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-    for run in plan["runs"]:
-        metrics = _run_files(out, run)["metrics"]
-        if metrics is None or metrics["status"] != "completed":
-            continue
-        scale = _SHOWN.get(metrics["metric"], (None, 1.0))[1]
-        found.append({"seed": run["seed"], "label": run["label"], "test": metrics["test"][metrics["metric"]] * scale,
-                      "instability": metrics["stability"]["instability"], "seconds": metrics["seconds"],
-                      "epochs": metrics["epochs"]})
-    return found
+    search, claim = plan["search"], read_claim(out) or {}
+    info: dict[str, Any] = {"space": search["space"], "epochs": search["epochs"], "budget_runs": search["budget_runs"],
+                            "confirm": search["confirm"], "seeds": search["seeds"], "claim": claim, "verdicts": []}
+    if not claim.get("confirmed"):
+        return info
+    confirmation = Confirmation.from_dict(claim["confirmed"])
+    names, maximize = confirmation.metric_names, confirmation.maximize
+    baselines = []
+    for label in dict.fromkeys(run["label"] for run in plan["runs"]):
+        values, seeds, statuses = [], [], []
+        for run in (r for r in plan["runs"] if r["label"] == label):
+            metrics = _run_files(out, run)["metrics"]
+            if metrics is not None:
+                seeds.append(run["seed"])
+                statuses.append(metrics["status"])
+                ok = metrics["status"] == "completed"
+                values.append((metrics["validation"][metrics["metric"]], metrics["stability"]["instability"] or math.nan)
+                              if ok else (math.nan, math.nan))
+        baselines.append(ConfirmedCell(trial=-1, family=label, prior=label, seeds=tuple(seeds), values=tuple(values),
+                                       statuses=tuple(statuses), search_values=None))
+    best = confirmation.best()
+    info.update(confirmation=confirmation, baselines=baselines, best=best)
+    if best is not None:
+        verdict = confirmation.verdict(best)
+        if verdict is not None:
+            info["verdicts"].append((f"than the best prior, {confirmation.best_prior.label}", verdict))
+        for base in baselines:
+            info["verdicts"].append((f"than {base.family}", compare(best, base, names, maximize)))
+    return info
 
 
 def _spread(mean: float, std: float | None, n: int, digits: int | None = None) -> str:
@@ -217,34 +219,6 @@ def _spread(mean: float, std: float | None, n: int, digits: int | None = None) -
     if std is None or n < 2:
         return f"{number(mean)} (n = {n})" if digits is not None else number(mean)
     return f"{number(mean)} ± {f'{std:.{digits}f}' if digits is not None else f'{std:.2g}'}"
-
-
-def _compare(ours: list[float], theirs: list[float], higher_is_better: bool, better: str, worse: str, same: str) -> str:
-    """One sentence: is `ours` better than `theirs` beyond the seed spread (the two stds combined)?"""
-    a, sa = _mean_std(ours)
-    b, sb = _mean_std(theirs)
-    if a is None or b is None:
-        return "not answered: runs are missing"
-    numbers = f"{_spread(a, sa, len(ours))} against {_spread(b, sb, len(theirs))}, {len(ours)} vs {len(theirs)} seeds"
-    if min(len(ours), len(theirs)) < 2:
-        return f"not judged: one seed has no spread to judge the difference by ({numbers})"
-    diff = a - b if higher_is_better else b - a
-    spread = math.hypot(sa, sb)
-    verdict = better if diff > spread else worse if diff < -spread else same
-    return f"{verdict} ({numbers})"
-
-
-def _answer(seeds: list[dict], hand: list[dict]) -> dict[str, str]:
-    found = [s["best"] for s in seeds if "best" in s]
-    return {
-        "accuracy": _compare([b["test"] for b in found], [h["test"] for h in hand], True,
-                             "yes: the search's best cell is more accurate", "no: the hand-picked cell is more accurate",
-                             "no difference beyond the seed spread"),
-        "stability": _compare([b["instability"] for b in found if b["instability"] is not None],
-                              [h["instability"] for h in hand if h["instability"] is not None], False,
-                              "yes: the search's best cell is more stable (lower instability)",
-                              "no: the hand-picked cell is more stable", "no difference beyond the seed spread"),
-    }
 
 
 # ---------------------------------------------------------------------------- blocks of text
@@ -369,22 +343,42 @@ def blocks(info: dict[str, Any]) -> list[tuple]:
 
 
 def _search_blocks(search: dict[str, Any]) -> list[tuple]:
-    lines = [("h2", "The search against the hand-picked cell"),
-             ("p", f"momnas search --space {search['space']}: {search['trials']} trials of {search['epochs']} epoch(s) per seed; "
-                   f"the hand-picked cell trained {search['trials']} × {search['epochs']} epochs, the same number of training epochs.")]
-    header = ["seed", "search: best trial (by validation)", "its test metric", "its instability", "search time",
-              "hand-picked test metric", "hand-picked instability", "hand-picked time"]
-    hand = {h["seed"]: h for h in search["baseline"]}
+    claim = search["claim"]
+    lines = [("h2", "The search and its confirmation"),
+             ("p", f"momnas search --space {search['space']} --epochs {search['epochs']} --warm-start paper "
+                   f"--confirm {search['confirm']} --confirm-seeds {search['seeds']}: the papers' cells as priors, early "
+                   f"stopping towards the target of {search['epochs']} epochs, given at most {search['budget_runs']} "
+                   "hand-picked runs' GPU time for the search and the confirmation together.")]
+    if not claim:
+        return lines + [("p", "Not run yet: the same command runs it after the hand-picked runs.")]
+    budget, spent = claim["budget_gpu_seconds"], (claim["search_seconds"] + claim["confirm_seconds"]) * claim["devices"]
+    lines.append(("ul", [
+        f"Budget: {search['budget_runs']} x {_duration(claim['hand_picked_gpu_seconds'])} (one hand-picked run, trained "
+        f"alone) = {_duration(budget)} of GPU time.",
+        f"Spent: search {_duration(claim['search_seconds'])}, confirmation {_duration(claim['confirm_seconds'])} on "
+        f"{claim['devices']} device(s): {_duration(spent)}, {spent / budget:.0%} of the budget, in {claim['calls']} call(s).",
+    ]))
+    confirmation = search.get("confirmation")
+    if confirmation is None:
+        return lines + [("p", "Nothing confirmed yet.")]
+    names = confirmation.metric_names
+    header = ["cell", "seeds", f"{names[0]} (validation)", names[1], "the search's own run"]
     body = []
-    for entry in search["seeds"]:
-        best, h = entry.get("best"), hand.get(entry["seed"])
-        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in (best or {}).get("params", {}).items())
-        found = "–" if best is None else f"#{best['number']} {best['family']} {params}"
-        body.append([str(entry["seed"]), found, _fmt(best and best["test"]), _fmt(best and best["instability"]), _duration(entry["seconds"]),
-                     _fmt(h and h["test"]), _fmt(h and h["instability"]), _duration(h and h["seconds"])])
-    return lines + [("table", header, body),
-                    ("ul", [f"More accurate at equal cost? {search['answer']['accuracy']}.",
-                            f"More stable at equal cost? {search['answer']['stability']}."])]
+    for cell in [*confirmation.cells, *search["baselines"]]:
+        n = len(cell.finite(0))
+        label = cell.label if cell.trial >= 0 else f"{cell.family} (planned, trained to the target)"
+        own = "–" if not cell.search_values else f"{cell.search_values[0]:.4g} / {cell.search_values[1]:.3g}"
+        body.append([label, str(n), _spread(cell.mean(0), cell.std(0), n, 4) if n else "–",
+                     _spread(cell.mean(1), cell.std(1), len(cell.finite(1)), 3) if cell.finite(1) else "–", own])
+    lines.append(("table", header, body))
+    best = search["best"]
+    if best is not None:
+        lines.append(("p", f"The confirmed answer (the knee of the confirmed cells' means): {best.label}"
+                           + (", the best prior itself: within this budget the search confirmed no other cell nearer the knee"
+                              if best is confirmation.best_prior else "")
+                           + ". Better beyond the seed spread (the intervals mean ± std do not overlap; yes / no / no difference):"))
+        lines.append(("ul", [f"{than}: {verdict.answer} ({verdict.detail})" for than, verdict in search["verdicts"]]))
+    return lines
 
 
 def markdown(info: dict[str, Any]) -> str:

@@ -4,7 +4,8 @@ Read from the source with `ast` (nothing is imported). The graph has one node pe
 cells, runs, spaces and search (a package is its `__init__`). A -> B when A names B in an
 import statement (`import P.B`; `from P import B` where P.B is a module, else P; relative
 imports resolved) or in a literal `importlib.import_module("B")` call, the way the old
-plugin loader of cells/build.py reached cells.fast unseen. Not an edge: the implicit import of
+plugin loader of cells/build.py reached cells.fast unseen (or `import_module(TABLE[name])` where
+TABLE is a module-level dict of literal module names: every one of them is an edge). Not an edge: the implicit import of
 B's parent packages, which Python always initialises before B, so that it cannot hand out a
 half-initialised module; a module that reads a name from its package (`from cells import X`)
 is an edge to that package and counted.
@@ -63,12 +64,30 @@ def _targets(module: str, node: ast.AST) -> list[str]:
             parts = parts[: len(parts) - node.level + 1]
             base = ".".join(parts + ([base] if base else []))
         return [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
-    # importlib.import_module("x") / __import__("x") with a literal name
+    # importlib.import_module("x") / __import__("x") with a literal name, or a name looked up in
+    # the module's table of literal module names (a package's lazy public face: search/__init__.py)
     func = node.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
     if name in ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
         return [node.args[0].value]
-    return []
+    table = _table_lookup(node.args[0]) if name in ("import_module", "__import__") and node.args else None
+    return sorted(set(_tables(MODULES[module]).get(table, []))) if table else []
+
+
+def _table_lookup(node: ast.AST) -> str | None:
+    """`TABLE[...]`: the name of the table it looks a value up in."""
+    return node.value.id if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) else None
+
+
+def _tables(path: Path) -> dict[str, list[str]]:
+    """The module-level dicts of `path` whose values are all string literals: name -> values."""
+    found = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and isinstance(node.value, ast.Dict) and node.value.values \
+                and all(isinstance(v, ast.Constant) and isinstance(v.value, str) for v in node.value.values):
+            found[node.targets[0].id] = [v.value for v in node.value.values]
+    return found
 
 
 def _import_nodes(tree: ast.Module, everywhere: bool) -> list[ast.AST]:
@@ -165,7 +184,9 @@ def test_every_import_is_visible_to_the_graph():
             if isinstance(node, ast.Call):
                 func = node.func
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
-                if name in ("import_module", "__import__") and not (node.args and isinstance(node.args[0], ast.Constant)):
+                literal = node.args and (isinstance(node.args[0], ast.Constant)
+                                         or _table_lookup(node.args[0]) in _tables(path))
+                if name in ("import_module", "__import__") and not literal:
                     hidden.append(f"{module}:{node.lineno}")
     assert not hidden, f"imports by a computed name: {', '.join(hidden)}"
 

@@ -533,7 +533,7 @@ def test_the_confirmation_figure_reads_the_stored_confirmation(tmp_path, make_st
     assert _confirmation_info(study).confirmation is None
     cells = (ConfirmedCell(0, "momentum-lstm", None, (1, 2, 3), ((0.91, 0.5), (0.92, 0.4), (0.93, 0.45)), ("completed",) * 3, (0.9, 0.5)),
              ConfirmedCell(1, "plain-lstm", "LSTM", (1, 2, 3), ((0.80, 0.2), (0.81, 0.3), (0.79, 0.25)), ("completed",) * 3, (0.8, 0.2)))
-    confirmation = Confirmation("study", 5, ("val_acc", "instability"), True, cells, str(tmp_path), 1.0)
+    confirmation = Confirmation("study", 5, ("val_acc", "instability"), True, cells, str(tmp_path), 1.0, prior_trial=1)
     _record.write_confirmed(study, confirmation.to_dict(), headline=confirmation.headline(), store=search.study_artifact_store(study))
     info = _confirmation_info(study)
     assert info.confirmation.best_prior.trial == 1 and info.confirmation.best().trial == 0

@@ -118,9 +118,9 @@ def test_out_that_cannot_be_made_fails_before_training(tmp_path):
     assert (tmp_path / "afile").read_text() == "x"
 
 
-def test_an_error_in_training_leaves_no_empty_out_folder(tmp_path):
+def test_an_unknown_impl_is_refused_before_any_folder_is_made(tmp_path):
     result = CliRunner().invoke(app, ["train", *TINY, "--impl", "nope", "--out", str(tmp_path / "new" / "run")])
-    assert result.exit_code == 2 and "impl='nope'" in result.output
+    assert result.exit_code == 2 and "impl='nope' is not a cells implementation; choose one of reference, auto" in result.output
     assert not (tmp_path / "new").exists()
 
 

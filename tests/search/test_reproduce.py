@@ -13,7 +13,7 @@ import cells
 import runs
 from search.cli import app
 from search.reproduce import markdown, plan, presets, report_info, write_report
-from search.reproduce._claim import TRIALS_FILE, search_command, search_dir
+from search.reproduce._claim import CLAIM_FILE, hand_picked_seconds, search_dir, storage
 from search.reproduce._execute import run_dir, write_plan
 from search.reproduce.report import figures
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("few_threads")
 
 def test_every_preset_expands_to_runs_whose_cells_build():
     assert set(presets()) == {"momentum-psmnist", "momentum-smnist", "dtriv-psmnist", "cornn",
-                              "unicornn-psmnist", "copying", "search-momentum-psmnist"}
+                              "unicornn-psmnist", "copying", "science-psmnist", "science-adding"}
     for name in presets():
         full = plan(name, seeds=2)
         assert full.budget == "full" and full.runs
@@ -183,31 +183,46 @@ def test_tiny_report_says_what_ran_and_html_is_a_page_of_tables_and_figures(tmp_
     assert title.startswith("copying, T = 1000<br>") and "as run: copying, T = 32" in title  # before: the title twice over
 
 
-def test_search_claim_report_compares_the_best_trial_with_the_hand_picked_cell(tmp_path):
-    stored = plan("search-momentum-psmnist", budget=1, seeds=2)
-    assert stored.runs[0].config.train.epochs == 10  # the hand-picked cell gets trials x epochs
+def test_a_search_preset_trains_every_cell_to_the_target_and_its_budget_comes_from_the_hand_picked_runs(tmp_path):
+    stored = plan("science-psmnist", budget=6, seeds=3)
+    assert {run.config.train.epochs for run in stored.runs} == {6} and stored.search["epochs"] == 6  # one target for all
+    assert [r.label for r in stored.runs if r.hand_picked] == ["Momentum LSTM (hand-picked)"] * 3
     write_plan(tmp_path, stored)
-    for run, acc in zip(stored.runs, (0.80, 0.82)):
-        _store(tmp_path, run, _metrics(acc, -1.0), [0.5, acc])
-    for seed, best in ((0, 0.90), (1, 0.92)):
-        trials = [{"number": i, "state": "COMPLETE", "family": "momentum-gru", "params": {"lr": 0.003},
-                   "status": "completed", "metrics": _metrics(acc, -0.5)} for i, acc in enumerate((0.5, best))]
-        trials.append({"number": 2, "state": "FAIL", "family": "adam-rnn", "params": {}, "status": "diverged", "metrics": None})
-        search_dir(tmp_path, seed).mkdir(parents=True)
-        (search_dir(tmp_path, seed) / TRIALS_FILE).write_text(json.dumps(trials))
+    for run in stored.runs:
+        # The hand-picked runs trained alone (a whole GPU each), the others packed.
+        _store(tmp_path, run, _metrics(0.8, -1.0, seconds=30.0 if run.hand_picked else 50.0), [0.5, 0.8],
+               gpus=1.0 if run.hand_picked else 0.25)
+    assert hand_picked_seconds(tmp_path, stored) == pytest.approx(30.0)
+    assert storage(tmp_path) == f"sqlite:///{(search_dir(tmp_path) / 'optuna.db').resolve()}"  # named, never MOMNAS_STORAGE
+
+
+def test_the_claim_report_judges_the_confirmed_best_by_its_seed_spread(tmp_path):
+    from search.confirm import Confirmation, ConfirmedCell
+
+    stored = plan("science-psmnist", budget=6, seeds=3)
+    write_plan(tmp_path, stored)
+    accuracy = {"Momentum LSTM (hand-picked)": (0.80, 0.81, 0.79), "UnICORNN (best published)": (0.88, 0.90, 0.89)}
+    for run in stored.runs:
+        _store(tmp_path, run, _metrics(accuracy[run.label][run.seed], -1.5), [0.5, 0.8], gpus=1.0 if run.hand_picked else 0.25)
+    cells = (ConfirmedCell(12, "plain-urnn", None, (1, 2, 3), ((0.91, 1.0), (0.92, 1.1), (0.93, 0.9)), ("completed",) * 3, (0.92, 1.0)),
+             ConfirmedCell(3, "plain-unicornn", "UnICORNN (3 layers)", (1, 2, 3), ((0.90, 1.4), (0.89, 1.5), (0.91, 1.6)),
+                           ("completed",) * 3, (0.9, 1.5)))
+    claim = {"budget_gpu_seconds": 240.0, "hand_picked_gpu_seconds": 30.0, "devices": 1, "search_seconds": 150.0,
+             "confirm_seconds": 60.0, "calls": 1,
+             "confirmed": Confirmation("claim", 6, ("val_accuracy", "instability"), True, cells, "x", 60.0, prior_trial=3).to_dict()}
+    search_dir(tmp_path).mkdir(parents=True)
+    (search_dir(tmp_path) / CLAIM_FILE).write_text(json.dumps(claim))
     info = report_info(tmp_path)
-    # 100 s x 0.25 GPU over 2 epochs, the published 10 trials x 10 epochs, 2 seeds.
-    assert info["full_gpu_hours"] == pytest.approx(100 * 0.25 / 2 * 100 * 2 / 3600)
-    assert "would take about 0.7 GPU-hours" in markdown(info)
-    search = info["search"]
-    assert [s["best"]["number"] for s in search["seeds"]] == [1, 1]
-    assert search["answer"]["accuracy"].startswith("yes: the search's best cell is more accurate (91 ± 1.4 against 81 ± 1.4")
-    assert search["answer"]["stability"].startswith("yes: the search's best cell is more stable")
-    command = search_command(stored.search, tmp_path, 1, gpus_per_trial=0.25, cpus_per_trial=2)
-    assert command[1:4] == ["-m", "search.cli", "search"]
-    assert " ".join(command).count("--trials 10 --epochs 1 --hidden 128 --seed 1") == 1
-    # Named: a MOMNAS_STORAGE in the environment must not send the study where the report does not look.
-    assert command[command.index("--storage") + 1] == f"sqlite:///{(search_dir(tmp_path, 1) / 'optuna.db').resolve()}"
+    verdicts = {than: v.answer for than, v in info["search"]["verdicts"]}
+    # 0.92 ± 0.01 against the prior's 0.90 ± 0.01: the intervals touch, so accuracy is within the spread;
+    # instability 1.0 ± 0.1 against 1.5 ± 0.1 is better beyond it: yes.
+    assert verdicts["than the best prior, trial 3 (UnICORNN (3 layers))"] == "yes"
+    assert verdicts["than Momentum LSTM (hand-picked)"] == "yes"      # more accurate, instability 1.0 < 1.5
+    assert verdicts["than UnICORNN (best published)"] == "yes"
+    text = markdown(info)
+    assert "Budget: 8 x 30 s (one hand-picked run, trained alone) = 240 s of GPU time" in text
+    assert "Spent: search 150 s, confirmation 60 s on 1 device(s): 210 s, 88% of the budget" in text
+    assert "| trial 12 (plain-urnn) | 3 | 0.9200 ± 0.0100 |" in text
 
 
 @pytest.mark.slow
@@ -235,3 +250,20 @@ def test_reproduce_trains_through_ray_resumes_and_refuses_another_budget(tmp_pat
     greedy = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "greedy"), "--gpus-per-run", "1"])
     assert greedy.exit_code == 2 and "--gpus-per-run 1 but this machine has no GPU" in greedy.output
     assert not (tmp_path / "greedy").exists()
+
+
+@pytest.mark.slow
+def test_a_search_preset_searches_confirms_and_goes_on_where_it_stopped(tmp_path, ray_session):
+    out = tmp_path / "science"
+    args = ["reproduce", "science-adding", "--tiny", "--seeds", "2", "--out", str(out)]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    claim = json.loads((out / "search" / CLAIM_FILE).read_text())
+    assert claim["calls"] == 1 and claim["confirmed"]["cells"] and claim["hand_picked_gpu_seconds"] > 0
+    text = (out / "report.md").read_text()
+    assert "## The search and its confirmation" in text and "The confirmed answer" in text
+    assert "than Momentum LSTM (hand-picked):" in text and "than coRNN (published):" in text
+    # The budget is spent and the answer confirmed: the same command trains nothing more.
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "search" / CLAIM_FILE).read_text())["calls"] == 1

@@ -208,12 +208,17 @@ def test_confirm_retrains_with_fresh_seeds_resumes_and_export_prefers_it(ray_ses
     from search.confirm import confirm_study, stored
     from search.export import export_trial
 
+    from search._knee import knee_order
+    from search.confirm import candidates
+
     outcome = run_search(tiny(trials=3, epochs=2, out=str(tmp_path), study="c", warm_start="none"))
     study = outcome.study
     heard = Recorder()
     confirmation = confirm_study(study, top=2, seeds=2, out_dir=tmp_path, listener=heard)
-    front = sorted(_record.best_trials(study), key=lambda r: r.values[0])[:2]
-    assert [c.trial for c in confirmation.cells] == [r.number for r in front]
+    front = sorted(_record.best_trials(study), key=lambda r: r.number)
+    nearest = [front[i] for i in knee_order([r.values for r in front])][:2]  # both minimised (mse, instability)
+    assert [c.trial for c in confirmation.cells] == [r.number for r in nearest]
+    assert candidates(study, 2)[1] is None and confirmation.best_prior is None  # no prior in this search
     for cell, record in zip(confirmation.cells, front):
         base = record.run_config["train"]["seed"]
         assert cell.seeds == (base + 1, base + 2)  # fresh: never the search's own seed
@@ -228,7 +233,7 @@ def test_confirm_retrains_with_fresh_seeds_resumes_and_export_prefers_it(ray_ses
     assert heard.finished == [] and again.cells == confirmation.cells
 
     done = export_trial(open_study(tmp_path, study="c"), tmp_path / "best.json")
-    assert done.pick == "confirmed" and "over 2 fresh seeds" in done.why
+    assert done.pick == "confirmed" and "confirmed cells' means over 2 fresh seeds" in done.why
     exported = json.loads((tmp_path / "best.json").read_text())
     assert exported["source"]["trial"] == confirmation.best().trial
     assert exported["metrics"]["confirmed"]["val_mse"]["seeds"] == list(confirmation.best().seeds)

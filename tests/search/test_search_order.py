@@ -48,3 +48,12 @@ def test_paper_form_nag_and_unknown_cores_count_as_dear():
     known = {spaces.split_family(f)[1] for s in spaces.list_spaces().values() for f in s.families}
     assert trial_cost({RUN_KEY: {"cell": {"core": "someday"}}}) == max(
         trial_cost({RUN_KEY: {"cell": {"core": core}}}) for core in known)
+
+
+def test_priors_start_before_any_other_trial():
+    from search._record import PRIOR_KEY, RUN_KEY
+    from search._order import trial_cost
+
+    dear = {RUN_KEY: {"cell": {"core": "urnn", "dynamics": "plain"}}, PRIOR_KEY: None}
+    prior = {RUN_KEY: {"cell": {"core": "rnn", "dynamics": "plain"}}, PRIOR_KEY: "LSTM"}
+    assert trial_cost(prior) > trial_cost(dear)

@@ -211,3 +211,28 @@ def test_recover_interrupted_uses_the_storage_it_is_given_and_keeps_a_prior_a_pr
     assert old.state == TrialState.FAIL and old.interrupted and old.status == "interrupted" and not old.counts
     assert new.state == TrialState.WAITING and new.requeued_from == 0 and new.prior == "LSTM"
     assert study.ask().suggest_float("x", 0, 1) == 0.25  # the next search re-runs it
+
+
+def test_confirmation_candidates_are_the_cells_nearest_the_knee_and_the_best_prior(tmp_path):
+    from search._priors import Prior, enqueue
+    from search.confirm import candidates
+
+    storage = make_storage(storage_url(tmp_path))
+    study = optuna.create_study(storage=storage, study_name="k", directions=["maximize", "minimize"])
+    from search import _record as record
+
+    record.write_study_header(study, store=artifact_store(tmp_path), task={"name": "adding"}, metric="acc",
+                              direction="maximize", space="small", space_spec={},
+                              artifact_dir=str((tmp_path / "artifacts").resolve()), config={}, target_epochs=3, rungs=[])
+    enqueue(study, [Prior("DTRIV", {"x": 0.1}), Prior("coRNN", {"x": 0.2})])
+    points = [(0.86, 1.6), (0.84, 0.27), (0.70, 0.10), (0.80, 0.50), (0.60, 0.09)]  # the first two are the priors
+    for values in points:
+        trial = study.ask()
+        trial.suggest_float("x", 0, 1)
+        study.tell(trial, list(values))
+    chosen, best_prior = candidates(study, 2)
+    # The best prior by accuracy (DTRIV, trial 0) is what the others are judged against. The rest of
+    # the front is trials 1, 2 and 4 (3 is dominated by coRNN); scaled to [0, 1], trial 2 lies 0.58
+    # from the ideal point, trials 1 and 4 at 1.0 each, the tie to the more accurate coRNN.
+    assert best_prior == 0
+    assert [r.number for r in chosen] == [2, 1, 0]

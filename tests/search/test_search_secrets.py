@@ -1,5 +1,6 @@
 """A storage password is never shown or stored: masking, MOMNAS_STORAGE, and a real search into a
-PostgreSQL whose password holds a raw `/` and an `@`, searched for in everything written and served.
+PostgreSQL whose password holds a raw `/` and an `@`, searched for in everything written and served
+(the experiment trackers' files included).
 
 The PostgreSQL role and database are made by `.ci/system-deps` (skipped where no server answers,
 unless CI is set: there, a missing server is a failure).
@@ -115,9 +116,11 @@ def secret_search(ray_session, tmp_path_factory):
     began = time.time()
     args = ["search", "--task", "adding", "--T", "20", "--n-train", "256", "--n-val", "64", "--n-test", "64",
             "--space", "small", "--epochs", "1", "--hidden", "8", "--batch-size", "64", "--max-concurrent", "2",
-            "--seed", "0", "--trials", "2", "--out", str(out), "--storage", URL, "--study", name]
+            "--seed", "0", "--trials", "2", "--out", str(out), "--storage", URL, "--study", name,
+            "--log-to", "tensorboard", "--log-to", "mlflow", "--log-to", "wandb"]  # their files are searched too
     assert TINY["space"] == "small"  # the same tiny trials as the other search tests
-    result = CliRunner().invoke(app, args, env={"MOMNAS_STORAGE": ""})
+    result = CliRunner().invoke(app, args, env={"MOMNAS_STORAGE": "", "WANDB_MODE": "offline", "WANDB_DIR": None,
+                                                "MLFLOW_TRACKING_URI": None})
     study = search.open_study(storage=URL, study=name)
 
     dashboard = search.open_dashboard(out, URL, name, port=0)
@@ -156,7 +159,10 @@ def test_password_is_not_in_output_attributes_or_dashboard(secret_search):
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_password_is_in_no_file_written(secret_search):
-    _, _, out, _, began = secret_search
+    _, study, out, _, began = secret_search
+    trackers = out / study.study_name  # --log-to's files are among those searched
+    assert (trackers / "mlflow.db").is_file() and len(list((trackers / "tensorboard").glob("*/events.out.tfevents.*"))) == 2
+    assert len(list((trackers / "wandb").glob("offline-run-*/run-*.wandb"))) == 2
     leaking = _files_with_password(out, *_ray_session_dirs(began))
     assert not [p for p in leaking if not p.name.endswith(".pkl")], leaking
 
