@@ -197,8 +197,8 @@ _NOT_GIVEN = object()  # TrialRecord.of without a store (None: the study's artif
 
 
 def _no_store(trial: FrozenTrial, name: str):
-    raise ValueError(f"trial {trial.number}'s {name} is an artifact: read the trial through search._record.trials(study) "
-                     "or TrialRecord.of(trial, StudyRecord.of(study).store)")
+    raise ValueError(f"trial {trial.number}'s {name} is an artifact: read the trials through search.finished_trials(study) "
+                     "(or search._record.trials), or TrialRecord.of(trial, StudyRecord.of(study).store)")
 
 
 @dataclasses.dataclass(frozen=True)
