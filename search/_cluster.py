@@ -54,7 +54,12 @@ def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
 
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if not address:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
+        try:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
+        except (RuntimeError, ConnectionError) as exc:  # e.g. its processes could not write their session files
+            raise ClusterError(f"a local Ray could not start here ({str(exc).strip().splitlines()[0]}); check the free "
+                               "space and file-size limit of /tmp (Ray's session folder), or join a running cluster "
+                               "with --address") from None
         return True
     no_cluster = (f"no Ray cluster to join at {address!r} ({{}}); start one with `ray start --head` "
                   "or leave out --address for a local Ray")

@@ -70,12 +70,18 @@ def user_errors():
     `error: ...` and exit code 2, as does an OSError of a full or read-only disk (naming the
     path); Ctrl-C exits 130 and SIGTERM 143. Any other exception is a bug in momnas and keeps
     its traceback (exit code 1), so that it is never mistaken for the user's mistake."""
+    from optuna.exceptions import StorageInternalError
+
     from search.errors import MomnasError, disk_error
 
     try:
         yield
     except MomnasError as exc:
         raise fail(str(exc)) from None
+    except StorageInternalError as exc:  # the database refused a write: full, read-only, or gone
+        cause = str(exc.__cause__ or exc).strip().splitlines()[0]
+        raise fail(f"the study's storage could not be written ({cause}); free some space, make it writable, "
+                   "or search into another --out / --storage; --resume goes on from what it kept") from None
     except OSError as exc:
         message = disk_error(exc)
         if message is None:

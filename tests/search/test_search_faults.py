@@ -278,3 +278,15 @@ def test_a_dead_workers_trial_error_is_one_line_from_the_exception():
 
     assert death_reason(ActorDiedError()) == "its worker died (ActorDiedError): The actor died unexpectedly before finishing this task."
     assert death_reason(None) == "its worker died (no reason recorded by Ray)"
+
+
+def test_a_storage_that_refuses_a_write_is_one_line():
+    from optuna.exceptions import StorageInternalError
+
+    with pytest.raises(typer.Exit) as refused:
+        with user_errors():
+            try:
+                raise OSError(28, "database or disk is full")
+            except OSError as exc:
+                raise StorageInternalError("An exception is raised during the commit.") from exc
+    assert refused.value.exit_code == 2
