@@ -114,12 +114,12 @@ def make_storage(url: str, *, create: bool = True) -> BaseStorage:
             if read_only is not None:
                 raise StorageError(f"storage {db}: {read_only} is read-only, so the study cannot be written; "
                                  f"make it writable (chmod u+w {read_only}) or search into another --out")
-        if not create:  # reading never writes Optuna's tables into a file that lacks them
-            return _rdb(url, {"connect_args": {"timeout": 60}}, read_only=True)
         with _schema_lock(db):
-            # Several processes (the search, a dashboard, a plot) may use the file at once:
-            # wait for the lock rather than fail with "database is locked".
-            return _rdb(url, {"connect_args": {"timeout": 60}})
+            # Several processes (the search, a dashboard, a plot) may use the file at once: wait
+            # for the lock rather than fail with "database is locked", and let a reader see the
+            # schema only once a starting search has finished writing it. Reading never writes
+            # Optuna's tables into a file that lacks them.
+            return _rdb(url, {"connect_args": {"timeout": 60}}, read_only=not create)
     if "@" in url.split("://", 1)[1].split("?", 1)[0].rpartition("@")[0]:
         # SQLAlchemy splits the URL at the first `@`: the rest of the password would be taken for
         # the host, and shown back in the driver's error ("failed to resolve host 'word@db'").
@@ -136,8 +136,10 @@ def _writable(path: Path) -> bool:
 
 @contextlib.contextmanager
 def _schema_lock(db: Path):
-    """Hold a lock file beside a SQLite database while its schema is made: two searches started
-    at once into a new --out would otherwise both create it (`table alembic_version already exists`)."""
+    """Hold a lock file beside a SQLite database while its schema is made or first read: two
+    searches started at once into a new --out would otherwise both create it (`table
+    alembic_version already exists`), and a reader that opened it half-made would stamp Optuna's
+    schema version beside the search (`UNIQUE constraint failed: alembic_version`)."""
     from filelock import FileLock
 
     lock = db.with_name(f".{db.name}.lock")

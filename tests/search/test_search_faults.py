@@ -63,6 +63,50 @@ def test_two_processes_creating_one_new_sqlite_storage_both_succeed(tmp_path):
         assert optuna.get_all_study_names(search.make_storage(search.storage_url(f"{out}-{attempt}"), create=False)) == ["race"]
 
 
+def test_reading_a_storage_a_starting_search_is_creating_waits_for_its_schema(tmp_path):
+    """`momnas status` (or a test, or the dashboard) opening a new SQLite storage while a search
+    is still writing Optuna's schema used to stamp the schema version beside it, and the search
+    failed with `UNIQUE constraint failed: alembic_version.version_num`."""
+    writer = textwrap.dedent("""
+        import sys, time
+        from pathlib import Path
+        import optuna, search
+        out, = sys.argv[1:]
+        deadline = time.time() + 60  # the reader died: stop, and let its error speak
+        for attempt in range(20):
+            while not Path(f"{out}-{attempt}.go").exists():
+                if time.time() > deadline:
+                    sys.exit("the reader stopped")
+            storage = search.make_storage(search.storage_url(f"{out}-{attempt}"))
+            optuna.create_study(storage=storage, study_name="s", directions=["minimize", "minimize"])
+        print("ok")
+    """)
+    reader = textwrap.dedent("""
+        import sys, time
+        from pathlib import Path
+        import optuna, search
+        out, = sys.argv[1:]
+        deadline = time.time() + 60  # the writer died: stop, and let its error speak
+        for attempt in range(20):
+            Path(f"{out}-{attempt}.go").touch()
+            while True:  # as soon as the file is there, as a polling `momnas status` would
+                if time.time() > deadline:
+                    sys.exit("the writer stopped")
+                try:
+                    storage = search.make_storage(search.storage_url(f"{out}-{attempt}"), create=False)
+                except search.BadInput:  # not there yet
+                    continue
+                optuna.get_all_study_names(storage)
+                break
+        print("ok")
+    """)
+    out = tmp_path / "runs"
+    procs = [_python(writer, str(out)), _python(reader, str(out))]
+    said = [proc.communicate(timeout=180) for proc in procs]
+    for proc, (stdout, stderr) in zip(procs, said):
+        assert proc.returncode == 0 and stdout.strip() == "ok", [err[-2000:] for _, err in said]
+
+
 def test_resume_on_a_read_only_storage_says_so(tmp_path):
     db = tmp_path / "optuna.db"
     optuna.create_study(storage=search.make_storage(search.storage_url(tmp_path)), study_name="ro", directions=["minimize", "minimize"])
