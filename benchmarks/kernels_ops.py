@@ -53,7 +53,7 @@ def _problem(kernel: str, B: int, T: int, H: int, device):
                 modrelu_sequence)
     if kernel == "cmodrelu":  # unitary and uRNN: a complex state of H, 2H real columns
         from cells.fast.triton_cmodrelu import cmodrelu_sequence
-        W = torch.complex(_orthogonal(H, torch.float32, device), torch.zeros(H, H, **f32))
+        W = torch.linalg.qr(torch.randn(H, H, dtype=torch.complex64, device=device))[0]  # unitary
         return ([randn(B, T, 2 * H), W.requires_grad_(), randn(H, scale=0.01), randn(B, 2 * H)], cmodrelu_sequence)
     if kernel == "nag_lstm":  # the paper-form NAG LSTM, restart every 100 steps
         from cells.fast.triton_nag_lstm import nag_lstm_fwd
@@ -78,9 +78,37 @@ def _ms(fn, iters: int, warmup: int) -> float:
     return statistics.median(times)
 
 
-def run(kernels, hidden, B: int, T: int, iters: int, warmup: int, device) -> list[dict]:
+def _set_knobs(knobs: dict) -> None:
+    """Set the Triton launch knobs (`cells.fast._triton.OVERRIDES`) and the complex kernel's
+    register-resident limit; an empty dict restores the defaults."""
+    from cells.fast import _triton, triton_cmodrelu
+
+    for key in ("precision", "num_warps", "tile"):
+        _triton.OVERRIDES[key] = knobs.get(key)
+    triton_cmodrelu.MAX_H = knobs.get("cmodrelu_resident_max") or _CMODRELU_MAX_H
+
+
+_CMODRELU_MAX_H = None  # the tree's own limit, read before any knob changes it
+
+
+def _outputs_and_grads(fn, inputs, weights):
     import torch
 
+    out = fn(*inputs)
+    out = out if isinstance(out, tuple) else (out,)
+    grads = torch.autograd.grad(sum((o * w).sum() for o, w in zip(out, weights)), inputs)
+    return [o.detach() for o in out] + list(grads)
+
+
+def run(kernels, hidden, B: int, T: int, iters: int, warmup: int, device, knobs: dict | None = None) -> list[dict]:
+    """Time each kernel alone; with `knobs`, also the largest relative difference of its
+    outputs and gradients from the same inputs under the default launch (`vs_default`)."""
+    import torch
+
+    global _CMODRELU_MAX_H
+    from cells.fast import triton_cmodrelu
+
+    _CMODRELU_MAX_H = _CMODRELU_MAX_H or triton_cmodrelu.MAX_H
     rows = []
     for H in hidden:
         for kernel in kernels:
@@ -89,20 +117,30 @@ def run(kernels, hidden, B: int, T: int, iters: int, warmup: int, device) -> lis
             outputs = fn(*inputs)
             outputs = outputs if isinstance(outputs, tuple) else (outputs,)
             weights = [torch.randn_like(o) for o in outputs]
+            row = {"kernel": kernel, "hidden_size": H, "knobs": knobs or {}}
+            if knobs:
+                _set_knobs({})
+                base = _outputs_and_grads(fn, inputs, weights)
+                _set_knobs(knobs)
+                try:
+                    got = _outputs_and_grads(fn, inputs, weights)
+                except Exception as exc:  # a launch this GPU or Triton refuses: say so, go on
+                    print(f"{kernel:10s} H={H:<4d} {knobs}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
+                    continue
+                row["vs_default"] = max(float((a - b).norm() / b.norm().clamp_min(1e-30)) for a, b in zip(got, base))
 
             def forward():
                 with torch.no_grad():
                     fn(*inputs)
 
             def forward_backward():
-                out = fn(*inputs)
-                out = out if isinstance(out, tuple) else (out,)
-                torch.autograd.grad(sum((o * w).sum() for o, w in zip(out, weights)), inputs)
+                _outputs_and_grads(fn, inputs, weights)
 
-            row = {"kernel": kernel, "hidden_size": H, "fwd_ms": _ms(forward, iters, warmup),
-                   "fwd_bwd_ms": _ms(forward_backward, iters, warmup)}
-            print(f"{kernel:10s} H={H:<4d} fwd {row['fwd_ms']:8.2f} ms  fwd+bwd {row['fwd_bwd_ms']:8.2f} ms", flush=True)
+            row.update(fwd_ms=_ms(forward, iters, warmup), fwd_bwd_ms=_ms(forward_backward, iters, warmup))
+            said = f"  vs default {row['vs_default']:.1e}" if "vs_default" in row else ""
+            print(f"{kernel:10s} H={H:<4d} fwd {row['fwd_ms']:8.2f} ms  fwd+bwd {row['fwd_bwd_ms']:8.2f} ms{said}", flush=True)
             rows.append(row)
+    _set_knobs({})
     return rows
 
 
@@ -150,6 +188,10 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true",
                         help="CPU through TRITON_INTERPRET=1 at tiny sizes (H=8 resident, H=130 tiled)")
     parser.add_argument("--compare", nargs="+", metavar="LABEL=FILE", help="print a table of earlier results and exit")
+    knobs = parser.add_argument_group("launch knobs (default: the tree's own rules)")
+    knobs.add_argument("--num-warps", type=int)
+    knobs.add_argument("--tile", type=int, help="the tiled kernels' BN = BK")
+    knobs.add_argument("--cmodrelu-resident-max", type=int, help="the complex kernel keeps its state in registers up to this H")
     args = parser.parse_args(argv)
     if args.compare:
         print(compare(args.compare))
@@ -163,7 +205,10 @@ def main(argv=None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("kernels_ops: no CUDA device here; use --smoke for the CPU check", file=sys.stderr)
         return 2
-    rows = run(args.kernels, args.hidden, args.batch, args.steps, args.iters, args.warmup, device)
+    chosen = {"num_warps": args.num_warps, "tile": args.tile,
+              "cmodrelu_resident_max": args.cmodrelu_resident_max}
+    rows = run(args.kernels, args.hidden, args.batch, args.steps, args.iters, args.warmup, device,
+               {k: v for k, v in chosen.items() if v is not None})
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",

@@ -31,7 +31,7 @@ def available(device: torch.device) -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1" and device.type == "cpu"
 
 
-# Tuning knobs the GPU benchmark script varies; None means the rule below.
+# Tuning knobs the GPU benchmark scripts vary; None means the rule below.
 OVERRIDES: dict = {"precision": None, "num_warps": None, "tile": None}
 
 
@@ -73,26 +73,29 @@ def tile_blocks(H: int) -> dict:
     return {"BN": tile, "BK": tile}
 
 
-def launch_options(resident: bool) -> dict:
+def launch_options(resident: bool, warps: int | None = None) -> dict:
     """num_warps / num_stages: register-resident kernels want 8 warps and no software
     pipelining of the weight loads (two stages of two 128 x 128 fp32 weights overflow the
-    228 KB of shared memory); the tiled ones did best with 4 warps."""
-    opts = {"num_warps": 8, "num_stages": 1} if resident else {"num_warps": 4}
+    228 KB of shared memory); the tiled ones did best with 4 warps unless a kernel says
+    otherwise (`warps`)."""
+    opts = {"num_warps": 8, "num_stages": 1} if resident else {"num_warps": warps or 4}
     if OVERRIDES["num_warps"]:
         opts["num_warps"] = OVERRIDES["num_warps"]
     return opts
 
 
-def launch(resident, tiled, B: int, H: int, *args, resident_max: int = RESIDENT_MAX, prec: str) -> None:
+def launch(resident, tiled, B: int, H: int, *args, resident_max: int = RESIDENT_MAX, prec: str,
+           tiled_warps: int | None = None) -> None:
     """Run a recurrence kernel over B batch rows, BB per program: `resident` (the state in
     registers, block HP = `padded(H)`) when HP <= resident_max, else `tiled` (the state read
-    back in BN x BK tiles, `tile_blocks`); either may be None where a kernel has one form."""
+    back in BN x BK tiles, `tile_blocks`, with `tiled_warps` warps, default 4); either may be
+    None where a kernel has one form."""
     HP = padded(H)
     grid = (triton.cdiv(B, BB),)
     if resident is not None and (tiled is None or HP <= resident_max):
         resident[grid](*args, BB=BB, HP=HP, PREC=prec, **launch_options(True))
     else:
-        tiled[grid](*args, BB=BB, PREC=prec, **tile_blocks(H), **launch_options(False))
+        tiled[grid](*args, BB=BB, PREC=prec, **tile_blocks(H), **launch_options(False, tiled_warps))
 
 
 if triton is not None:

@@ -18,7 +18,7 @@ from cells.fast.ops import custom_op
 from cells.fast.triton_modrelu import save_matrix_and_states
 
 EPS = 1e-5  # cells.cores.orthogonal.complex_modrelu
-MAX_H = 64  # register-resident up to this H (four (H x H) fp32 weight blocks in shared memory); tiled above
+MAX_H = 64  # register-resident up to this H; at 128 its two (H x H) weight blocks overflow shared memory. Tiled above
 
 
 if triton is not None:
@@ -45,25 +45,24 @@ if triton is not None:
     @triton.jit
     def _cmodrelu_fwd(A, M, bias, Hs, P, B, T, H, eps,
                       BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
+        # M = [[Wr, Wi], [-Wi, Wr]]: two (H x H) blocks hold it, Re = hr Wr - hi Wi, Im = hr Wi + hi Wr
         rb, mb, rn, mn, m2, mw = resident_block(B, H, BB, HP)
         W2 = 2 * H
         row = rb[:, None] * (T + 1) * W2 + rn[None, :]
         hr = tl.load(Hs + row, mask=m2, other=0.0)  # h0, written by the caller
         hi = tl.load(Hs + row + H, mask=m2, other=0.0)
         bb = tl.load(bias + rn, mask=mn, other=0.0)
+        k = rn[:, None] * W2 + rn[None, :]
+        wr = tl.load(M + k, mask=mw, other=0.0)
+        wi = tl.load(M + k + H, mask=mw, other=0.0)
         for t in range(T):
-            k = rn[:, None] * W2 + rn[None, :]
-            mrr = tl.load(M + k, mask=mw, other=0.0)
-            mri = tl.load(M + k + H, mask=mw, other=0.0)
-            mir = tl.load(M + k + H * W2, mask=mw, other=0.0)
-            mii = tl.load(M + k + H * W2 + H, mask=mw, other=0.0)
             at = rows(rb, t, T, W2, rn)
             pr = tl.load(A + at, mask=m2, other=0.0)
             pi = tl.load(A + at + H, mask=m2, other=0.0)
-            pr += tl.dot(hr, mrr, input_precision=PREC)
-            pr += tl.dot(hi, mir, input_precision=PREC)
-            pi += tl.dot(hr, mri, input_precision=PREC)
-            pi += tl.dot(hi, mii, input_precision=PREC)
+            pr += tl.dot(hr, wr, input_precision=PREC)
+            pr -= tl.dot(hi, wi, input_precision=PREC)
+            pi += tl.dot(hr, wi, input_precision=PREC)
+            pi += tl.dot(hi, wr, input_precision=PREC)
             f = _scale(pr, pi, bb, eps)
             hr = pr * f
             hi = pi * f
@@ -76,19 +75,18 @@ if triton is not None:
     @triton.jit
     def _cmodrelu_bwd(dH, P, M, bias, G, GH, DB, B, T, H, eps,
                       BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
+        # M^T = [[Wr^T, -Wi^T], [Wi^T, Wr^T]]: dL/dhr = gr Wr^T + gi Wi^T, dL/dhi = gi Wr^T - gr Wi^T
         rb, mb, rn, mn, m2, mw = resident_block(B, H, BB, HP)
         W2 = 2 * H
         bb = tl.load(bias + rn, mask=mn, other=0.0)
         ghr = tl.zeros((BB, HP), dtype=tl.float32)
         ghi = tl.zeros((BB, HP), dtype=tl.float32)
         db = tl.zeros((BB, HP), dtype=tl.float32)
+        kt = rn[None, :] * W2 + rn[:, None]  # transposed blocks: [k, n] = M[n, k]
+        tr = tl.load(M + kt, mask=mw, other=0.0)
+        ti = tl.load(M + kt + H, mask=mw, other=0.0)
         for i in range(T):  # reverse time (why not a negative-step range: _triton.py)
             t = T - 1 - i
-            kt = rn[None, :] * W2 + rn[:, None]  # transposed blocks: [k, n] = M[n, k]
-            trr = tl.load(M + kt, mask=mw, other=0.0)
-            tri = tl.load(M + kt + H, mask=mw, other=0.0)
-            tir = tl.load(M + kt + H * W2, mask=mw, other=0.0)
-            tii = tl.load(M + kt + H * W2 + H, mask=mw, other=0.0)
             ht = rows(rb, t + 1, T + 1, W2, rn)
             ghr += tl.load(dH + ht, mask=m2, other=0.0)
             ghi += tl.load(dH + ht + H, mask=m2, other=0.0)
@@ -99,8 +97,8 @@ if triton is not None:
             db += dbt
             tl.store(G + at, gr, mask=m2)
             tl.store(G + at + H, gi, mask=m2)
-            ghr = tl.dot(gr, trr, input_precision=PREC) + tl.dot(gi, tri, input_precision=PREC)
-            ghi = tl.dot(gr, tir, input_precision=PREC) + tl.dot(gi, tii, input_precision=PREC)
+            ghr = tl.dot(gr, tr, input_precision=PREC) + tl.dot(gi, ti, input_precision=PREC)
+            ghi = tl.dot(gi, tr, input_precision=PREC) - tl.dot(gr, ti, input_precision=PREC)
         row = rb[:, None] * W2 + rn[None, :]
         tl.store(GH + row, ghr, mask=m2)
         tl.store(GH + row + H, ghi, mask=m2)
@@ -193,7 +191,8 @@ def _cmodrelu_fwd_fake(a, M, bias, h0):
 @custom_op("cmodrelu_fwd", _cmodrelu_fwd_fake, _backward, save_matrix_and_states)
 def cmodrelu_fwd(a: torch.Tensor, M: torch.Tensor, bias: torch.Tensor,
                  h0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """a (B, T, 2H), M (2H, 2H), bias (H,), h0 (B, 2H) -> Hs (B, T+1, 2H) (row 0 = h0), P pre-activations."""
+    """a (B, T, 2H), M (2H, 2H) = real_form(W), bias (H,), h0 (B, 2H) -> Hs (B, T+1, 2H) (row 0 = h0),
+    P pre-activations. The register-resident kernel reads only M's two distinct blocks, Wr and Wi."""
     a, M, bias = a.contiguous(), M.contiguous(), bias.contiguous()
     B, T, W2 = a.shape
     H = W2 // 2

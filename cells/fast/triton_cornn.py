@@ -83,13 +83,14 @@ if triton is not None:
     @triton.jit
     def _cornn_fwd_resident(A, Wy, Wz, Y, Z, S, B, T, H, dt, gamma, eps,
                             BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
-        # H <= HP <= 128: the whole state stays in registers, the weights in L1; no barrier.
+        # H <= HP <= 128: the whole state stays in registers and the weights, loaded once, on chip;
+        # no barrier.
         rb, mb, rn, mn, m2, mw = resident_block(B, H, BB, HP)
         y = tl.zeros((BB, HP), dtype=tl.float32)
         z = tl.zeros((BB, HP), dtype=tl.float32)
+        wy = tl.load(Wy + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)  # Wy^T[k, n]
+        wz = tl.load(Wz + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)
         for t in range(T):
-            wy = tl.load(Wy + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)  # Wy^T[k, n]
-            wz = tl.load(Wz + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)
             acc = tl.load(row_ptrs(A, rb, t, T, H, rn), mask=m2, other=0.0)
             acc += tl.dot(y, wy, input_precision=PREC)
             acc += tl.dot(z, wz, input_precision=PREC)
@@ -106,10 +107,10 @@ if triton is not None:
         rb, mb, rn, mn, m2, mw = resident_block(B, H, BB, HP)
         gy = tl.zeros((BB, HP), dtype=tl.float32)
         gz = tl.zeros((BB, HP), dtype=tl.float32)
+        wy = tl.load(Wy + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)  # Wy[k, n]
+        wz = tl.load(Wz + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)
         for i in range(T):  # reverse time (why not a negative-step range: _triton.py)
             t = T - 1 - i
-            wy = tl.load(Wy + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)  # Wy[k, n]
-            wz = tl.load(Wz + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)
             gy += tl.load(row_ptrs(dY, rb, t + 1, T + 1, H, rn), mask=m2, other=0.0)
             gz += tl.load(row_ptrs(dZ, rb, t + 1, T + 1, H, rn), mask=m2, other=0.0) + dt * gy
             s = tl.load(row_ptrs(S, rb, t, T, H, rn), mask=m2, other=0.0)

@@ -64,12 +64,12 @@ if triton is not None:
     @triton.jit
     def _modrelu_fwd_resident(A, M, bias, Hs, P, B, T, H,
                               BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
-        # H <= HP <= 128: the state stays in registers, M in L1; no barrier.
+        # H <= HP <= 128: the state stays in registers and M, loaded once, on chip; no barrier.
         rb, mb, rn, mn, m2, mw = resident_block(B, H, BB, HP)
         bb = tl.load(bias + rn, mask=mn, other=0.0)
         h = tl.zeros((BB, HP), dtype=tl.float32)
+        w = tl.load(M + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)
         for t in range(T):
-            w = tl.load(M + rn[:, None] * H + rn[None, :], mask=mw, other=0.0)
             acc = tl.load(row_ptrs(A, rb, t, T, H, rn), mask=m2, other=0.0)
             acc += tl.dot(h, w, input_precision=PREC)
             mag = tl.maximum(tl.abs(acc) + bb[None, :], 0.0)
@@ -84,9 +84,9 @@ if triton is not None:
         bb = tl.load(bias + rn, mask=mn, other=0.0)
         gh = tl.zeros((BB, HP), dtype=tl.float32)
         db = tl.zeros((BB, HP), dtype=tl.float32)
+        w = tl.load(M + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)  # M^T
         for i in range(T):  # reverse time (why not a negative-step range: _triton.py)
             t = T - 1 - i
-            w = tl.load(M + rn[None, :] * H + rn[:, None], mask=mw, other=0.0)  # M^T
             gh += tl.load(row_ptrs(dH, rb, t + 1, T + 1, H, rn), mask=m2, other=0.0)
             p = tl.load(row_ptrs(P, rb, t, T, H, rn), mask=m2, other=0.0)
             on = (tl.abs(p) + bb[None, :]) > 0

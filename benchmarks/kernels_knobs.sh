@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The Triton kernels alone (benchmarks/kernels_ops.py) under each launch knob, on one warm GPU, in
+# one call: the defaults, 8 warps, tiles of 32, the complex kernel register-resident at H=128 (each
+# kernel's rules in cells/fast/_triton.py). Each row also says how far its outputs and gradients
+# are from the default launch's on the same inputs; a launch Triton refuses is one line. Writes OUT/knobs_<label>.{json,log}
+# and OUT/knobs.md (every label against the defaults).
+#   bash benchmarks/kernels_knobs.sh "$OUT"                  # ~3 minutes on an H100
+#   SMOKE=1 PY=.venv/bin/python bash benchmarks/kernels_knobs.sh /tmp/knobs   # CPU, interpreter
+set -u
+OUT=${1:?usage: bash benchmarks/kernels_knobs.sh OUT}
+PY=${PY:-python3}
+mkdir -p "$OUT"
+if [ "${SMOKE:-0}" = 1 ]; then SIZES="--smoke"; else SIZES="--hidden 128 256 --iters 10 --warmup 2"; fi
+knob() {  # label seconds args...
+  local label=$1 secs=$2; shift 2
+  PYTHONPATH=$PWD timeout "$secs" "$PY" benchmarks/kernels_ops.py $SIZES "$@" --out "$OUT/knobs_$label.json" \
+    > "$OUT/knobs_$label.log" 2>&1
+  echo "$label: exit $?"; tail -n 12 "$OUT/knobs_$label.log"
+}
+knob default 75
+knob w8 60 --kernels cornn modrelu cmodrelu nag_lstm --num-warps 8
+knob tile32 60 --kernels cornn modrelu cmodrelu nag_lstm --tile 32
+knob cres128 30 --kernels cmodrelu --cmodrelu-resident-max 128
+files=()
+for f in "$OUT"/knobs_*.json; do files+=("$(basename "$f" .json | sed 's/^knobs_//')=$f"); done
+default=("default=$OUT/knobs_default.json")
+[ -s "$OUT/knobs_default.json" ] && "$PY" benchmarks/kernels_ops.py --compare "${default[@]}" \
+  $(printf '%s\n' "${files[@]}" | grep -v '^default=') | tee "$OUT/knobs.md"
