@@ -21,8 +21,10 @@ knob default 75
 knob w8 60 --kernels cornn modrelu cmodrelu nag_lstm --num-warps 8
 knob tile32 60 --kernels cornn modrelu cmodrelu nag_lstm --tile 32
 knob cres128 30 --kernels cmodrelu --cmodrelu-resident-max 128
-files=()
-for f in "$OUT"/knobs_*.json; do files+=("$(basename "$f" .json | sed 's/^knobs_//')=$f"); done
-default=("default=$OUT/knobs_default.json")
-[ -s "$OUT/knobs_default.json" ] && "$PY" benchmarks/kernels_ops.py --compare "${default[@]}" \
-  $(printf '%s\n' "${files[@]}" | grep -v '^default=') | tee "$OUT/knobs.md"
+others=()  # every label but the defaults, which --compare takes first as the base of its ratios
+for f in "$OUT"/knobs_*.json; do
+  label=$(basename "$f" .json); label=${label#knobs_}
+  [ "$label" != default ] && others+=("$label=$f")
+done
+[ -s "$OUT/knobs_default.json" ] && "$PY" benchmarks/kernels_ops.py --compare "default=$OUT/knobs_default.json" \
+  "${others[@]}" | tee "$OUT/knobs.md"

@@ -78,17 +78,14 @@ def _ms(fn, iters: int, warmup: int) -> float:
     return statistics.median(times)
 
 
-def _set_knobs(knobs: dict) -> None:
+def _set_knobs(knobs: dict, own_max_h: int) -> None:
     """Set the Triton launch knobs (`cells.fast._triton.OVERRIDES`) and the complex kernel's
-    register-resident limit; an empty dict restores the defaults."""
+    register-resident limit; an empty dict restores the defaults (`own_max_h`: the tree's limit)."""
     from cells.fast import _triton, triton_cmodrelu
 
-    for key in ("precision", "num_warps", "tile"):
+    for key in _triton.OVERRIDES:
         _triton.OVERRIDES[key] = knobs.get(key)
-    triton_cmodrelu.MAX_H = knobs.get("cmodrelu_resident_max") or _CMODRELU_MAX_H
-
-
-_CMODRELU_MAX_H = None  # the tree's own limit, read before any knob changes it
+    triton_cmodrelu.MAX_H = knobs.get("cmodrelu_resident_max") or own_max_h
 
 
 def _outputs_and_grads(fn, inputs, weights):
@@ -105,10 +102,9 @@ def run(kernels, hidden, B: int, T: int, iters: int, warmup: int, device, knobs:
     outputs and gradients from the same inputs under the default launch (`vs_default`)."""
     import torch
 
-    global _CMODRELU_MAX_H
     from cells.fast import triton_cmodrelu
 
-    _CMODRELU_MAX_H = _CMODRELU_MAX_H or triton_cmodrelu.MAX_H
+    own_max_h = triton_cmodrelu.MAX_H
     rows = []
     for H in hidden:
         for kernel in kernels:
@@ -119,9 +115,9 @@ def run(kernels, hidden, B: int, T: int, iters: int, warmup: int, device, knobs:
             weights = [torch.randn_like(o) for o in outputs]
             row = {"kernel": kernel, "hidden_size": H, "knobs": knobs or {}}
             if knobs:
-                _set_knobs({})
+                _set_knobs({}, own_max_h)
                 base = _outputs_and_grads(fn, inputs, weights)
-                _set_knobs(knobs)
+                _set_knobs(knobs, own_max_h)
                 try:
                     got = _outputs_and_grads(fn, inputs, weights)
                 except Exception as exc:  # a launch this GPU or Triton refuses: say so, go on
@@ -140,7 +136,7 @@ def run(kernels, hidden, B: int, T: int, iters: int, warmup: int, device, knobs:
             said = f"  vs default {row['vs_default']:.1e}" if "vs_default" in row else ""
             print(f"{kernel:10s} H={H:<4d} fwd {row['fwd_ms']:8.2f} ms  fwd+bwd {row['fwd_bwd_ms']:8.2f} ms{said}", flush=True)
             rows.append(row)
-    _set_knobs({})
+    _set_knobs({}, own_max_h)
     return rows
 
 
