@@ -24,7 +24,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-KERNELS = ("cornn", "modrelu", "cmodrelu", "nag_lstm", "unicornn")
+KERNELS = ("cornn", "modrelu", "cmodrelu", "nag_lstm", "lstm_gates", "unicornn", "cudnn_lstm")
 
 
 def _orthogonal(n: int, dtype, device):
@@ -61,6 +61,14 @@ def _problem(kernel: str, B: int, T: int, H: int, device):
         coeffs = (k - 1) / (k + 2)
         return ([randn(B, T, 4 * H), randn(4 * H, H, scale=H ** -0.5), randn(4 * H, scale=0.1)],
                 lambda sg, W, b: nag_lstm_fwd(sg, W, b, coeffs)[0])
+    if kernel == "lstm_gates":  # the NAG LSTM kernel with c_t = 0: an LSTM fed its gate pre-activations
+        from cells.fast.triton_nag_lstm import nag_lstm_fwd
+        zero = torch.zeros(T, device=device)
+        return ([randn(B, T, 4 * H), randn(4 * H, H, scale=H ** -0.5), randn(4 * H, scale=0.1)],
+                lambda sg, W, b: nag_lstm_fwd(sg, W, b, zero)[0])
+    if kernel == "cudnn_lstm":  # the yardstick: nn.LSTM (cuDNN) on one input feature, batch-first
+        lstm = torch.nn.LSTM(1, H, batch_first=True).to(device)
+        return [randn(B, T, 1)] + list(lstm.parameters()), lambda x, *w: lstm(x)[0]
     if kernel == "unicornn":
         from cells.fast.triton_unicornn import unicornn_sequence
         return ([randn(B, T, H), randn(H), randn(H, scale=0.1)],
@@ -188,6 +196,7 @@ def main(argv=None) -> int:
     knobs.add_argument("--num-warps", type=int)
     knobs.add_argument("--tile", type=int, help="the tiled kernels' BN = BK")
     knobs.add_argument("--cmodrelu-resident-max", type=int, help="the complex kernel keeps its state in registers up to this H")
+    knobs.add_argument("--split", type=int, help="programs sharing each step of a batch tile (1: the one-program kernels)")
     args = parser.parse_args(argv)
     if args.compare:
         print(compare(args.compare))
@@ -201,7 +210,7 @@ def main(argv=None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("kernels_ops: no CUDA device here; use --smoke for the CPU check", file=sys.stderr)
         return 2
-    chosen = {"num_warps": args.num_warps, "tile": args.tile,
+    chosen = {"num_warps": args.num_warps, "tile": args.tile, "split": args.split,
               "cmodrelu_resident_max": args.cmodrelu_resident_max}
     rows = run(args.kernels, args.hidden, args.batch, args.steps, args.iters, args.warmup, device,
                {k: v for k, v in chosen.items() if v is not None})

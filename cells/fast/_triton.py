@@ -32,7 +32,7 @@ def available(device: torch.device) -> bool:
 
 
 # Tuning knobs the GPU benchmark scripts vary; None means the rule below.
-OVERRIDES: dict = {"precision": None, "num_warps": None, "tile": None}
+OVERRIDES: dict = {"precision": None, "num_warps": None, "tile": None, "split": None}
 
 
 def precision(dissipative: bool = False) -> str:
@@ -98,8 +98,69 @@ def launch(resident, tiled, B: int, H: int, *args, resident_max: int = RESIDENT_
         tiled[grid](*args, BB=BB, PREC=prec, **tile_blocks(H), **launch_options(False, tiled_warps))
 
 
+def split_ways(B: int, H: int, device: torch.device, ways: dict[int, int]) -> int:
+    """How many programs share each time step of one batch tile in a split kernel (1: the
+    one-program kernels): OVERRIDES["split"], else the kernel's measured table `ways`
+    (padded(H) -> programs) on a GPU. A slice is at least tl.dot's 16 columns. Siblings wait
+    for each other every step, so on a GPU the whole grid must fit on its SMs at once (blocks
+    are dispatched in order, so kernels beside it, packed trials' too, only delay it);
+    where it would not, 1."""
+    forced = OVERRIDES["split"]
+    if forced is None and device.type != "cuda":
+        return 1
+    S = max(1, min(forced or ways.get(padded(H), 1), padded(H) // 16))
+    if device.type == "cuda" and triton.cdiv(B, BB) * S > torch.cuda.get_device_properties(device).multi_processor_count:
+        return 1
+    return S
+
+
+def launch_split(kernel, S: int, B: int, H: int, T: int, *args, prec: str, tail: bool = False) -> torch.Tensor:
+    """Run a split kernel: S programs per batch tile, each owning HS = padded(H) / S state
+    columns, the grid (S, batch tiles) so that siblings are dispatched together. On a GPU one
+    launch runs the T steps and siblings meet at `step_barrier` after each; the interpreter
+    runs programs one after another, so there a launch per step (t0, t0 + 1) stands for the
+    barrier, and `tail` adds the launch (T, T) that runs only the kernel's after-loop part.
+    Returns each batch tile's barrier count (S * T on a GPU: every sibling arrived every step)."""
+    HP = padded(H)
+    nb = triton.cdiv(B, BB)
+    count = torch.zeros(nb, dtype=torch.int32, device=args[0].device)
+    meta = dict(BB=BB, HP=HP, HS=HP // S, PREC=prec, num_stages=1,  # no loads pipelined across a barrier
+                num_warps=OVERRIDES["num_warps"] or 4)
+    if args[0].device.type == "cuda" or S == 1:
+        kernel[(S, nb)](*args, count, 0, T, SYNC=True, **meta)
+    else:
+        for t0 in range(T + tail):
+            kernel[(S, nb)](*args, count, t0, min(t0 + 1, T), SYNC=False, **meta)
+    return count
+
+
 if triton is not None:
     from triton.language.extra import libdevice
+
+    @triton.jit
+    def step_barrier(Count, arrivals):
+        """Wait until `arrivals` programs have arrived at Count (an int32 in global memory that
+        only grows): each sibling calls it once per step after its stores, so that after it
+        every sibling's stores of that step are visible (release / acquire at GPU scope; a
+        scalar atomic is one thread's, its result broadcast to the program)."""
+        tl.debug_barrier()  # every thread's stores of this step are issued
+        seen = tl.atomic_add(Count, 1, sem="release", scope="gpu") + 1
+        while seen < arrivals:
+            seen = tl.atomic_add(Count, 0, sem="acquire", scope="gpu")
+        tl.debug_barrier()
+
+    @triton.jit
+    def split_block(B, H, BB: tl.constexpr, HP: tl.constexpr, HS: tl.constexpr):
+        """A split kernel's indices: this program's batch rows rb (axis 1) and mask mb; all
+        HP columns rk of the state it reads and their mask mk; the HS columns rn it owns
+        (axis 0) and their mask mn; the (rows x own columns) and (rows x all columns) masks."""
+        rb = tl.program_id(1) * BB + tl.arange(0, BB)
+        mb = rb < B
+        rk = tl.arange(0, HP)
+        mk = rk < H
+        rn = tl.program_id(0) * HS + tl.arange(0, HS)
+        mn = rn < H
+        return rb, mb, rk, mk, rn, mn, mb[:, None] & mn[None, :], mb[:, None] & mk[None, :]
 
     @triton.jit
     def batch_rows(B, BB: tl.constexpr):

@@ -5,7 +5,8 @@ cached subclass that overrides `forward`), so `state_dict`, `parameters`, `isins
 the per-step methods are unchanged. The forward picks, per core and device:
 
 - rnn / lstm / gru: PyTorch's fused RNN operators (cuDNN on CUDA, the native loop on the
-  CPU) on the filtered stream. Linear dynamics (plain, momentum, input-form NAG) filter the
+  CPU) on the filtered stream; from LSTM_KERNEL_MIN_H units an LSTM runs the Triton LSTM
+  kernel instead (its step split over programs: faster than cuDNN there). Linear dynamics (plain, momentum, input-form NAG) filter the
   input x and a constant 1 and feed cuDNN the input weight `s [W_ih | b_ih]` (REFERENCE §6);
   adam / rmsprop, nonlinear in g, feed the filtered g through an identity input weight.
   The operator runs time-major (batch_first=False), and adam's wide stream (4H features
@@ -74,9 +75,14 @@ _RNN_OPS = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
 warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
 
 
+LSTM_KERNEL_MIN_H = 256  # LSTMs at least this wide run the Triton LSTM kernel where it runs: faster than cuDNN there
+
+
 def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, state, _dyn, _t0):
     """rnn / lstm / gru through torch's fused RNN operator on the filtered stream, from the
-    core state passed in (the zero state) and a zero filter state.
+    core state passed in (the zero state) and a zero filter state; an LSTM of at least
+    LSTM_KERNEL_MIN_H units through the Triton LSTM kernel instead, where it runs
+    (`_lstm_kernel`; the path is then recorded as "triton").
 
     The operator runs time-major (batch_first=False): the filtered streams are made (T, B, F)
     by `hoist.linear_input` / `hoist.adam_from_input`, so neither they nor their gradients
@@ -88,6 +94,7 @@ def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, state, _dyn, _t0):
     name = _RNN_OPS[cell.config.core]
     dyn, constants = cell.dynamics, cell.fast_constants
     W, U, b, bh = cell.weight_ih_l0, cell.weight_hh_l0, cell.bias_ih_l0, cell.bias_hh_l0
+    kernel = name == "lstm" and U.shape[1] >= LSTM_KERNEL_MIN_H and triton_ready(x)
     h0 = (state[0] if cell.config.core == "lstm" else state).unsqueeze(0)  # (1, B, H) zeros
     G = b.shape[0]
     if isinstance(dyn, hoist.Plain):
@@ -99,19 +106,41 @@ def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, state, _dyn, _t0):
             w_ih = torch.cat([W, b[:, None]], dim=1)  # (G, I + 1)
         else:
             inp, dyn_state = hoist.adam_from_input(dyn, x, W, b, constants)  # (T, B, G); (v_T, r_T) (B, G)
-            w_ih = constants.get(("eye", G, b.dtype, b.device), lambda: torch.eye(G, dtype=b.dtype, device=b.device))
-    weights = [w_ih, U, b_ih, bh]
-    flags = dict(has_biases=True, num_layers=1, dropout=0.0, train=torch.is_grad_enabled(), bidirectional=False,
-                 batch_first=False)
-    if cell.config.core == "lstm":
-        out, h, c = compiled.fused_rnn(name, inp, (h0, h0), weights, **flags)
-        core = (h[0], c[0])
+            w_ih = None if kernel else constants.get(("eye", G, b.dtype, b.device),
+                                                     lambda: torch.eye(G, dtype=b.dtype, device=b.device))
+    if kernel:
+        cell.fast_path = "triton"
+        out, core = _lstm_kernel(inp, w_ih, b_ih, bh, U)
     else:
-        out, h = compiled.fused_rnn(name, inp, h0, weights, **flags)
-        core = h[0]
+        weights = [w_ih, U, b_ih, bh]
+        flags = dict(has_biases=True, num_layers=1, dropout=0.0, train=torch.is_grad_enabled(), bidirectional=False,
+                     batch_first=False)
+        if cell.config.core == "lstm":
+            out, h, c = compiled.fused_rnn(name, inp, (h0, h0), weights, **flags)
+            core = (h[0], c[0])
+        else:
+            out, h = compiled.fused_rnn(name, inp, h0, weights, **flags)
+            core = h[0]
+        out = out.transpose(0, 1)
     if hoist.linear(dyn) and not isinstance(dyn, hoist.Plain):  # after the operator: off the GPU's critical path
         dyn_state = (torch.nn.functional.linear(inp[-1], w_ih),)  # v_T (B, G)
-    return out.transpose(0, 1), core, dyn_state
+    return out, core, dyn_state
+
+
+def _lstm_kernel(inp: Tensor, w_ih: Tensor | None, b_ih: Tensor, bh: Tensor, U: Tensor):
+    """The LSTM over a time-major stream inp (T, B, F) with input weight w_ih (None: inp is
+    already the gates' input part, adam / rmsprop) through the Triton kernel of the
+    paper-form NAG LSTM with c_t = 0, which is the LSTM fed -sg as its input part.
+    -> (out (B, T, H), (h_T, c_T))."""
+    from .triton_nag_lstm import nag_lstm_fwd
+
+    if w_ih is None:
+        sg = torch.neg(inp.transpose(0, 1).contiguous())  # (B, T, 4H)
+    else:  # the projection batch-major, negated through the (small) weights
+        sg = torch.nn.functional.linear(inp.transpose(0, 1), -w_ih, -b_ih)
+    zero = torch.zeros(inp.shape[0], dtype=inp.dtype, device=inp.device)
+    Hs, Cs, _, _ = nag_lstm_fwd(sg, U, bh, zero)
+    return Hs[:, 1:], (Hs[:, -1], Cs[:, -1])
 
 
 def _hoisted_layer(cell: Cell, layer, x: Tensor, state, dyn, t0):

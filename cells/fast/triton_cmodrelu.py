@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import launch, precision, tl, triton
+from cells.fast._triton import launch, launch_split, precision, split_ways, tl, triton
 from cells.fast.ops import custom_op
 from cells.fast.triton_modrelu import save_matrix_and_states
 
 EPS = 1e-5  # cells.cores.orthogonal.complex_modrelu
 MAX_H = 64  # register-resident up to this H; at 128 its two (H x H) weight blocks overflow shared memory. Tiled above
+SPLIT = {128: 4}  # padded H -> programs per step on a GPU (measured; at 256 the slices spill: one program)
 
 
 if triton is not None:
-    from cells.fast._triton import batch_rows, carried, columns, resident_block, rows, tiled_dot_pair, tiled_product
+    from cells.fast._triton import (batch_rows, carried, columns, resident_block, rows, split_block, step_barrier,
+                                    tiled_dot_pair, tiled_product)
 
     @triton.jit
     def _scale(pr, pi, bb, eps):
@@ -154,6 +156,98 @@ if triton is not None:
             tl.debug_barrier()
 
 
+    @triton.jit
+    def _cmodrelu_fwd_split(A, M, bias, Hs, P, B, T, H, eps, Count, t0, t1, BB: tl.constexpr, HP: tl.constexpr,
+                            HS: tl.constexpr, SYNC: tl.constexpr, PREC: tl.constexpr):
+        # Program (s, b) owns complex columns rn of the new state and holds Wr[:, rn], Wi[:, rn];
+        # each step it reads the whole h_{t-1} its siblings wrote, and loads its next a_t
+        # before it waits for them.
+        rb, mb, rk, mk, rn, mn, m2, mh = split_block(B, H, BB, HP, HS)
+        W2 = 2 * H
+        k = rk[:, None] * W2 + rn[None, :]
+        mw = mk[:, None] & mn[None, :]
+        wr = tl.load(M + k, mask=mw, other=0.0)
+        wi = tl.load(M + k + H, mask=mw, other=0.0)
+        bb = tl.load(bias + rn, mask=mn, other=0.0)
+        at = rows(rb, t0, T, W2, rn)
+        ar = tl.load(A + at, mask=m2, other=0.0)
+        ai = tl.load(A + at + H, mask=m2, other=0.0)
+        for t in range(t0, t1):
+            hp = rows(rb, t, T + 1, W2, rk)
+            hr = tl.load(Hs + hp, mask=mh, other=0.0, cache_modifier=".cg")  # L2: siblings wrote it
+            hi = tl.load(Hs + hp + H, mask=mh, other=0.0, cache_modifier=".cg")
+            pr = ar + tl.dot(hr, wr, input_precision=PREC)
+            pr -= tl.dot(hi, wi, input_precision=PREC)
+            pi = ai + tl.dot(hr, wi, input_precision=PREC)
+            pi += tl.dot(hi, wr, input_precision=PREC)
+            f = _scale(pr, pi, bb, eps)
+            at = rows(rb, t, T, W2, rn)
+            tl.store(P + at, pr, mask=m2)
+            tl.store(P + at + H, pi, mask=m2)
+            ht = rows(rb, t + 1, T + 1, W2, rn)
+            tl.store(Hs + ht, pr * f, mask=m2)
+            tl.store(Hs + ht + H, pi * f, mask=m2)
+            nxt = m2 & (rn * 0 + t + 1 < t1)[None, :]
+            ar = tl.load(A + at + W2, mask=nxt, other=0.0)  # a_{t+1}
+            ai = tl.load(A + at + W2 + H, mask=nxt, other=0.0)
+            if SYNC:
+                step_barrier(Count + tl.program_id(1), tl.num_programs(0) * (t + 1))
+
+    @triton.jit
+    def _cmodrelu_bwd_split(dH, P, M, bias, G, GH, DB, B, T, H, eps, Count, t0, t1, BB: tl.constexpr,
+                            HP: tl.constexpr, HS: tl.constexpr, SYNC: tl.constexpr, PREC: tl.constexpr):
+        # Program (s, b) owns complex columns rn of dL/dh and holds Wr^T[:, rn], Wi^T[:, rn]. Step
+        # i (t = T-1-i) first carries the whole G_{t+1} its siblings wrote back one step, then
+        # writes its columns of G_t, loads its inputs of the next step and waits; after the loop
+        # (t1 = T) it carries G_0 into GH. DB (B, H) holds the running dL/db between launches.
+        rb, mb, rk, mk, rn, mn, m2, mh = split_block(B, H, BB, HP, HS)
+        W2 = 2 * H
+        k = rn[None, :] * W2 + rk[:, None]  # transposed: [k, n] = M[n, k]
+        mw = mk[:, None] & mn[None, :]
+        tr = tl.load(M + k, mask=mw, other=0.0)
+        ti = tl.load(M + k + H, mask=mw, other=0.0)
+        bb = tl.load(bias + rn, mask=mn, other=0.0)
+        sd = rb[:, None] * H + rn[None, :]
+        db = tl.load(DB + sd, mask=m2, other=0.0)
+        at = rows(rb, T - 1 - t0, T, W2, rn)  # P_t and dL/dh_t (row t + 1 of dH) of the first step
+        ht = rows(rb, T - t0, T + 1, W2, rn)
+        live = m2 & (rn * 0 + t0 < t1)[None, :]
+        pr = tl.load(P + at, mask=live, other=0.0)
+        pi = tl.load(P + at + H, mask=live, other=0.0)
+        dr = tl.load(dH + ht, mask=live, other=0.0)
+        di = tl.load(dH + ht + H, mask=live, other=0.0)
+        for i in range(t0, t1):  # reverse time (why not a negative-step range: _triton.py)
+            t = T - 1 - i
+            gp = rows(rb, t + 1, T, W2, rk)  # G_{t+1}, none at t = T - 1
+            mg = mh & (rk * 0 + t + 1 < T)[None, :]
+            gr = tl.load(G + gp, mask=mg, other=0.0, cache_modifier=".cg")
+            gi = tl.load(G + gp + H, mask=mg, other=0.0, cache_modifier=".cg")
+            ghr = dr + tl.dot(gr, tr, input_precision=PREC) + tl.dot(gi, ti, input_precision=PREC)
+            ghi = di + tl.dot(gi, tr, input_precision=PREC) - tl.dot(gr, ti, input_precision=PREC)
+            gtr, gti, dbt = _scale_grad(pr, pi, ghr, ghi, bb, eps)
+            db += dbt
+            at = rows(rb, t, T, W2, rn)
+            tl.store(G + at, gtr, mask=m2)
+            tl.store(G + at + H, gti, mask=m2)
+            nxt = m2 & (rn * 0 + i + 1 < t1)[None, :]  # step t - 1's P and dL/dh (row t of dH)
+            pr = tl.load(P + at - W2, mask=nxt, other=0.0)
+            pi = tl.load(P + at - W2 + H, mask=nxt, other=0.0)
+            ht = rows(rb, t, T + 1, W2, rn)
+            dr = tl.load(dH + ht, mask=nxt, other=0.0)
+            di = tl.load(dH + ht + H, mask=nxt, other=0.0)
+            if SYNC:
+                step_barrier(Count + tl.program_id(1), tl.num_programs(0) * (i + 1))
+        tl.store(DB + sd, db, mask=m2)
+        if t1 == T:  # dL/dh0 from the steps: G_0 @ M^T
+            gp = rows(rb, 0, T, W2, rk)
+            gr = tl.load(G + gp, mask=mh, other=0.0, cache_modifier=".cg")
+            gi = tl.load(G + gp + H, mask=mh, other=0.0, cache_modifier=".cg")
+            row = rb[:, None] * W2 + rn[None, :]
+            tl.store(GH + row, tl.dot(gr, tr, input_precision=PREC) + tl.dot(gi, ti, input_precision=PREC), mask=m2)
+            tl.store(GH + row + H, tl.dot(gi, tr, input_precision=PREC) - tl.dot(gr, ti, input_precision=PREC),
+                     mask=m2)
+
+
 def _cmodrelu_bwd_fake(dH, P, M, bias):
     B, T, W2 = P.shape
     return torch.empty_like(P), bias.new_empty(bias.shape), P.new_empty(B, W2)
@@ -169,6 +263,11 @@ def cmodrelu_bwd(dH: torch.Tensor, P: torch.Tensor, M: torch.Tensor,
     G = torch.empty_like(P)
     GH = torch.zeros(B, W2, device=P.device, dtype=P.dtype)
     DB = torch.zeros(B, H, device=P.device, dtype=P.dtype)
+    S = split_ways(B, H, P.device, SPLIT)
+    if S > 1:
+        launch_split(_cmodrelu_bwd_split, S, B, H, T, dH, P, M.contiguous(), bias.contiguous(), G, GH, DB,
+                     B, T, H, EPS, prec=precision(), tail=True)
+        return G, DB.sum(0), GH
     launch(_cmodrelu_bwd, _cmodrelu_bwd_tiled, B, H, dH, P, M.contiguous(), bias.contiguous(), G, GH, DB,
            B, T, H, EPS, resident_max=MAX_H, prec=precision())
     return G, DB.sum(0), GH
@@ -199,6 +298,10 @@ def cmodrelu_fwd(a: torch.Tensor, M: torch.Tensor, bias: torch.Tensor,
     Hs = torch.empty(B, T + 1, W2, device=a.device, dtype=a.dtype)
     Hs[:, 0] = h0
     P = torch.empty_like(a)
+    S = split_ways(B, H, a.device, SPLIT)
+    if S > 1:
+        launch_split(_cmodrelu_fwd_split, S, B, H, T, a, M, bias, Hs, P, B, T, H, EPS, prec=precision())
+        return Hs, P
     launch(_cmodrelu_fwd, _cmodrelu_fwd_tiled, B, H, a, M, bias, Hs, P, B, T, H, EPS,
            resident_max=MAX_H, prec=precision())
     return Hs, P

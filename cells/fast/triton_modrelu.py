@@ -16,11 +16,19 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import RESIDENT_MAX, launch, precision, tl, triton
+from cells.fast._triton import RESIDENT_MAX, launch, launch_split, precision, split_ways, tl, triton
 from cells.fast.ops import custom_op
 
+SPLIT = {256: 8}  # padded H -> programs per step on a GPU (measured; up to 128 the register-resident kernel)
+
 if triton is not None:
-    from cells.fast._triton import batch_rows, carried, columns, resident_block, row_ptrs, tiled_dot, tiled_product
+    from cells.fast._triton import (batch_rows, carried, columns, resident_block, row_ptrs, rows, split_block,
+                                    step_barrier, tiled_dot, tiled_product)
+
+    @triton.jit
+    def _modrelu(acc, bb):
+        mag = tl.maximum(tl.abs(acc) + bb[None, :], 0.0)
+        return tl.where(acc > 0, mag, tl.where(acc < 0, -mag, 0.0))
 
     @triton.jit
     def _modrelu_fwd_kernel(A, M, bias, Hs, P, B, T, H,
@@ -31,11 +39,9 @@ if triton is not None:
                 rn, mn, m2 = columns(n0, H, BN, mb)
                 acc = tl.load(row_ptrs(A, rb, t, T, H, rn), mask=m2, other=0.0)
                 acc = tiled_dot(acc, Hs, rb, mb, t, T + 1, H, M, rn, mn, H, False, BK, PREC)  # + h_{t-1} @ M
-                bb = tl.load(bias + rn, mask=mn, other=0.0)
-                mag = tl.maximum(tl.abs(acc) + bb[None, :], 0.0)
-                h = tl.where(acc > 0, mag, tl.where(acc < 0, -mag, 0.0))
                 tl.store(row_ptrs(P, rb, t, T, H, rn), acc, mask=m2)
-                tl.store(row_ptrs(Hs, rb, t + 1, T + 1, H, rn), h, mask=m2)
+                tl.store(row_ptrs(Hs, rb, t + 1, T + 1, H, rn), _modrelu(acc, tl.load(bias + rn, mask=mn, other=0.0)),
+                         mask=m2)
             tl.debug_barrier()
 
     @triton.jit
@@ -72,8 +78,7 @@ if triton is not None:
         for t in range(T):
             acc = tl.load(row_ptrs(A, rb, t, T, H, rn), mask=m2, other=0.0)
             acc += tl.dot(h, w, input_precision=PREC)
-            mag = tl.maximum(tl.abs(acc) + bb[None, :], 0.0)
-            h = tl.where(acc > 0, mag, tl.where(acc < 0, -mag, 0.0))
+            h = _modrelu(acc, bb)
             tl.store(row_ptrs(P, rb, t, T, H, rn), acc, mask=m2)
             tl.store(row_ptrs(Hs, rb, t + 1, T + 1, H, rn), h, mask=m2)
 
@@ -99,6 +104,57 @@ if triton is not None:
         tl.store(DB + rb[:, None] * H + rn[None, :], db, mask=m2)
 
 
+    @triton.jit
+    def _modrelu_fwd_split(A, M, bias, Hs, P, B, T, H, Count, t0, t1, BB: tl.constexpr, HP: tl.constexpr,
+                           HS: tl.constexpr, SYNC: tl.constexpr, PREC: tl.constexpr):
+        # Program (s, b) owns columns rn of the new state and holds M[:, rn]; each step it reads
+        # the whole h_{t-1} its siblings wrote, and loads its next a_t before it waits for them
+        # (_triton.launch_split).
+        rb, mb, rk, mk, rn, mn, m2, mh = split_block(B, H, BB, HP, HS)
+        w = tl.load(M + rk[:, None] * H + rn[None, :], mask=mk[:, None] & mn[None, :], other=0.0)
+        bb = tl.load(bias + rn, mask=mn, other=0.0)
+        a = tl.load(row_ptrs(A, rb, t0, T, H, rn), mask=m2, other=0.0)
+        for t in range(t0, t1):
+            h = tl.load(row_ptrs(Hs, rb, t, T + 1, H, rk), mask=mh, other=0.0, cache_modifier=".cg")
+            acc = a + tl.dot(h, w, input_precision=PREC)
+            tl.store(row_ptrs(P, rb, t, T, H, rn), acc, mask=m2)
+            tl.store(row_ptrs(Hs, rb, t + 1, T + 1, H, rn), _modrelu(acc, bb), mask=m2)
+            a = tl.load(row_ptrs(A, rb, t + 1, T, H, rn), mask=m2 & (rn * 0 + t + 1 < t1)[None, :], other=0.0)
+            if SYNC:
+                step_barrier(Count + tl.program_id(1), tl.num_programs(0) * (t + 1))
+
+    @triton.jit
+    def _modrelu_bwd_split(dH, P, M, bias, G, DB, B, T, H, Count, t0, t1, BB: tl.constexpr, HP: tl.constexpr,
+                           HS: tl.constexpr, SYNC: tl.constexpr, PREC: tl.constexpr):
+        # Program (s, b) owns columns rn of dL/dh and holds M^T[:, rn]. Step i (t = T-1-i) first
+        # carries the whole G_{t+1} its siblings wrote back one step, then writes its columns of
+        # G_t, loads its inputs of the next step and waits. DB (B, H) holds the running dL/db
+        # between launches.
+        rb, mb, rk, mk, rn, mn, m2, mh = split_block(B, H, BB, HP, HS)
+        w = tl.load(M + rn[None, :] * H + rk[:, None], mask=mk[:, None] & mn[None, :], other=0.0)  # M^T[k, n]
+        bb = tl.load(bias + rn, mask=mn, other=0.0)
+        sd = rb[:, None] * H + rn[None, :]
+        db = tl.load(DB + sd, mask=m2, other=0.0)
+        live = m2 & (rn * 0 + t0 < t1)[None, :]  # P_t and dL/dh_t (row t + 1 of dH) of the first step
+        p = tl.load(row_ptrs(P, rb, T - 1 - t0, T, H, rn), mask=live, other=0.0)
+        d = tl.load(row_ptrs(dH, rb, T - t0, T + 1, H, rn), mask=live, other=0.0)
+        for i in range(t0, t1):  # reverse time (why not a negative-step range: _triton.py)
+            t = T - 1 - i
+            mg = mh & (rk * 0 + t + 1 < T)[None, :]  # G_{t+1}, none at t = T - 1
+            gn = tl.load(row_ptrs(G, rb, t + 1, T, H, rk), mask=mg, other=0.0, cache_modifier=".cg")
+            gh = d + tl.dot(gn, w, input_precision=PREC)
+            on = (tl.abs(p) + bb[None, :]) > 0
+            sgn = tl.where(p > 0, 1.0, tl.where(p < 0, -1.0, 0.0))
+            db += tl.where(on, gh * sgn, 0.0)
+            tl.store(row_ptrs(G, rb, t, T, H, rn), tl.where(on, gh * sgn * sgn, 0.0), mask=m2)
+            nxt = m2 & (rn * 0 + i + 1 < t1)[None, :]
+            p = tl.load(row_ptrs(P, rb, t - 1, T, H, rn), mask=nxt, other=0.0)
+            d = tl.load(row_ptrs(dH, rb, t, T + 1, H, rn), mask=nxt, other=0.0)
+            if SYNC:
+                step_barrier(Count + tl.program_id(1), tl.num_programs(0) * (i + 1))
+        tl.store(DB + sd, db, mask=m2)
+
+
 def _modrelu_bwd_fake(dH, P, M, bias):
     return torch.empty_like(P), bias.new_empty(bias.shape)
 
@@ -112,6 +168,11 @@ def modrelu_bwd(dH: torch.Tensor, P: torch.Tensor, M: torch.Tensor,
     G = torch.empty_like(P)
     GH = torch.zeros(B, H, device=P.device, dtype=P.dtype)
     DB = torch.zeros_like(GH)
+    S = split_ways(B, H, P.device, SPLIT)
+    if S > 1:
+        launch_split(_modrelu_bwd_split, S, B, H, T, dH, P, M.contiguous(), bias.contiguous(), G, DB, B, T, H,
+                     prec=precision())
+        return G, DB.sum(0)
     launch(_modrelu_bwd_resident, _modrelu_bwd_kernel, B, H, dH, P, M.contiguous(), bias.contiguous(), G, GH, DB,
            B, T, H, resident_max=RESIDENT_MAX, prec=precision())
     return G, DB.sum(0)
@@ -143,6 +204,10 @@ def modrelu_fwd(a: torch.Tensor, M: torch.Tensor, bias: torch.Tensor) -> tuple[t
     B, T, H = a.shape
     Hs = torch.zeros(B, T + 1, H, device=a.device, dtype=a.dtype)
     P = torch.empty_like(a)
+    S = split_ways(B, H, a.device, SPLIT)
+    if S > 1:
+        launch_split(_modrelu_fwd_split, S, B, H, T, a, M, bias, Hs, P, B, T, H, prec=precision())
+        return Hs, P
     launch(_modrelu_fwd_resident, _modrelu_fwd_kernel, B, H, a, M, bias, Hs, P, B, T, H,
            resident_max=RESIDENT_MAX, prec=precision())
     return Hs, P

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import kernel_tanh, launch, precision, tl, triton
+from cells.fast._triton import kernel_tanh, launch, launch_split, precision, split_ways, tl, triton
 from cells.fast.ops import custom_op
 
 NUM_WARPS = 8  # four gate tiles a step: 8 warps run them faster than the tiled kernels' usual 4
+SPLIT = {128: 8, 256: 8}  # padded H -> programs per step on a GPU (measured)
 
 if triton is not None:
-    from cells.fast._triton import batch_rows, carried, columns, row_ptrs, rows, tiled_product, x_tile
+    from cells.fast._triton import (batch_rows, carried, columns, row_ptrs, rows, split_block, step_barrier,
+                                    tiled_product, x_tile)
 
     tanh = kernel_tanh()  # bound now, as triton.jit binds compiled / interpreted now
 
@@ -128,6 +130,128 @@ if triton is not None:
             tl.debug_barrier()
 
 
+    @triton.jit
+    def _gate_tiles(X, rb, t, T, G4, H, rn, m):
+        """The four (BB x HS) gate tiles of row t of X (B, T, 4H) at columns rn (zero where not m)."""
+        p = row_ptrs(X, rb, t, T, G4, rn)
+        return (tl.load(p, mask=m, other=0.0), tl.load(p + H, mask=m, other=0.0),
+                tl.load(p + 2 * H, mask=m, other=0.0), tl.load(p + 3 * H, mask=m, other=0.0))
+
+    @triton.jit
+    def _store_gates(X, rb, t, T, G4, H, rn, m, a, b, c, d):
+        p = row_ptrs(X, rb, t, T, G4, rn)
+        tl.store(p, a, mask=m)
+        tl.store(p + H, b, mask=m)
+        tl.store(p + 2 * H, c, mask=m)
+        tl.store(p + 3 * H, d, mask=m)
+
+    @triton.jit
+    def _nag_lstm_fwd_split(SG, W, bias, CO, Hs, Cs, Us, P, B, T, H, Count, t0, t1, BB: tl.constexpr,
+                            HP: tl.constexpr, HS: tl.constexpr, SYNC: tl.constexpr, PREC: tl.constexpr):
+        # Program (s, b) owns state columns rn (and their four gate rows) and holds U^T[:, gate
+        # rows]; its own u_{t-1} and c_{t-1} stay in registers. Each step it reads the whole
+        # h_{t-1} its siblings wrote, and loads its next s g_t before it waits for them.
+        rb, mb, rk, mk, rn, mn, m2, mh = split_block(B, H, BB, HP, HS)
+        G4 = 4 * H
+        mw = mk[:, None] & mn[None, :]
+        wp = W + rn[None, :] * H + rk[:, None]  # U^T[k, gate row n]
+        wi = tl.load(wp, mask=mw, other=0.0)
+        wf = tl.load(wp + H * H, mask=mw, other=0.0)
+        wg = tl.load(wp + 2 * H * H, mask=mw, other=0.0)
+        wo = tl.load(wp + 3 * H * H, mask=mw, other=0.0)
+        bi, bf, bg, bo = _gate_tiles(bias, rb * 0, 0, 1, G4, H, rn, m2)  # b_h in every row
+        qi, qf, qg, qo = _gate_tiles(Us, rb, t0, T + 1, G4, H, rn, m2)  # u_{t-1}
+        c = tl.load(row_ptrs(Cs, rb, t0, T + 1, H, rn), mask=m2, other=0.0)
+        si, sf, sg, so = _gate_tiles(SG, rb, t0, T, G4, H, rn, m2 & (rn * 0 + t0 < t1)[None, :])
+        for t in range(t0, t1):
+            ct = tl.load(CO + t)
+            h = tl.load(row_ptrs(Hs, rb, t, T + 1, H, rk), mask=mh, other=0.0, cache_modifier=".cg")
+            ui = tl.dot(h, wi, input_precision=PREC) + bi - si
+            uf = tl.dot(h, wf, input_precision=PREC) + bf - sf
+            ug = tl.dot(h, wg, input_precision=PREC) + bg - sg
+            uo = tl.dot(h, wo, input_precision=PREC) + bo - so
+            pi = ui + ct * (ui - qi)
+            pf = uf + ct * (uf - qf)
+            pg = ug + ct * (ug - qg)
+            po = uo + ct * (uo - qo)
+            _store_gates(Us, rb, t + 1, T + 1, G4, H, rn, m2, ui, uf, ug, uo)
+            _store_gates(P, rb, t, T, G4, H, rn, m2, pi, pf, pg, po)
+            c = _sigmoid(pf) * c + _sigmoid(pi) * tanh(pg)
+            hs = rows(rb, t + 1, T + 1, H, rn)
+            tl.store(Cs + hs, c, mask=m2)
+            tl.store(Hs + hs, _sigmoid(po) * tanh(c), mask=m2)
+            qi, qf, qg, qo = ui, uf, ug, uo
+            si, sf, sg, so = _gate_tiles(SG, rb, t + 1, T, G4, H, rn, m2 & (rn * 0 + t + 1 < t1)[None, :])
+            if SYNC:
+                step_barrier(Count + tl.program_id(1), tl.num_programs(0) * (t + 1))
+
+    @triton.jit
+    def _nag_lstm_bwd_split(dHs, dCs, dUs, P, Cs, W, CO, G, DC, DPN, B, T, H, Count, t0, t1, BB: tl.constexpr,
+                            HP: tl.constexpr, HS: tl.constexpr, SYNC: tl.constexpr, PREC: tl.constexpr):
+        # Program (s, b) owns state columns rn and holds U[:, rn] per gate block. Step i
+        # (t = T-1-i) first carries the whole G_{t+1} its siblings wrote back one step
+        # (dL/dh_t = G_{t+1} @ U), then writes its columns of G_t, loads its inputs of the next
+        # step and waits. DC (B, H) and DPN (B, 4H) hold its running dL/dc and dL/dp between
+        # launches.
+        rb, mb, rk, mk, rn, mn, m2, mh = split_block(B, H, BB, HP, HS)
+        G4 = 4 * H
+        mw = mk[:, None] & mn[None, :]
+        wp = W + rk[:, None] * H + rn[None, :]  # U[gate row k, n]
+        ui = tl.load(wp, mask=mw, other=0.0)
+        uf = tl.load(wp + H * H, mask=mw, other=0.0)
+        ug = tl.load(wp + 2 * H * H, mask=mw, other=0.0)
+        uo = tl.load(wp + 3 * H * H, mask=mw, other=0.0)
+        st = rb[:, None] * H + rn[None, :]
+        dcc = tl.load(DC + st, mask=m2, other=0.0)
+        npi, npf, npg, npo = _gate_tiles(DPN, rb, 0, 1, G4, H, rn, m2)
+        # step t's own inputs: p_t, dL/du_t, c_t, c_{t-1}, dL/dh_t and dL/dc_t (row t + 1 of the outputs)
+        t = T - 1 - t0
+        live = m2 & (rn * 0 + t0 < t1)[None, :]
+        xi, xf, xg, xo = _gate_tiles(P, rb, t, T, G4, H, rn, live)
+        ei, ef, eg, eo = _gate_tiles(dUs, rb, t + 1, T + 1, G4, H, rn, live)
+        hs = rows(rb, t + 1, T + 1, H, rn)
+        c = tl.load(Cs + hs, mask=live, other=0.0)
+        cp = tl.load(Cs + hs - H, mask=live, other=0.0)
+        dho = tl.load(dHs + hs, mask=live, other=0.0)
+        dco = tl.load(dCs + hs, mask=live, other=0.0)
+        for i in range(t0, t1):  # reverse time (why not a negative-step range: _triton.py)
+            t = T - 1 - i
+            ct = tl.load(CO + t)
+            cn = tl.load(CO + t + 1, mask=t + 1 < T, other=0.0)
+            mg = mh & (rk * 0 + t + 1 < T)[None, :]  # G_{t+1}, none at t = T - 1
+            gn = row_ptrs(G, rb, t + 1, T, G4, rk)
+            dh = dho + tl.dot(tl.load(gn, mask=mg, other=0.0, cache_modifier=".cg"), ui, input_precision=PREC)
+            dh += tl.dot(tl.load(gn + H, mask=mg, other=0.0, cache_modifier=".cg"), uf, input_precision=PREC)
+            dh += tl.dot(tl.load(gn + 2 * H, mask=mg, other=0.0, cache_modifier=".cg"), ug, input_precision=PREC)
+            dh += tl.dot(tl.load(gn + 3 * H, mask=mg, other=0.0, cache_modifier=".cg"), uo, input_precision=PREC)
+            ig = _sigmoid(xi)
+            fg = _sigmoid(xf)
+            gg = tanh(xg)
+            og = _sigmoid(xo)
+            tc = tanh(c)
+            dc = dcc + dco + dh * og * (1.0 - tc * tc)
+            dpi = dc * gg * ig * (1.0 - ig)
+            dpf = dc * cp * fg * (1.0 - fg)
+            dpg = dc * ig * (1.0 - gg * gg)
+            dpo = dh * tc * og * (1.0 - og)
+            dcc = dc * fg
+            _store_gates(G, rb, t, T, G4, H, rn, m2, (1.0 + ct) * dpi - cn * npi + ei, (1.0 + ct) * dpf - cn * npf + ef,
+                         (1.0 + ct) * dpg - cn * npg + eg, (1.0 + ct) * dpo - cn * npo + eo)
+            npi, npf, npg, npo = dpi, dpf, dpg, dpo
+            nxt = m2 & (rn * 0 + i + 1 < t1)[None, :]  # step t - 1's inputs
+            xi, xf, xg, xo = _gate_tiles(P, rb, t - 1, T, G4, H, rn, nxt)
+            ei, ef, eg, eo = _gate_tiles(dUs, rb, t, T + 1, G4, H, rn, nxt)
+            hs = rows(rb, t, T + 1, H, rn)
+            c = cp
+            cp = tl.load(Cs + hs - H, mask=nxt, other=0.0)
+            dho = tl.load(dHs + hs, mask=nxt, other=0.0)
+            dco = tl.load(dCs + hs, mask=nxt, other=0.0)
+            if SYNC:
+                step_barrier(Count + tl.program_id(1), tl.num_programs(0) * (i + 1))
+        tl.store(DC + st, dcc, mask=m2)
+        _store_gates(DPN, rb, 0, 1, G4, H, rn, m2, npi, npf, npg, npo)
+
+
 def _nag_lstm_bwd_fake(dHs, dCs, dUs, P, Cs, W, coeffs):
     return torch.empty_like(P)
 
@@ -142,6 +266,11 @@ def nag_lstm_bwd(dHs: torch.Tensor, dCs: torch.Tensor, dUs: torch.Tensor, P: tor
     DH = torch.zeros(B, H, device=P.device, dtype=P.dtype)
     DC = torch.zeros_like(DH)
     DPN = torch.zeros(B, G4, device=P.device, dtype=P.dtype)
+    S = split_ways(B, H, P.device, SPLIT)
+    if S > 1:
+        launch_split(_nag_lstm_bwd_split, S, B, H, T, dHs.contiguous(), dCs.contiguous(), dUs.contiguous(), P, Cs,
+                     W.contiguous(), coeffs.contiguous(), G, DC, DPN, B, T, H, prec=precision(dissipative=True))
+        return G
     launch(None, _nag_lstm_bwd, B, H, dHs.contiguous(), dCs.contiguous(), dUs.contiguous(), P, Cs,
            W.contiguous(), coeffs.contiguous(), G, DH, DC, DPN, B, T, H, prec=precision(dissipative=True),
            tiled_warps=NUM_WARPS)
@@ -183,6 +312,11 @@ def nag_lstm_fwd(sg: torch.Tensor, W: torch.Tensor, bias: torch.Tensor,
     Cs = torch.zeros_like(Hs)
     Us = torch.zeros(B, T + 1, G4, device=sg.device, dtype=sg.dtype)
     P = torch.empty_like(sg)
+    S = split_ways(B, H, sg.device, SPLIT)
+    if S > 1:
+        launch_split(_nag_lstm_fwd_split, S, B, H, T, sg, W, bias, coeffs, Hs, Cs, Us, P, B, T, H,
+                     prec=precision(dissipative=True))
+        return Hs, Cs, Us, P
     launch(None, _nag_lstm_fwd, B, H, sg, W, bias, coeffs, Hs, Cs, Us, P, B, T, H, prec=precision(dissipative=True),
            tiled_warps=NUM_WARPS)
     return Hs, Cs, Us, P

@@ -26,7 +26,8 @@ GRAD_FLOOR = {"orthogonal": 5e-2, "enrnn": 5e-2}  # by core; every other core: 5
 
 
 def rel(a, b):
-    return float((a.double() - b.double()).detach().norm() / b.double().detach().norm().clamp_min(1e-30))
+    a, b = (t.detach().to(torch.complex128 if t.is_complex() else torch.float64) for t in (a, b))
+    return float((a - b).norm() / b.norm().clamp_min(1e-30))
 
 
 def _run(cell, x, w):
@@ -35,7 +36,8 @@ def _run(cell, x, w):
 
 
 @pytest.mark.parametrize("spec,H", [(f, 128) for f in DEFAULT_FAMILIES] +
-                         [("momentum-cornn", 256), ("momentum-orthogonal", 256), ("momentum-unitary", 256)])
+                         [("momentum-cornn", 256), ("momentum-orthogonal", 256), ("momentum-unitary", 256),
+                          ("adam-lstm", 256), ("momentum-lstm", 256)])
 def test_auto_at_full_size_on_the_gpu(spec, H):
     dev = torch.device("cuda")
     torch.manual_seed(0)
@@ -56,3 +58,100 @@ def test_auto_at_full_size_on_the_gpu(spec, H):
     grad_err = max(rel(a, b) for a, b in zip(gf, g64))
     grad_ref = max(rel(a, b) for a, b in zip(g32, g64))
     assert grad_err <= max(8 * grad_ref, GRAD_FLOOR.get(cfg.core, 5e-4)), (grad_err, grad_ref)
+
+
+
+
+def _cmodrelu_loop(a, W, bias, h0):
+    """The complex modReLU recurrence step by step: the float64 yardstick of its kernels."""
+    from cells.fast.triton_cmodrelu import EPS, real_form
+
+    M, H, h, out = real_form(W), bias.shape[0], h0, []
+    for t in range(a.shape[1]):
+        z = a[:, t] + h @ M
+        m = torch.sqrt(z[:, :H] ** 2 + z[:, H:] ** 2)
+        f = torch.relu(m + bias) / (m + EPS)
+        h = torch.cat([z[:, :H] * f, z[:, H:] * f], 1)
+        out.append(h)
+    return torch.stack(out, 1)
+
+
+def _modrelu_loop(a, M, bias):
+    h, out = a.new_zeros(a.shape[0], a.shape[2]), []
+    for t in range(a.shape[1]):
+        z = a[:, t] + h @ M
+        h = torch.sign(z) * torch.relu(z.abs() + bias)
+        out.append(h)
+    return torch.stack(out, 1)
+
+
+def _nag_lstm_loop(sg, W, bias, coeffs):
+    B, T, G4 = sg.shape
+    h = c = sg.new_zeros(B, G4 // 4)
+    u_prev, out = sg.new_zeros(B, G4), []
+    for t in range(T):
+        u = h @ W.T + bias - sg[:, t]
+        i, f, g, o = (u + coeffs[t] * (u - u_prev)).chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        u_prev = u
+        out.append(h)
+    return torch.stack(out, 1)
+
+
+def _split_problem(kernel, B, T, H, dev):
+    """(inputs, kernel fn, float64 loop) of one split kernel at one size, as a cell feeds it."""
+    if kernel == "cmodrelu":
+        from cells.fast.triton_cmodrelu import cmodrelu_sequence
+        W = torch.linalg.qr(torch.randn(H, H, dtype=torch.complex128, device=dev))[0]
+        return ([torch.randn(B, T, 2 * H, device=dev), W, 0.01 * torch.randn(H, device=dev),
+                 torch.randn(B, 2 * H, device=dev)], cmodrelu_sequence, _cmodrelu_loop)
+    if kernel == "modrelu":
+        from cells.fast.triton_modrelu import modrelu_sequence
+        M = torch.linalg.qr(torch.randn(H, H, device=dev))[0]
+        return [torch.randn(B, T, H, device=dev), M, 0.01 * torch.randn(H, device=dev)], modrelu_sequence, _modrelu_loop
+    from cells.fast.triton_nag_lstm import nag_lstm_fwd
+    k = (torch.arange(T, device=dev) % 100 + 1).double()
+    coeffs = (k - 1) / (k + 2)
+    return ([torch.randn(B, T, 4 * H, device=dev), torch.randn(4 * H, H, device=dev) / H ** 0.5,
+             0.1 * torch.randn(4 * H, device=dev)],
+            lambda sg, W, b: nag_lstm_fwd(sg, W, b, coeffs.float())[0][:, 1:],
+            lambda sg, W, b: _nag_lstm_loop(sg, W, b, coeffs))
+
+
+@pytest.mark.parametrize("kernel,H,ways", [("cmodrelu", 128, 4), ("cmodrelu", 128, 8), ("modrelu", 128, 4),
+                                           ("modrelu", 256, 8), ("nag_lstm", 128, 4), ("nag_lstm", 128, 8),
+                                           ("nag_lstm", 256, 8)])
+def test_split_kernels_at_full_size(kernel, H, ways, monkeypatch):
+    """A split kernel's programs meet at a barrier each step (cells/fast/_triton.py,
+    `step_barrier`): every sibling arrives every step (the count), and the result is as close
+    to a float64 loop as the one-program kernel's; a missed wait would read a half-written
+    state, an error of the order of the state itself."""
+    from cells.fast import _triton, triton_cmodrelu, triton_modrelu, triton_nag_lstm
+
+    counts = []
+
+    def counted(*args, **kwargs):
+        counts.append(_triton.launch_split(*args, **kwargs))
+        return counts[-1]
+
+    for module in (triton_cmodrelu, triton_modrelu, triton_nag_lstm):
+        monkeypatch.setattr(module, "launch_split", counted)
+    dev = torch.device("cuda")
+    torch.manual_seed(0)
+    B, T = 128, 784
+    inputs, fn, loop = _split_problem(kernel, B, T, H, dev)
+    w = torch.randn(B, T, 2 * H if kernel == "cmodrelu" else H, device=dev, dtype=torch.float64)
+    leaves = [t.detach().to(torch.complex128 if t.is_complex() else torch.float64).requires_grad_() for t in inputs]
+    out = loop(*leaves)
+    truth = [out.detach()] + list(torch.autograd.grad((out * w).sum(), leaves))
+    errors = {}
+    for split in (1, ways):
+        monkeypatch.setitem(_triton.OVERRIDES, "split", split)
+        assert _triton.split_ways(B, H, dev, {}) == split
+        leaves = [t.detach().to(torch.complex64 if t.is_complex() else torch.float32).requires_grad_() for t in inputs]
+        out = fn(*leaves)
+        got = [out.detach()] + list(torch.autograd.grad((out * w.float()).sum(), leaves))
+        errors[split] = max(rel(a, b) for a, b in zip(got, truth))
+    assert len(counts) == 2 and all(c.tolist() == [ways * T] * (B // 16) for c in counts)
+    assert errors[ways] <= 3 * errors[1] + 1e-5, errors

@@ -130,6 +130,79 @@ def test_tiled_kernels_for_wide_states(core, H, monkeypatch):
         assert rel(a, b) < 1e-4
 
 
+@pytest.mark.parametrize("core,H,ways,kwargs", [
+    ("unitary", 40, 2, {}), ("unitary", 40, 4, {}), ("urnn", 20, 2, {}), ("orthogonal", 40, 4, {}),
+    ("enrnn", 20, 2, {}), ("lstm", 40, 2, {"dynamics": "nag_restart", "nag_form": "paper", "restart": 4})])
+def test_split_kernels(core, H, ways, kwargs, monkeypatch):
+    """Each step shared by `ways` programs, each owning a slice of the state's columns (the
+    last one masked: 40 in slices of 32 or 16); the interpreter runs them a launch per step."""
+    from cells.fast import _triton
+
+    monkeypatch.setitem(_triton.OVERRIDES, "split", ways)
+    torch.manual_seed(0)
+    cfg = CellConfig(core=core, input_size=1, hidden_size=H, **{"dynamics": "momentum", **kwargs})
+    ref = build_cell(cfg, impl="reference").double()
+    fast = build_cell(cfg, impl="auto")
+    fast.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ref.state_dict().items()})
+    x = torch.rand(17, 6, 1, dtype=torch.float64)
+    x32, x64 = x.float().requires_grad_(), x.clone().requires_grad_()
+    out, state = fast(x32)
+    assert fast.fast_path == "triton"
+    out64, state64 = ref(x64)
+    w = torch.randn_like(out64)
+    loss = (out * w.float()).sum() + sum(s.sum() for s in _leaves(state.core))
+    loss64 = (out64 * w).sum() + sum(s.sum() for s in _leaves(state64.core))
+    g = torch.autograd.grad(loss, [x32] + list(fast.parameters()))
+    g64 = torch.autograd.grad(loss64, [x64] + list(ref.parameters()))
+    assert rel(out, out64) < 1e-4
+    for a, b in zip(g, g64):
+        assert rel(a, b) < 1e-4
+
+
+def test_split_kernel_barrier_in_one_launch():
+    """One program per batch tile through the barrier path (one launch, SYNC): the count each
+    tile's barrier reached is its number of steps, and the states match the one-program kernel."""
+    from cells.fast import _triton, triton_cmodrelu as cm
+
+    torch.manual_seed(0)
+    B, T, H = 18, 5, 24
+    M = cm.real_form(torch.linalg.qr(torch.randn(H, H, dtype=torch.complex64))[0])
+    a, bias, h0 = torch.randn(B, T, 2 * H), 0.01 * torch.randn(H), torch.randn(B, 2 * H)
+    Hs, P = torch.empty(B, T + 1, 2 * H), torch.empty(B, T, 2 * H)
+    Hs[:, 0] = h0
+    count = torch.zeros(2, dtype=torch.int32)
+    cm._cmodrelu_fwd_split[(1, 2)](a, M, bias, Hs, P, B, T, H, cm.EPS, count, 0, T, BB=16, HP=32, HS=32, SYNC=True,
+                                   PREC="ieee")
+    assert count.tolist() == [T, T]
+    assert rel(Hs, cm.cmodrelu_fwd(a, M, bias, h0)[0]) < 1e-6
+
+
+@pytest.mark.parametrize("dynamics", ["plain", "momentum", "adam", "rmsprop"])
+def test_wide_lstm_runs_the_triton_lstm_kernel(dynamics, monkeypatch):
+    """From `LSTM_KERNEL_MIN_H` units (lowered here to 16) the LSTM families run the Triton
+    LSTM kernel instead of the fused RNN operator, on the same filtered stream: outputs,
+    final state (core and filter) and gradients match the fused operator's. (Against a
+    float64 loop, both are off by the float32 conditioning of Adam's 1 / sqrt(r), up to 1e-3.)"""
+    from cells.fast import auto
+
+    torch.manual_seed(0)
+    cfg = CellConfig(core="lstm", dynamics=dynamics, input_size=2, hidden_size=20)
+    cell = build_cell(cfg, impl="auto")
+    x = torch.rand(18, 9, 2)
+    res = {}
+    for min_h in (10_000, 16):
+        monkeypatch.setattr(auto, "LSTM_KERNEL_MIN_H", min_h)
+        xx = x.clone().requires_grad_()
+        out, state = cell(xx)
+        w = torch.linspace(-1, 1, out.numel()).view_as(out)
+        leaves = _leaves(state.core) + _leaves(state.dynamics)
+        loss = (out * w).sum() + sum(s.sum() for s in leaves)
+        res[cell.fast_path] = [out] + leaves + list(torch.autograd.grad(loss, [xx] + list(cell.parameters())))
+    assert set(res) == {"fused-rnn", "triton"}
+    for a, b in zip(res["triton"], res["fused-rnn"]):
+        assert rel(a, b) < 1e-5
+
+
 @pytest.mark.parametrize("T", [1, 7, 11])
 @pytest.mark.parametrize("core,dynamics", [("lstm", "adam"), ("lstm", "rmsprop"), ("gru", "adam"), ("gru", "rmsprop"),
                                            ("rnn", "adam"), ("rnn", "rmsprop"), ("cornn", "adam")])
