@@ -1,7 +1,9 @@
 """Triton, imported only when a fused kernel is about to run (CUDA, or TRITON_INTERPRET=1).
 
-The shared pieces of the recurrence kernels: the launcher and the `@triton.jit` helpers for
-indices, tiles and the tiled matrix-vector product. Written so that the kernels compile to
+The shared pieces of the recurrence kernels: the launchers and the `@triton.jit` helpers for
+indices, tiles, the tiled matrix-vector product and the per-step barrier of the split
+kernels (one batch tile's step shared by several programs, each holding a slice of the
+weights on chip: a step of one program waits on one SM's whole update). Written so that the kernels compile to
 the code of the hand-written kernels they replaced (sm_90 SASS compared by
 benchmarks/kernels_sass.py): one K loop per output tile, whatever the
 number of products in it (`tiled_dot_pair`: each extra loop is one more pipelined prologue

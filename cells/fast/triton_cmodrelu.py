@@ -5,8 +5,10 @@ real form [[Wr, Wi], [-Wi, Wr]] of the complex W (built outside from the paramet
 autograd reaches its free tensors), `cmodReLU(z) = z relu(|z| + b) / (|z| + 1e-5)` per
 complex entry, and the initial state h0 is trained. One program owns BB batch rows and
 keeps Re and Im of its state in registers (H <= 64; wider states are read back from the
-output buffer in tiles, any H); the backward runs in reverse time
-and writes G = dL/d(pre-activation); dM = sum_t h_{t-1}^T G_t after the loop.
+output buffer in tiles, any H); on a GPU at the widths in SPLIT, S programs share each step
+of a batch tile, each holding its columns of Wr and Wi (`_triton.launch_split`). The
+backward runs in reverse time and writes G = dL/d(pre-activation); dM = sum_t h_{t-1}^T G_t
+after the loop.
 """
 
 from __future__ import annotations

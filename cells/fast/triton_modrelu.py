@@ -7,7 +7,9 @@ and ENRNN (M = [[W1, 0], [W3, W2 / rho]], assembled outside the kernel).
 `modReLU(z) = sign(z) relu(|z| + b)`.
 
 Layout as in triton_cornn: one program owns BB batch rows for all T steps, the state of
-step t is read back from the output buffer (B, T+1, H) in tiles. The backward runs in
+step t is read back from the output buffer (B, T+1, H) in tiles (register-resident up to
+H = 128); on a GPU at the widths in SPLIT, S programs share each step of a batch tile, each
+holding its columns of M (`_triton.launch_split`). The backward runs in
 reverse time, writes G = dL/d(pre-activation) per step and the per-row partial sums of
 db; dM = sum_t h_{t-1}^T G_t is one large matrix product after the loop.
 """

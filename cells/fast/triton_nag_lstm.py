@@ -3,7 +3,10 @@
     u_t = h_{t-1} U^T + b_h - s g_t,   p_t = u_t + c_t (u_t - u_{t-1}),   LSTM update with gates p_t
 
 The filter depends on h, so nothing but `s g_t` (one product before the loop) leaves the
-time loop and cuDNN cannot run it. One program owns BB batch rows for all T steps; the
+time loop and cuDNN cannot run it. With c_t = 0 it is the LSTM fed -s g_t as its input
+part, which `auto` runs for wide LSTMs. On a GPU at the widths in SPLIT, S programs share
+each step of a batch tile, each owning H / S state columns and their four gate rows
+(`_triton.launch_split`); otherwise one program owns BB batch rows for all T steps; the
 states h, c (B, T+1, H) and u (B, T+1, 4H) live in the output buffers (row 0 the zero
 initial state) and are read back in tiles. The backward runs in reverse time and writes
 G = dL/du_t for every step (u_t reaches p_t with weight 1 + c_t and p_{t+1} with -c_{t+1});
