@@ -8,7 +8,7 @@ and ENRNN (M = [[W1, 0], [W3, W2 / rho]], assembled outside the kernel).
 
 Layout as in triton_cornn: one program owns BB batch rows for all T steps, the state of
 step t is read back from the output buffer (B, T+1, H) in tiles (register-resident up to
-H = 128); on a GPU at the widths in SPLIT, S programs share each step of a batch tile, each
+H = 128, RESIDENT_MAX); on a GPU at the widths in SPLIT, S programs share each step of a batch tile, each
 holding its columns of M (`_triton.launch_split`). The backward runs in
 reverse time, writes G = dL/d(pre-activation) per step and the per-row partial sums of
 db; dM = sum_t h_{t-1}^T G_t is one large matrix product after the loop.
@@ -21,7 +21,7 @@ import torch
 from cells.fast._triton import RESIDENT_MAX, launch, launch_split, precision, split_ways, tl, triton
 from cells.fast.ops import custom_op
 
-SPLIT = {256: 8}  # padded H -> programs per step on a GPU (measured; up to 128 the register-resident kernel)
+SPLIT = {128: 4, 256: 8}  # padded H -> programs per step on a GPU (measured); narrower: register-resident
 
 if triton is not None:
     from cells.fast._triton import (batch_rows, carried, columns, resident_block, row_ptrs, rows, split_block,
