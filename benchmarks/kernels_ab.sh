@@ -21,6 +21,7 @@ OUT=${1:?usage: [FAMILIES=...] [KERNELS=...] [TESTS=0] bash benchmarks/kernels_a
 BASE=${2:-4a2022f}
 shift; [ $# -gt 0 ] && shift
 PY=${PY:-python3}
+case $PY in */*) PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY");; esac  # the steps run in each tree's folder
 HERE=$PWD
 if [ -d "$BASE" ]; then  # a tree unpacked beforehand (where the copy of the checkout has no .git)
   BEFORE=$(cd "$BASE" && pwd)
@@ -39,7 +40,7 @@ done
 mkdir -p "$OUT"
 FAMILIES=${FAMILIES:-"momentum-cornn momentum-unicornn momentum-orthogonal momentum-enrnn momentum-unitary momentum-urnn
           nag_restart-lstm:nag_form=paper adam-lstm momentum-lstm"}
-KERNELS=${KERNELS:-"cornn modrelu cmodrelu nag_lstm unicornn"}
+KERNELS=${KERNELS:-"cornn modrelu cmodrelu nag_lstm lstm_gates unicornn cudnn_lstm"}
 if [ "${SMOKE:-0}" = 1 ]; then
   SIZES="--hidden 8 --batch 4 --steps 5 --iters 1 --warmup 0 --device cpu"
   OPS="--smoke"
