@@ -235,7 +235,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    """`python -m cells.benchmark [--families ...] [--hidden 128 256] [--out bench.json]`."""
+    """`python -m cells.benchmark [--families ...] [--hidden 128 256] [--split S] [--out bench.json]`."""
     p = argparse.ArgumentParser(prog="python -m cells.benchmark", description=__doc__.split("\n")[0])
     p.add_argument("--families", nargs="*", default=None)
     p.add_argument("--hidden", nargs="*", type=int, default=[128, 256])
@@ -247,10 +247,19 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--no-reference", action="store_true")
     p.add_argument("--device", default=None)
     p.add_argument("--out", default=None)
+    p.add_argument("--split", type=int, default=None,
+                   help="programs sharing each step of the split Triton kernels (1: one program; default: each kernel's table)")
     a = p.parse_args(argv)
-    result = run_benchmark(a.families, hidden_sizes=a.hidden, batch=a.batch, steps=a.steps, iters=a.iters,
-                           warmup=a.warmup, ref_iters=a.ref_iters, reference=not a.no_reference,
-                           device=a.device, log=lambda m: print(m, flush=True))
+    from cells.fast import _triton
+
+    before, _triton.OVERRIDES["split"] = _triton.OVERRIDES["split"], a.split
+    try:
+        result = run_benchmark(a.families, hidden_sizes=a.hidden, batch=a.batch, steps=a.steps, iters=a.iters,
+                               warmup=a.warmup, ref_iters=a.ref_iters, reference=not a.no_reference,
+                               device=a.device, log=lambda m: print(m, flush=True))
+    finally:
+        _triton.OVERRIDES["split"] = before
+    result["split"] = a.split
     print(format_table(result))
     if a.out:
         with open(a.out, "w") as f:

@@ -22,6 +22,19 @@ def test_run_benchmark_rows():
     assert "momentum-lstm" in format_table(result)
 
 
+def test_split_knob_is_recorded_and_reset(tmp_path):
+    """`python -m cells.benchmark --split S` times every split kernel at S programs (1: one
+    program) for this run only: the JSON says which, and the override is gone afterwards."""
+    from cells.benchmark import main
+    from cells.fast import _triton
+
+    out = tmp_path / "bench.json"
+    main(["--families", "momentum-gru", "--hidden", "8", "--batch", "3", "--steps", "4", "--iters", "1",
+          "--warmup", "0", "--no-reference", "--device", "cpu", "--split", "1", "--out", str(out)])
+    assert json.loads(out.read_text())["split"] == 1
+    assert _triton.OVERRIDES["split"] is None
+
+
 def test_every_default_family_parses():
     for spec in DEFAULT_FAMILIES:
         assert parse_family(spec, 16).hidden_size == 16
