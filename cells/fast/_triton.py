@@ -152,6 +152,12 @@ if triton is not None:
         tl.debug_barrier()
 
     @triton.jit
+    def step_mask(m, cols, t, end):
+        """m (rows x cols) where step t < end, all off past it: the scalar test broadcast over the
+        columns (the interpreter refuses a scalar bool in a mask)."""
+        return m & (cols * 0 + t < end)[None, :]
+
+    @triton.jit
     def split_block(B, H, BB: tl.constexpr, HP: tl.constexpr, HS: tl.constexpr):
         """A split kernel's indices: this program's batch rows rb (axis 1) and mask mb; all
         HP columns rk of the state it reads and their mask mk; the HS columns rn it owns

@@ -95,7 +95,6 @@ def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, state, _dyn, _t0):
     dyn, constants = cell.dynamics, cell.fast_constants
     W, U, b, bh = cell.weight_ih_l0, cell.weight_hh_l0, cell.bias_ih_l0, cell.bias_hh_l0
     kernel = name == "lstm" and U.shape[1] >= LSTM_KERNEL_MIN_H and triton_ready(x)
-    h0 = (state[0] if cell.config.core == "lstm" else state).unsqueeze(0)  # (1, B, H) zeros
     G = b.shape[0]
     if isinstance(dyn, hoist.Plain):
         inp, w_ih, b_ih, dyn_state = x.transpose(0, 1), W, b, ()
@@ -110,8 +109,9 @@ def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, state, _dyn, _t0):
                                                      lambda: torch.eye(G, dtype=b.dtype, device=b.device))
     if kernel:
         cell.fast_path = "triton"
-        out, core = _lstm_kernel(inp, w_ih, b_ih, bh, U)
+        out, core = _lstm_kernel(inp, w_ih, b_ih, bh, U, constants)
     else:
+        h0 = (state[0] if cell.config.core == "lstm" else state).unsqueeze(0)  # (1, B, H) zeros
         weights = [w_ih, U, b_ih, bh]
         flags = dict(has_biases=True, num_layers=1, dropout=0.0, train=torch.is_grad_enabled(), bidirectional=False,
                      batch_first=False)
@@ -127,7 +127,7 @@ def _fused_rnn(cell: Cell, layer: Cell, x: Tensor, state, _dyn, _t0):
     return out, core, dyn_state
 
 
-def _lstm_kernel(inp: Tensor, w_ih: Tensor | None, b_ih: Tensor, bh: Tensor, U: Tensor):
+def _lstm_kernel(inp: Tensor, w_ih: Tensor | None, b_ih: Tensor, bh: Tensor, U: Tensor, constants: Constants):
     """The LSTM over a time-major stream inp (T, B, F) with input weight w_ih (None: inp is
     already the gates' input part, adam / rmsprop) through the Triton kernel of the
     paper-form NAG LSTM with c_t = 0, which is the LSTM fed -sg as its input part.
@@ -138,7 +138,8 @@ def _lstm_kernel(inp: Tensor, w_ih: Tensor | None, b_ih: Tensor, bh: Tensor, U: 
         sg = torch.neg(inp.transpose(0, 1).contiguous())  # (B, T, 4H)
     else:  # the projection batch-major, negated through the (small) weights
         sg = torch.nn.functional.linear(inp.transpose(0, 1), -w_ih, -b_ih)
-    zero = torch.zeros(inp.shape[0], dtype=inp.dtype, device=inp.device)
+    T = inp.shape[0]
+    zero = constants.get(("zeros", T, inp.dtype, inp.device), lambda: inp.new_zeros(T))  # c_t
     Hs, Cs, _, _ = nag_lstm_fwd(sg, U, bh, zero)
     return Hs[:, 1:], (Hs[:, -1], Cs[:, -1])
 

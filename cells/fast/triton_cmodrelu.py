@@ -26,7 +26,7 @@ SPLIT = {128: 4}  # padded H -> programs per step on a GPU (measured; at 256 the
 
 if triton is not None:
     from cells.fast._triton import (batch_rows, carried, columns, resident_block, rows, split_block, step_barrier,
-                                    tiled_dot_pair, tiled_product)
+                                    step_mask, tiled_dot_pair, tiled_product)
 
     @triton.jit
     def _scale(pr, pi, bb, eps):
@@ -189,7 +189,7 @@ if triton is not None:
             ht = rows(rb, t + 1, T + 1, W2, rn)
             tl.store(Hs + ht, pr * f, mask=m2)
             tl.store(Hs + ht + H, pi * f, mask=m2)
-            nxt = m2 & (rn * 0 + t + 1 < t1)[None, :]
+            nxt = step_mask(m2, rn, t + 1, t1)
             ar = tl.load(A + at + W2, mask=nxt, other=0.0)  # a_{t+1}
             ai = tl.load(A + at + W2 + H, mask=nxt, other=0.0)
             if SYNC:
@@ -213,7 +213,7 @@ if triton is not None:
         db = tl.load(DB + sd, mask=m2, other=0.0)
         at = rows(rb, T - 1 - t0, T, W2, rn)  # P_t and dL/dh_t (row t + 1 of dH) of the first step
         ht = rows(rb, T - t0, T + 1, W2, rn)
-        live = m2 & (rn * 0 + t0 < t1)[None, :]
+        live = step_mask(m2, rn, t0, t1)
         pr = tl.load(P + at, mask=live, other=0.0)
         pi = tl.load(P + at + H, mask=live, other=0.0)
         dr = tl.load(dH + ht, mask=live, other=0.0)
@@ -221,7 +221,7 @@ if triton is not None:
         for i in range(t0, t1):  # reverse time (why not a negative-step range: _triton.py)
             t = T - 1 - i
             gp = rows(rb, t + 1, T, W2, rk)  # G_{t+1}, none at t = T - 1
-            mg = mh & (rk * 0 + t + 1 < T)[None, :]
+            mg = step_mask(mh, rk, t + 1, T)
             gr = tl.load(G + gp, mask=mg, other=0.0, cache_modifier=".cg")
             gi = tl.load(G + gp + H, mask=mg, other=0.0, cache_modifier=".cg")
             ghr = dr + tl.dot(gr, tr, input_precision=PREC) + tl.dot(gi, ti, input_precision=PREC)
@@ -231,7 +231,7 @@ if triton is not None:
             at = rows(rb, t, T, W2, rn)
             tl.store(G + at, gtr, mask=m2)
             tl.store(G + at + H, gti, mask=m2)
-            nxt = m2 & (rn * 0 + i + 1 < t1)[None, :]  # step t - 1's P and dL/dh (row t of dH)
+            nxt = step_mask(m2, rn, i + 1, t1)  # step t - 1's P and dL/dh (row t of dH)
             pr = tl.load(P + at - W2, mask=nxt, other=0.0)
             pi = tl.load(P + at - W2 + H, mask=nxt, other=0.0)
             ht = rows(rb, t, T + 1, W2, rn)

@@ -25,7 +25,7 @@ SPLIT = {128: 4, 256: 8}  # padded H -> programs per step on a GPU (measured); n
 
 if triton is not None:
     from cells.fast._triton import (batch_rows, carried, columns, resident_block, row_ptrs, rows, split_block,
-                                    step_barrier, tiled_dot, tiled_product)
+                                    step_barrier, step_mask, tiled_dot, tiled_product)
 
     @triton.jit
     def _modrelu(acc, bb):
@@ -121,7 +121,7 @@ if triton is not None:
             acc = a + tl.dot(h, w, input_precision=PREC)
             tl.store(row_ptrs(P, rb, t, T, H, rn), acc, mask=m2)
             tl.store(row_ptrs(Hs, rb, t + 1, T + 1, H, rn), _modrelu(acc, bb), mask=m2)
-            a = tl.load(row_ptrs(A, rb, t + 1, T, H, rn), mask=m2 & (rn * 0 + t + 1 < t1)[None, :], other=0.0)
+            a = tl.load(row_ptrs(A, rb, t + 1, T, H, rn), mask=step_mask(m2, rn, t + 1, t1), other=0.0)
             if SYNC:
                 step_barrier(Count + tl.program_id(1), tl.num_programs(0) * (t + 1))
 
@@ -137,19 +137,19 @@ if triton is not None:
         bb = tl.load(bias + rn, mask=mn, other=0.0)
         sd = rb[:, None] * H + rn[None, :]
         db = tl.load(DB + sd, mask=m2, other=0.0)
-        live = m2 & (rn * 0 + t0 < t1)[None, :]  # P_t and dL/dh_t (row t + 1 of dH) of the first step
+        live = step_mask(m2, rn, t0, t1)  # P_t and dL/dh_t (row t + 1 of dH) of the first step
         p = tl.load(row_ptrs(P, rb, T - 1 - t0, T, H, rn), mask=live, other=0.0)
         d = tl.load(row_ptrs(dH, rb, T - t0, T + 1, H, rn), mask=live, other=0.0)
         for i in range(t0, t1):  # reverse time (why not a negative-step range: _triton.py)
             t = T - 1 - i
-            mg = mh & (rk * 0 + t + 1 < T)[None, :]  # G_{t+1}, none at t = T - 1
+            mg = step_mask(mh, rk, t + 1, T)  # G_{t+1}, none at t = T - 1
             gn = tl.load(row_ptrs(G, rb, t + 1, T, H, rk), mask=mg, other=0.0, cache_modifier=".cg")
             gh = d + tl.dot(gn, w, input_precision=PREC)
             on = (tl.abs(p) + bb[None, :]) > 0
             sgn = tl.where(p > 0, 1.0, tl.where(p < 0, -1.0, 0.0))
             db += tl.where(on, gh * sgn, 0.0)
             tl.store(row_ptrs(G, rb, t, T, H, rn), tl.where(on, gh * sgn * sgn, 0.0), mask=m2)
-            nxt = m2 & (rn * 0 + i + 1 < t1)[None, :]
+            nxt = step_mask(m2, rn, i + 1, t1)
             p = tl.load(row_ptrs(P, rb, t - 1, T, H, rn), mask=nxt, other=0.0)
             d = tl.load(row_ptrs(dH, rb, t, T + 1, H, rn), mask=nxt, other=0.0)
             if SYNC:

@@ -25,7 +25,7 @@ SPLIT = {128: 8, 256: 8}  # padded H -> programs per step on a GPU (measured)
 
 if triton is not None:
     from cells.fast._triton import (batch_rows, carried, columns, row_ptrs, rows, split_block, step_barrier,
-                                    tiled_product, x_tile)
+                                    step_mask, tiled_product, x_tile)
 
     tanh = kernel_tanh()  # bound now, as triton.jit binds compiled / interpreted now
 
@@ -165,7 +165,7 @@ if triton is not None:
         bi, bf, bg, bo = _gate_tiles(bias, rb * 0, 0, 1, G4, H, rn, m2)  # b_h in every row
         qi, qf, qg, qo = _gate_tiles(Us, rb, t0, T + 1, G4, H, rn, m2)  # u_{t-1}
         c = tl.load(row_ptrs(Cs, rb, t0, T + 1, H, rn), mask=m2, other=0.0)
-        si, sf, sg, so = _gate_tiles(SG, rb, t0, T, G4, H, rn, m2 & (rn * 0 + t0 < t1)[None, :])
+        si, sf, sg, so = _gate_tiles(SG, rb, t0, T, G4, H, rn, step_mask(m2, rn, t0, t1))
         for t in range(t0, t1):
             ct = tl.load(CO + t)
             h = tl.load(row_ptrs(Hs, rb, t, T + 1, H, rk), mask=mh, other=0.0, cache_modifier=".cg")
@@ -184,7 +184,7 @@ if triton is not None:
             tl.store(Cs + hs, c, mask=m2)
             tl.store(Hs + hs, _sigmoid(po) * tanh(c), mask=m2)
             qi, qf, qg, qo = ui, uf, ug, uo
-            si, sf, sg, so = _gate_tiles(SG, rb, t + 1, T, G4, H, rn, m2 & (rn * 0 + t + 1 < t1)[None, :])
+            si, sf, sg, so = _gate_tiles(SG, rb, t + 1, T, G4, H, rn, step_mask(m2, rn, t + 1, t1))
             if SYNC:
                 step_barrier(Count + tl.program_id(1), tl.num_programs(0) * (t + 1))
 
@@ -209,7 +209,7 @@ if triton is not None:
         npi, npf, npg, npo = _gate_tiles(DPN, rb, 0, 1, G4, H, rn, m2)
         # step t's own inputs: p_t, dL/du_t, c_t, c_{t-1}, dL/dh_t and dL/dc_t (row t + 1 of the outputs)
         t = T - 1 - t0
-        live = m2 & (rn * 0 + t0 < t1)[None, :]
+        live = step_mask(m2, rn, t0, t1)
         xi, xf, xg, xo = _gate_tiles(P, rb, t, T, G4, H, rn, live)
         ei, ef, eg, eo = _gate_tiles(dUs, rb, t + 1, T + 1, G4, H, rn, live)
         hs = rows(rb, t + 1, T + 1, H, rn)
@@ -221,7 +221,7 @@ if triton is not None:
             t = T - 1 - i
             ct = tl.load(CO + t)
             cn = tl.load(CO + t + 1, mask=t + 1 < T, other=0.0)
-            mg = mh & (rk * 0 + t + 1 < T)[None, :]  # G_{t+1}, none at t = T - 1
+            mg = step_mask(mh, rk, t + 1, T)  # G_{t+1}, none at t = T - 1
             gn = row_ptrs(G, rb, t + 1, T, G4, rk)
             dh = dho + tl.dot(tl.load(gn, mask=mg, other=0.0, cache_modifier=".cg"), ui, input_precision=PREC)
             dh += tl.dot(tl.load(gn + H, mask=mg, other=0.0, cache_modifier=".cg"), uf, input_precision=PREC)
@@ -241,7 +241,7 @@ if triton is not None:
             _store_gates(G, rb, t, T, G4, H, rn, m2, (1.0 + ct) * dpi - cn * npi + ei, (1.0 + ct) * dpf - cn * npf + ef,
                          (1.0 + ct) * dpg - cn * npg + eg, (1.0 + ct) * dpo - cn * npo + eo)
             npi, npf, npg, npo = dpi, dpf, dpg, dpo
-            nxt = m2 & (rn * 0 + i + 1 < t1)[None, :]  # step t - 1's inputs
+            nxt = step_mask(m2, rn, i + 1, t1)  # step t - 1's inputs
             xi, xf, xg, xo = _gate_tiles(P, rb, t - 1, T, G4, H, rn, nxt)
             ei, ef, eg, eo = _gate_tiles(dUs, rb, t, T + 1, G4, H, rn, nxt)
             hs = rows(rb, t, T + 1, H, rn)

@@ -60,8 +60,6 @@ def test_auto_at_full_size_on_the_gpu(spec, H):
     assert grad_err <= max(8 * grad_ref, GRAD_FLOOR.get(cfg.core, 5e-4)), (grad_err, grad_ref)
 
 
-
-
 def _cmodrelu_loop(a, W, bias, h0):
     """The complex modReLU recurrence step by step: the float64 yardstick of its kernels."""
     from cells.fast.triton_cmodrelu import EPS, real_form

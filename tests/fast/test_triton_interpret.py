@@ -103,6 +103,30 @@ def test_custom_ops_are_registered_and_opaque():
                           test_utils=("test_schema", "test_faketensor"))
 
 
+def _assert_triton_matches_reference(cfg: CellConfig, state_in_loss: bool = False) -> None:
+    """`auto` (float32) takes the Triton path for cfg and matches the float64 reference within
+    1e-4 on a (17, 6, 1) input: outputs, and the gradients of a random weighting of them (plus
+    the final core state's sum, `state_in_loss`) with respect to the input and every parameter."""
+    ref = build_cell(cfg, impl="reference").double()
+    fast = build_cell(cfg, impl="auto")
+    fast.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ref.state_dict().items()})
+    x = torch.rand(17, 6, 1, dtype=torch.float64)
+    x32, x64 = x.float().requires_grad_(), x.clone().requires_grad_()
+    out, state = fast(x32)
+    assert fast.fast_path == "triton"
+    out64, state64 = ref(x64)
+    w = torch.randn_like(out64)
+    loss, loss64 = (out * w.float()).sum(), (out64 * w).sum()
+    if state_in_loss:
+        loss = loss + sum(s.sum() for s in _leaves(state.core))
+        loss64 = loss64 + sum(s.sum() for s in _leaves(state64.core))
+    g = torch.autograd.grad(loss, [x32] + list(fast.parameters()))
+    g64 = torch.autograd.grad(loss64, [x64] + list(ref.parameters()))
+    assert rel(out, out64) < 1e-4
+    for a, b in zip(g, g64):
+        assert rel(a, b) < 1e-4
+
+
 @pytest.mark.parametrize("core,H", [("cornn", 70), ("orthogonal", 70), ("enrnn", 20), ("unitary", 40), ("urnn", 20)])
 def test_tiled_kernels_for_wide_states(core, H, monkeypatch):
     """States wider than 128 stream the weights in (BB x 64) tiles: forced here at small H
@@ -113,21 +137,7 @@ def test_tiled_kernels_for_wide_states(core, H, monkeypatch):
     # Seed 0: with seed 1 one enrnn pre-activation sits within float32 rounding of modReLU's
     # kink |z| + b = 0, and the float32 *reference* is then 2e-2 off the float64 one too.
     torch.manual_seed(0)
-    cfg = CellConfig(core=core, dynamics="momentum", input_size=1, hidden_size=H)
-    ref = build_cell(cfg, impl="reference").double()
-    fast = build_cell(cfg, impl="auto")
-    fast.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ref.state_dict().items()})
-    x = torch.rand(17, 6, 1, dtype=torch.float64)
-    x32, x64 = x.float().requires_grad_(), x.clone().requires_grad_()
-    out, _ = fast(x32)
-    assert fast.fast_path == "triton"
-    out64, _ = ref(x64)
-    w = torch.randn_like(out64)
-    g = torch.autograd.grad((out * w.float()).sum(), [x32] + list(fast.parameters()))
-    g64 = torch.autograd.grad((out64 * w).sum(), [x64] + list(ref.parameters()))
-    assert rel(out, out64) < 1e-4
-    for a, b in zip(g, g64):
-        assert rel(a, b) < 1e-4
+    _assert_triton_matches_reference(CellConfig(core=core, dynamics="momentum", input_size=1, hidden_size=H))
 
 
 @pytest.mark.parametrize("core,H,ways,kwargs", [
@@ -140,23 +150,8 @@ def test_split_kernels(core, H, ways, kwargs, monkeypatch):
 
     monkeypatch.setitem(_triton.OVERRIDES, "split", ways)
     torch.manual_seed(0)
-    cfg = CellConfig(core=core, input_size=1, hidden_size=H, **{"dynamics": "momentum", **kwargs})
-    ref = build_cell(cfg, impl="reference").double()
-    fast = build_cell(cfg, impl="auto")
-    fast.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ref.state_dict().items()})
-    x = torch.rand(17, 6, 1, dtype=torch.float64)
-    x32, x64 = x.float().requires_grad_(), x.clone().requires_grad_()
-    out, state = fast(x32)
-    assert fast.fast_path == "triton"
-    out64, state64 = ref(x64)
-    w = torch.randn_like(out64)
-    loss = (out * w.float()).sum() + sum(s.sum() for s in _leaves(state.core))
-    loss64 = (out64 * w).sum() + sum(s.sum() for s in _leaves(state64.core))
-    g = torch.autograd.grad(loss, [x32] + list(fast.parameters()))
-    g64 = torch.autograd.grad(loss64, [x64] + list(ref.parameters()))
-    assert rel(out, out64) < 1e-4
-    for a, b in zip(g, g64):
-        assert rel(a, b) < 1e-4
+    _assert_triton_matches_reference(CellConfig(core=core, input_size=1, hidden_size=H,
+                                                **{"dynamics": "momentum", **kwargs}), state_in_loss=True)
 
 
 def test_split_kernel_barrier_in_one_launch():
