@@ -4,9 +4,11 @@ time goes between its trials' training).
 
 Every momnas trial stores `start_wait_s` (drawn to its trainable entered), `startup_s` (to its
 first training step), `worker_trial` (1: a fresh worker process) and its metrics' `seconds`
-(training and evaluations); Optuna keeps the draw (`datetime_start`) and the end
-(`datetime_complete`). "rest" is what is left of draw-to-done: reporting and recording (less
-the first step's time, which `startup_s` and the training both count: negative for a fresh worker).
+(training and evaluations), and in a local Ray's warm pool `worker_ready_s` ("ready": when its
+worker had its imports done, from the draw; negative: before it); Optuna keeps the draw
+(`datetime_start`) and the end (`datetime_complete`). "rest" is what is left of draw-to-done:
+reporting and recording (less the first step's time, which `startup_s` and the training both
+count: negative for a fresh worker).
 
     python3 benchmarks/trial_timeline.py OUT/scale/gpus-1/optuna.db            # every study in it
     python3 benchmarks/trial_timeline.py sqlite:///OUT/optuna.db --study scale
@@ -29,7 +31,8 @@ def timeline(study) -> list[dict]:
         parts = [attrs.get("start_wait_s"), attrs.get("startup_s"), (attrs.get("metrics") or {}).get("seconds")]
         rest = done - drawn - sum(p for p in parts if p is not None) if done is not None else None
         rows.append({"trial": t.number, "family": attrs.get("family", "?"), "worker_trial": attrs.get("worker_trial"),
-                     "drawn": drawn, "wait": parts[0], "startup": parts[1], "training": parts[2], "rest": rest,
+                     "drawn": drawn, "ready": attrs.get("worker_ready_s"), "wait": parts[0], "startup": parts[1],
+                     "training": parts[2], "rest": rest,
                      "done": done, "state": t.state.name, "status": attrs.get("status")})
     return rows
 
@@ -60,7 +63,7 @@ def main() -> None:
     for name in names:
         rows = timeline(optuna.load_study(study_name=name, storage=url))
         print(f"study {name}: {len(rows)} trials, seconds from the first draw\n")
-        keys = ["drawn", "trial", "family", "worker_trial", "wait", "startup", "training", "rest", "done", "state"]
+        keys = ["drawn", "trial", "family", "worker_trial", "ready", "wait", "startup", "training", "rest", "done", "state"]
         print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
         for row in rows:
             print("| " + " | ".join(cell(row[k]) for k in keys) + " |")

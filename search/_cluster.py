@@ -42,9 +42,10 @@ def prefer_token_mode(address: str | None) -> None:
         os.environ["RAY_AUTH_MODE"] = "token" if address and auth_token() is not None else "disabled"
 
 
-def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
-    """Join `address` ("auto", "HOST:PORT", "ray://HOST:PORT") or start a quiet local Ray; True
-    if this call connected (ray.shutdown() then only disconnects from a joined cluster)."""
+def start_ray(address: str | None, *, local: dict[str, Any] | None = None) -> bool:
+    """Join `address` ("auto", "HOST:PORT", "ray://HOST:PORT") or start a quiet local Ray (with
+    `local`'s further `ray.init` arguments: search._pool's); True if this call connected
+    (ray.shutdown() then only disconnects from a joined cluster)."""
     prefer_token_mode(address)  # in time only if ray is not imported yet (run_search sees to it)
     import ray
 
@@ -55,7 +56,7 @@ def start_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
     kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if not address:
         try:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
+            ray.init(include_dashboard=False, **kwargs, **(local or {}))
         except (RuntimeError, ConnectionError) as exc:  # e.g. its processes could not write their session files
             raise ClusterError(f"a local Ray could not start here ({str(exc).strip().splitlines()[0]}); check the free "
                                "space and file-size limit of /tmp (Ray's session folder), or join a running cluster "

@@ -2,7 +2,8 @@
 
 A search, a confirmation and a reproduction all train `runs` configs as Tune trials, through:
 
-- `session(address)`: a quiet local Ray, or a joined cluster (search._cluster), for the block;
+- `session(address, trials=, at_once=)`: a quiet local Ray, whose worker processes are warm
+  before the first trial (search._pool), or a joined cluster (search._cluster), for the block;
 - `check_resources(...)`: one check that a trial fits somewhere, before Ray starts (this
   machine) and after it has joined (the cluster's nodes), so Tune never waits forever;
 - `trainable`: the one trial function. It trains the run config in the trial's Tune config
@@ -16,7 +17,7 @@ A search, a confirmation and a reproduction all train `runs` configs as Tune tri
 
 The task's data travels with the trainable (`tune.with_parameters`, search._shared_task),
 loaded once by the driver; Tune reuses a worker process for the next trial that asks for the
-same resources, so a worker pays its imports once.
+same resources, so a worker pays its imports once, and in a local Ray before its first trial.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,25 +40,55 @@ from ray.exceptions import RayActorError
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
 import runs
-from search import _record, _resources
+from search import _pool, _record, _resources
 from search._cluster import start_ray
 from search._shared_task import SharedTask
 from search.errors import BadInput
 
 # ---------------------------------------------------------------------------- session and resources
 
+_warm: _pool.Pool | None = None  # the warm workers of the local Ray this process started
+
 
 @contextlib.contextmanager
-def session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[bool]:
+def session(address: str | None = None, *, trials: "_resources.TrialResources | None" = None,
+            at_once: int | None = None) -> Iterator[bool]:
     """Ray for the block: joins `address` or starts a quiet local Ray, and leaves it at the end
     (only disconnects from a joined cluster). Inside a block that already has Ray, reuses it.
-    Yields whether this block started (or joined) it."""
-    started = start_ray(address, num_cpus=num_cpus)
+    Told what each of its `trials` asks for (and that at most `at_once` run at once), a local
+    Ray is sized to the trials this machine runs at once and starts a warm worker process for
+    each (search._pool); run_job draws its first trial once they are warm. Yields whether this
+    block started (or joined) it."""
+    global _warm
+    local, pool = None, None
+    if address is None and trials is not None and not ray.is_initialized():
+        local, pool = _pool.ray_init_args(local_at_once(trials, at_once), trials.cpus)
     try:
-        yield started
+        started = start_ray(address, local=local)
+    finally:
+        _pool.forget_env()
+    _warm = pool if started else _warm
+    try:
+        with _pool.plain_trial_actors() if started and pool is not None else contextlib.nullcontext():
+            yield started
     finally:
         if started:
             ray.shutdown()
+            if pool is not None:
+                pool.close()
+                _warm = None
+
+
+def machine_cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def local_at_once(trials: "_resources.TrialResources", at_once: int | None = None) -> int:
+    """How many `trials` a local Ray on this machine runs at once: as many as its CPUs and the
+    GPUs torch sees hold, or `at_once` if fewer."""
+    fits = trials.most_at_once([{"CPU": machine_cpus(), "GPU": torch.cuda.device_count()}])
+    return max(1, min(fits, at_once or fits))
 
 
 def check_resources(*, cpus_per_trial: float, gpus_per_trial: float | str, mps: str = "off",
@@ -66,7 +98,7 @@ def check_resources(*, cpus_per_trial: float, gpus_per_trial: float | str, mps: 
     nodes.) `unit` names the flags in the message (--cpus-per-trial, or -run for a reproduction)."""
     if address is not None:
         return
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = machine_cpus()
     if cpus_per_trial > cpus:
         raise BadInput(f"--cpus-per-{unit} {cpus_per_trial:g} is more than the {cpus} CPU(s) of this machine, so no {unit} "
                        f"could ever start; ask for at most {cpus}, or join a cluster with --address")
@@ -110,6 +142,9 @@ def trainable(config: dict[str, Any], task: SharedTask | None = None) -> None:
     trial_dir = config[_record.TRIAL_DIR_KEY]
     final: dict[str, Any] = {_record.TRIAL_DIR: trial_dir, _record.NODE: ray.get_runtime_context().get_node_id()}
     started = {_record.ENTERED_AT: entered, _record.WORKER_TRIAL: _trials_in_this_process}
+    warmed = sys.modules.get("search._warmed")  # a pool worker's (search._pool)
+    if warmed is not None and warmed.ready_at is not None:
+        started[_record.WORKER_READY_AT] = warmed.ready_at
     before_train = 0.0
 
     def report(snapshot: dict[str, Any]) -> bool:
@@ -216,10 +251,18 @@ class TuneJob:
     max_concurrent: int | None = None           # trials at once (None: as the resources allow)
     time_budget_s: float | None = None
     callbacks: tuple[Any, ...] = ()
+    note: Callable[[str], None] | None = None   # told how long the first trial waited for warm workers
 
 
 def run_job(job: TuneJob) -> None:
-    """Run `job` through Ray Tune in the Ray this process has (`session`)."""
+    """Run `job` through Ray Tune in the Ray this process has (`session`), once its warm
+    workers (if it started them) have imported what a trial needs."""
+    if _warm is not None and _warm.waited_s is None:
+        warm = _warm.wait()
+        if job.note is not None:
+            job.note(f"trial workers: {_warm.ready()} of {_warm.size} warm in {_warm.waited_s:.1f} s" if warm else
+                     f"trial workers: {_warm.ready()} of {_warm.size} warm after {_warm.waited_s:.0f} s; "
+                     "the first trials start as the rest come")
     # Tune's own tables stay off: with verbose=0 the legacy reporter prints nothing; the
     # job's listener shows the progress instead.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")

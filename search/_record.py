@@ -59,6 +59,7 @@ NODE = "momnas_node_id"               # the Ray node the trial ran on
 STARTUP = "momnas_startup_s"          # trainable entered -> first training step done, seconds
 ENTERED_AT = "momnas_entered_at"      # when the trainable was entered (time.time() of its node)
 WORKER_TRIAL = "momnas_worker_trial"  # 1 for the first trial of its worker process, 2 for the next, ...
+WORKER_READY_AT = "momnas_worker_ready_at"  # when its worker had imported a trial's modules (a local Ray's warm pool)
 
 MAX_PROFILE_POINTS = 256
 ERROR_CHARS = 72  # an error's first line, cut to fit the dashboard's line; error.txt keeps it whole
@@ -78,6 +79,7 @@ class _Trial:
     PRIOR, RUNGS, STOPPED_AT = "prior", "rungs", "stopped_at_epoch"
     INTERRUPTED, REQUEUED_FROM = "interrupted", "requeued_from"
     STARTUP_S, START_WAIT_S, WORKER_TRIAL, NODE = "startup_s", "start_wait_s", "worker_trial", "ray_node_id"
+    WORKER_READY_S = "worker_ready_s"
     ARTIFACTS_MISSING = "artifacts_missing"
     RUN_CONFIG_FILE, METRICS_FILE, CURVE_FILE = "run_config.json", "metrics.json", "learning_curve.json"
     PROFILE_FILE, ERROR_FILE = "grad_profile.json", "error.txt"
@@ -223,6 +225,7 @@ class TrialRecord:
     startup_s: float | None
     start_wait_s: float | None
     worker_trial: int | None
+    worker_ready_s: float | None      # its worker's imports done, from its draw (a warm pool's: negative)
     node: str | None
     artifacts: dict[str, str]         # file name -> artifact id
     artifacts_missing: str | None
@@ -241,7 +244,8 @@ class TrialRecord:
             error=a.get(_Trial.ERROR), prior=a.get(_Trial.PRIOR), rungs=a.get(_Trial.RUNGS),
             stopped_at=a.get(_Trial.STOPPED_AT), interrupted=bool(a.get(_Trial.INTERRUPTED)),
             requeued_from=a.get(_Trial.REQUEUED_FROM), startup_s=a.get(_Trial.STARTUP_S),
-            start_wait_s=a.get(_Trial.START_WAIT_S), worker_trial=a.get(_Trial.WORKER_TRIAL), node=a.get(_Trial.NODE),
+            start_wait_s=a.get(_Trial.START_WAIT_S), worker_trial=a.get(_Trial.WORKER_TRIAL),
+            worker_ready_s=a.get(_Trial.WORKER_READY_S), node=a.get(_Trial.NODE),
             artifacts={**_listed(trial.system_attrs), **(a.get(_Trial.OLD_ARTIFACTS) or {})},
             artifacts_missing=a.get(_Trial.ARTIFACTS_MISSING), trial=trial, store=store,
         )
@@ -582,12 +586,16 @@ def startup_attrs(report: dict[str, Any] | None, drawn_at: float | None) -> dict
     `startup_s`, from its trainable's entry to its first training step done (imports, data,
     model, the first step with its kernels), `start_wait_s`, from the searcher drawing it
     (`drawn_at`, time.time()) to that entry (a free slot, Ray's worker process, the trainable's
-    transfer), and `worker_trial`, 1 where the trial's worker process was new."""
+    transfer), `worker_trial`, 1 where the trial's worker process was new, and in a local
+    Ray's warm pool `worker_ready_s`, when that process had its imports done, from the draw
+    (negative: before it)."""
     if not report or not isinstance(report.get(STARTUP), (int, float)):
         return {}
     attrs = {_Trial.STARTUP_S: round(float(report[STARTUP]), 3), _Trial.WORKER_TRIAL: int(report[WORKER_TRIAL])}
     if drawn_at is not None and isinstance(report.get(ENTERED_AT), (int, float)):
         attrs[_Trial.START_WAIT_S] = round(float(report[ENTERED_AT]) - drawn_at, 3)
+    if drawn_at is not None and isinstance(report.get(WORKER_READY_AT), (int, float)):
+        attrs[_Trial.WORKER_READY_S] = round(float(report[WORKER_READY_AT]) - drawn_at, 3)
     return attrs
 
 

@@ -166,7 +166,7 @@ def _run(config: SearchConfig, listener: Listener, signals: "_Signals") -> Searc
             threading.Thread(target=importlib.import_module, args=("search.plots",), daemon=True).start()
             from search import _ray  # Ray only now: checking and reading stay light
 
-            with _ray.session(config.resources.address):
+            with _ray.session(config.resources.address, **_pool_for(config, todo)):
                 signals.reinstall()
                 if todo > 0:
                     listener.note(f"early stopping: {prepared.early_stop}")
@@ -191,6 +191,17 @@ def _run(config: SearchConfig, listener: Listener, signals: "_Signals") -> Searc
     finally:
         prepared.release()
     return _outcome(prepared, ran, started, signals.received, confirmed)
+
+
+def _pool_for(config: SearchConfig, todo: int) -> dict[str, Any]:
+    """session()'s `trials` and `at_once` for a local Ray: warm workers for the trials this
+    search (and its confirmation) runs at once."""
+    import torch
+
+    runs_wanted = max(todo, config.confirm * config.confirm_seeds if config.confirm else 0, 1)
+    trials = _resources.trial_resources(config.resources.gpus_per_trial, config.resources.cpus_per_trial,
+                                        torch.cuda.device_count())
+    return {"trials": trials, "at_once": min(runs_wanted, config.resources.max_concurrent or runs_wanted)}
 
 
 RESUME_HINT = ("{left}; run the same command with --resume to continue "
@@ -249,7 +260,7 @@ def _run_trials(prepared: PreparedStudy, todo: int, listener: Listener, trackers
             _ray.run_job(_ray.TuneJob(
                 name=study.study_name, run_dir=prepared.out / "ray", resources=resources.as_tune(), num_samples=todo,
                 search_alg=order, task=task, scheduler=scheduler, max_concurrent=at_once,
-                time_budget_s=config.resources.time_budget_s, callbacks=(errors, *trackers)))
+                time_budget_s=config.resources.time_budget_s, callbacks=(errors, *trackers), note=listener.note))
             # Drawn ahead but never started (Tune stopped at the time budget): not left RUNNING.
             # (Through Ray Client the order ran on the head, and this copy drew nothing.)
             for drawn_as in order.unstarted():

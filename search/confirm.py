@@ -247,7 +247,10 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
         from search import _trackers
 
         trackers = _trackers.callbacks(log_to, folder.parent, study.study_name)
-        with _ray.session(resources.address):
+        import torch
+
+        local = _resources.trial_resources(resources.gpus_per_trial, resources.cpus_per_trial, torch.cuda.device_count())
+        with _ray.session(resources.address, trials=local, at_once=min(len(pending), resources.max_concurrent or len(pending))):
             gpus = _resources.ray_gpus()
             trial_resources = _resources.trial_resources(resources.gpus_per_trial, resources.cpus_per_trial, gpus)
             configs = tuple({_record.RUN_KEY: _with_threads(run_config, trial_resources.threads),
@@ -259,7 +262,7 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
                 num_samples=len(configs), configs=configs, task=task,
                 max_concurrent=_ray.most_at_once(trial_resources, resources.max_concurrent),
                 callbacks=((_ray.RunEvents(labels, listener, info.metric or "metric"),) if listener is not None else ())
-                + trackers))
+                + trackers, note=listener.note if listener is not None else None))
     cells = []
     for record in chosen:
         rows = [(seed, path) for r, seed, _, path in planned if r.number == record.number]

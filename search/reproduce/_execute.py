@@ -104,7 +104,7 @@ def execute(plan: Plan, out: Path, *, gpus_per_run: float, cpus_per_run: float, 
                                 metric=metric, direction="maximize" if metric == "accuracy" else "minimize")
     resources = TrialResources(cpus_per_run, gpus_per_run)
     _ray.check_resources(cpus_per_trial=cpus_per_run, gpus_per_trial=gpus_per_run, unit="run")
-    with _ray.session(None):
+    with _ray.session(None, trials=resources, at_once=len(pending)):
         write_plan(out, plan)
         for run in pending:
             (run_dir(out, run) / ERROR_FILE).unlink(missing_ok=True)
@@ -114,7 +114,8 @@ def execute(plan: Plan, out: Path, *, gpus_per_run: float, cpus_per_run: float, 
         _ray.run_job(_ray.TuneJob(
             name=f"{plan.preset}-{time.strftime('%Y%m%d-%H%M%S')}", run_dir=out / "tune", resources=resources.as_tune(),
             num_samples=len(configs), configs=configs,
-            callbacks=(_ray.RunEvents(labels, listener, metric),) if listener is not None else ()))
+            callbacks=(_ray.RunEvents(labels, listener, metric),) if listener is not None else (),
+            note=listener.note if listener is not None else None))
     hardware = _hardware()
     for run in pending:
         if (run_dir(out, run) / "metrics.json").is_file():
