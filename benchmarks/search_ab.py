@@ -113,13 +113,16 @@ def main() -> None:
     parser.add_argument("--data", help="folder with MNIST's IDX files (psMNIST)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the order alternates (default 1: before, after)")
+    parser.add_argument("--budget-s", type=float, help="each search's --time-budget-s (default 240; smoke 20)")
     parser.add_argument("--smoke", action="store_true", help="a 20 s adding search per tree (the CPU)")
     args = parser.parse_args()
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"--out {args.out} is not empty; give a new folder")
     if not args.smoke and not args.data:
         parser.error("--data is needed for psMNIST (or --smoke)")
-    flags = SMOKE if args.smoke else [*PSMNIST, "--data-dir", str(Path(args.data).resolve())]
+    flags = list(SMOKE) if args.smoke else [*PSMNIST, "--data-dir", str(Path(args.data).resolve())]
+    if args.budget_s is not None:
+        flags[flags.index("--time-budget-s") + 1] = f"{args.budget_s:g}"
     args.out.mkdir(parents=True, exist_ok=True)
     runs = []
     for k in range(args.repeat):
