@@ -2,7 +2,7 @@
 within 5 s"), one phase at a time, in fresh processes.
 
 A Ray worker's first trial pays, before its first training step: the interpreter and the
-imports of the trainable's module (`search._tune`: torch, Ray Tune, runs, cells), the CUDA
+imports of the trainable's module (`search._ray`: torch, Ray Tune, runs, cells), the CUDA
 context, the model built and moved to the GPU, and the first step (cuDNN's set-up, Triton's
 kernels loaded from ~/.triton/cache or compiled). Trials record only the two sums
 (`start_wait_s`, `startup_s`, NOTES.md runs 24-25: 9-10 s and 6-7 s on an H200 under MPS);
@@ -42,7 +42,7 @@ def phases(family: str, device: str, hidden: int, batch: int, steps: int) -> lis
 
     import torch
     mark("import torch")
-    import search._tune  # noqa: F401  (what a worker imports to find the trainable)
+    import search._ray  # noqa: F401  (what a worker imports to find the trainable)
     mark("import the trainable's module")
     if device == "cuda":
         torch.zeros(1, device=device)
