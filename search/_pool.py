@@ -18,12 +18,12 @@ its trial actors a runtime env of its own: one variable for PyTorch Lightning, w
 does not use (`ray.tune.execution.class_cache.DEFAULT_ENV_VARS`, Tune-internal). So while the
 pool is up, `plain_trial_actors` leaves that variable out and the trials take the pool's
 workers. Where Tune would pass on variables of this process (its ENV_VARS_TO_PROPAGATE, e.g.
-AWS keys), trials still get new workers, as before; tests/search/test_search_cluster_contract.py
-fails when Tune changes what this relies on.
+AWS keys), trials still get new workers, as before; tests/search/test_search_pool.py fails
+when Tune changes what this relies on.
 
 Importing these modules must not initialise CUDA: Ray tells a trial its GPU through
 CUDA_VISIBLE_DEVICES when the trial comes, and a process that has initialised CUDA no longer
-reads it. (`tests/fast/test_gpu_pool.py` checks it on a GPU.)
+reads it (`tests/search/test_search_pool_gpu.py` checks it on a GPU).
 """
 
 from __future__ import annotations
