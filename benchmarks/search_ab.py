@@ -24,13 +24,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from search_scale import stamped_run  # noqa: E402  (benchmarks/, beside this script)
+
 PSMNIST = ["--task", "psmnist", "--n-train", "16384", "--space", "paper", "--epochs", "6", "--hidden", "128",
            "--trials", "2000", "--seed", "0", "--time-budget-s", "240"]
 SMOKE = ["--task", "adding", "--T", "20", "--n-train", "256", "--n-val", "64", "--n-test", "64", "--space", "small",
@@ -40,17 +40,8 @@ SMOKE = ["--task", "adding", "--T", "20", "--n-train", "256", "--n-val", "64", "
 def run(tree: Path, flags: list[str], out: Path) -> dict[str, Any]:
     """One search with `tree`'s momnas; what it trained."""
     env = {**os.environ, "PYTHONPATH": f"{tree.resolve()}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "COLUMNS": "160"}
-    start = time.monotonic()
-    stamped = []
     command = [sys.executable, "-m", "search.cli", "search", *flags, "--out", str(out), "--study", "ab"]
-    with subprocess.Popen(command, cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as child:
-        for line in child.stdout:
-            stamped.append((round(time.monotonic() - start, 2), line.rstrip("\n")))
-    wall = time.monotonic() - start
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "search.log").write_text("".join(f"{t:7.2f}  {line}\n" for t, line in stamped))
-    if child.returncode != 0:
-        raise SystemExit(f"the search with {tree} failed (exit {child.returncode}); see {out / 'search.log'}")
+    _, wall = stamped_run(command, out, env=env, what=f"the search with {tree}", cwd=tree)
     epochs: dict[str, float] = {}
     for result in (out / "ray").glob("*/*/result.json"):
         reported = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]

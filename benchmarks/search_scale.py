@@ -71,18 +71,7 @@ def search(gpus: int, args: argparse.Namespace) -> dict[str, Any]:
                "--space", "paper", "--hidden", str(args.hidden), "--epochs", str(args.epochs), "--trials", str(args.trials),
                "--sampler", "random", "--seed", "0", "--out", str(out), "--study", "scale", *flags]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(visible_gpus()[:gpus]), "COLUMNS": "160"}
-    start = time.monotonic()
-    # Each line of the search's output stamped with when it came: where the wall time outside
-    # the trials goes (the start before Ray's "gpus:" line, the close after the last trial).
-    stamped = []
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as child:
-        for line in child.stdout:
-            stamped.append((round(time.monotonic() - start, 2), line.rstrip("\n")))
-    wall = time.monotonic() - start
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "search.log").write_text("".join(f"{t:7.2f}  {line}\n" for t, line in stamped))
-    if child.returncode != 0:
-        raise SystemExit(f"the search on {gpus} GPU(s) failed (exit {child.returncode}); see {out / 'search.log'}")
+    stamped, wall = stamped_run(command, out, env=env, what=f"the search on {gpus} GPU(s)")
 
     def first(prefix: str) -> tuple[float, str] | None:
         return next(((t, line) for t, line in stamped if line.startswith(prefix)), None)
@@ -92,6 +81,24 @@ def search(gpus: int, args: argparse.Namespace) -> dict[str, Any]:
               "plots_written_at_s": plots and plots[0]}
     return {"gpus": gpus, "wall_s": wall, "share": args.share, "chosen": chosen[1] if chosen else "?", "phases": phases,
             **trial_times(f"sqlite:///{(out / 'optuna.db').resolve()}")}
+
+
+def stamped_run(command: list[str], out: Path, *, env: dict[str, str], what: str,
+                cwd: Path | None = None) -> tuple[list[tuple[float, str]], float]:
+    """Run `command`, each line of its output stamped with when it came (where the wall time
+    outside the trials goes: the start before Ray's "gpus:" line, the close after the last
+    trial), kept in OUT/search.log; the lines and the wall time. Exits if it failed."""
+    start = time.monotonic()
+    stamped = []
+    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as child:
+        for line in child.stdout:
+            stamped.append((round(time.monotonic() - start, 2), line.rstrip("\n")))
+    wall = time.monotonic() - start
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "search.log").write_text("".join(f"{t:7.2f}  {line}\n" for t, line in stamped))
+    if child.returncode != 0:
+        raise SystemExit(f"{what} failed (exit {child.returncode}); see {out / 'search.log'}")
+    return stamped, wall
 
 
 def trial_times(storage: str) -> dict[str, Any]:
