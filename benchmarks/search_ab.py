@@ -61,7 +61,8 @@ def starts(out: Path) -> dict[str, Any]:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.load_study(study_name="ab", storage=f"sqlite:///{(out / 'optuna.db').resolve()}")
-    attrs = [t.user_attrs for t in study.get_trials(deepcopy=False)]
+    trials = study.get_trials(deepcopy=False)
+    attrs = [t.user_attrs for t in trials]
     firsts = [a for a in attrs if a.get("worker_trial") == 1 and a.get("start_wait_s") is not None and a.get("startup_s") is not None]
     later = [a["startup_s"] for a in attrs if (a.get("worker_trial") or 0) > 1 and a.get("startup_s") is not None]
     to_step = sorted(a["start_wait_s"] + a["startup_s"] for a in firsts)
@@ -72,7 +73,7 @@ def starts(out: Path) -> dict[str, Any]:
 
     return {"workers": len(firsts), "first_trial_draw_to_step_s": {"median": median(to_step), "max": to_step[-1] if to_step else None},
             "first_trial_worker_ready_s": {"median": median(ready), "max": ready[-1] if ready else None},
-            "later_startup_s": median(later), "states": {s: sum(t.state.name == s for t in study.get_trials(deepcopy=False))
+            "later_startup_s": median(later), "states": {s: sum(t.state.name == s for t in trials)
                                                          for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}}
 
 

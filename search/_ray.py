@@ -65,6 +65,10 @@ def session(address: str | None = None, *, trials: "_resources.TrialResources | 
         local, pool = _pool.ray_init_args(local_at_once(trials, at_once), trials.cpus)
     try:
         started = start_ray(address, local=local)
+    except BaseException:
+        if pool is not None:
+            pool.close()
+        raise
     finally:
         _pool.forget_env()
     _warm = pool if started else _warm
@@ -82,6 +86,14 @@ def session(address: str | None = None, *, trials: "_resources.TrialResources | 
 def machine_cpus() -> int:
     """The CPUs this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def warm_pool(gpus_per_trial: float | str, cpus_per_trial: float, runs: int, max_concurrent: int | None) -> dict[str, Any]:
+    """session()'s `trials` and `at_once` for `runs` trials of these resources (at most
+    `max_concurrent` at once), `auto` resolved against the GPUs torch sees: what a local Ray
+    needs to start their warm workers."""
+    trials = _resources.trial_resources(gpus_per_trial, cpus_per_trial, torch.cuda.device_count())
+    return {"trials": trials, "at_once": min(runs, max_concurrent or runs)}
 
 
 def local_at_once(trials: "_resources.TrialResources", at_once: int | None = None) -> int:

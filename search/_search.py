@@ -166,7 +166,9 @@ def _run(config: SearchConfig, listener: Listener, signals: "_Signals") -> Searc
             threading.Thread(target=importlib.import_module, args=("search.plots",), daemon=True).start()
             from search import _ray  # Ray only now: checking and reading stay light
 
-            with _ray.session(config.resources.address, **_pool_for(config, todo)):
+            wanted = max(todo, config.confirm * config.confirm_seeds if config.confirm else 0, 1)  # trials, confirmation runs
+            res = config.resources
+            with _ray.session(res.address, **_ray.warm_pool(res.gpus_per_trial, res.cpus_per_trial, wanted, res.max_concurrent)):
                 signals.reinstall()
                 if todo > 0:
                     listener.note(f"early stopping: {prepared.early_stop}")
@@ -191,17 +193,6 @@ def _run(config: SearchConfig, listener: Listener, signals: "_Signals") -> Searc
     finally:
         prepared.release()
     return _outcome(prepared, ran, started, signals.received, confirmed)
-
-
-def _pool_for(config: SearchConfig, todo: int) -> dict[str, Any]:
-    """session()'s `trials` and `at_once` for a local Ray: warm workers for the trials this
-    search (and its confirmation) runs at once."""
-    import torch
-
-    runs_wanted = max(todo, config.confirm * config.confirm_seeds if config.confirm else 0, 1)
-    trials = _resources.trial_resources(config.resources.gpus_per_trial, config.resources.cpus_per_trial,
-                                        torch.cuda.device_count())
-    return {"trials": trials, "at_once": min(runs_wanted, config.resources.max_concurrent or runs_wanted)}
 
 
 RESUME_HINT = ("{left}; run the same command with --resume to continue "

@@ -8,9 +8,11 @@ import os
 import time
 from pathlib import Path
 
+from search._pool import ENV
+
 
 def _report() -> float | None:
-    folder = os.environ.get("MOMNAS_POOL_DIR")
+    folder = os.environ.get(ENV)
     if not (folder and os.path.isdir(folder)):
         return None
     Path(folder, str(os.getpid())).touch()

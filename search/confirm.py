@@ -247,10 +247,8 @@ def confirm_study(study: optuna.Study, *, top: int = 3, seeds: int = 3, out_dir:
         from search import _trackers
 
         trackers = _trackers.callbacks(log_to, folder.parent, study.study_name)
-        import torch
-
-        local = _resources.trial_resources(resources.gpus_per_trial, resources.cpus_per_trial, torch.cuda.device_count())
-        with _ray.session(resources.address, trials=local, at_once=min(len(pending), resources.max_concurrent or len(pending))):
+        warm = _ray.warm_pool(resources.gpus_per_trial, resources.cpus_per_trial, len(pending), resources.max_concurrent)
+        with _ray.session(resources.address, **warm):
             gpus = _resources.ray_gpus()
             trial_resources = _resources.trial_resources(resources.gpus_per_trial, resources.cpus_per_trial, gpus)
             configs = tuple({_record.RUN_KEY: _with_threads(run_config, trial_resources.threads),
