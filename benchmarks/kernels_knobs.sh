@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Triton kernels alone (benchmarks/kernels_ops.py) under each launch knob, on one warm GPU, in
 # one call: the defaults, 8 warps, tiles of 32, the complex kernel register-resident at H=128, and
-# each step split over 1 (off) to 16 programs, with 4 or 8 warps (each kernel's rules in
+# each step split over 1 (off) to 16 programs, with 4 or 8 warps, the complex kernel's split weights
+# read each step in blocks of k rows (splitSkK; each kernel's rules in
 # cells/fast/_triton.py). Each row also says how far its outputs and gradients are from the
 # default launch's on the same inputs; a launch Triton refuses is one line. KERNELS picks the
 # kernels, KNOBS the labels (default: all). Writes OUT/knobs_<label>.{json,log} and OUT/knobs.md
@@ -29,6 +30,9 @@ knob tile32 60 --kernels $KERNELS --tile 32
 knob cres128 30 --kernels cmodrelu --cmodrelu-resident-max 128
 for ways in 1 2 4 8 16; do knob split$ways 45 --kernels $KERNELS --split $ways; done
 for ways in 4 8; do knob split${ways}w8 45 --kernels $KERNELS --split $ways --num-warps 8; done
+for ways in 4 8 16; do  # the complex kernel's weight slices read each step in blocks of k rows (k = 128 at H = 128: held)
+  for k in 32 64 128; do knob split${ways}k$k 45 --kernels cmodrelu --split $ways --stream-k $k; done
+done
 others=()  # every label but the defaults, which --compare takes first as the base of its ratios
 for f in "$OUT"/knobs_*.json; do
   label=$(basename "$f" .json); label=${label#knobs_}

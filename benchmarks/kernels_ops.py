@@ -197,6 +197,8 @@ def main(argv=None) -> int:
     knobs.add_argument("--tile", type=int, help="the tiled kernels' BN = BK")
     knobs.add_argument("--cmodrelu-resident-max", type=int, help="the complex kernel keeps its state in registers up to this H")
     knobs.add_argument("--split", type=int, help="programs sharing each step of a batch tile (1: the one-program kernels)")
+    knobs.add_argument("--stream-k", type=int, help="split kernels that can: read the weight slice each step in blocks of "
+                       "this many rows (the padded width: held in registers)")
     args = parser.parse_args(argv)
     if args.compare:
         print(compare(args.compare))
@@ -210,7 +212,7 @@ def main(argv=None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("kernels_ops: no CUDA device here; use --smoke for the CPU check", file=sys.stderr)
         return 2
-    chosen = {"num_warps": args.num_warps, "tile": args.tile, "split": args.split,
+    chosen = {"num_warps": args.num_warps, "tile": args.tile, "split": args.split, "stream_k": args.stream_k,
               "cmodrelu_resident_max": args.cmodrelu_resident_max}
     rows = run(args.kernels, args.hidden, args.batch, args.steps, args.iters, args.warmup, device,
                {k: v for k, v in chosen.items() if v is not None})

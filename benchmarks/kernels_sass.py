@@ -10,7 +10,8 @@ refactor that should not change the generated code can be checked to not change 
     python benchmarks/kernels_sass.py . --dump /tmp/ir   # also write each kernel's ttir/ttgir/ptx/cubin
 
 Each tree is compiled in its own process (each has its own `cells`), at B=128, T=784, the
-launch options `cells.fast._triton` uses (4 warps tiled; 8 warps, 1 stage resident).
+launch options `cells.fast._triton` uses (4 warps tiled; 8 warps, 1 stage resident; 4 warps, 1
+stage split). A stack above zero is registers spilled to local memory.
 """
 
 from __future__ import annotations
@@ -36,6 +37,19 @@ KERNELS = [
     ("triton_cmodrelu", "_cmodrelu_fwd_tiled", 128, TILED), ("triton_cmodrelu", "_cmodrelu_bwd_tiled", 128, TILED),
     ("triton_nag_lstm", "_nag_lstm_fwd", 256, TILED), ("triton_nag_lstm", "_nag_lstm_bwd", 256, TILED),
 ]
+
+
+def _split(HP: int, S: int, BK: int | None = None) -> dict:
+    """A split kernel's blocks: S programs per step, each owning HP / S columns; BK (kernels that
+    take it) the weight rows read per product, HP meaning held in registers."""
+    return {"BB": 16, "HP": HP, "HS": HP // S, "BK": BK or HP, "SYNC": True}
+
+
+# The split kernels (one launch, the barrier on) of the complex modReLU, at the defaults and beside
+# them: their weight slices held in registers or read from memory each step (BK < HP).
+SPLIT_KERNELS = [("triton_cmodrelu", f"_cmodrelu_{d}_split", H, _split(H, S, BK))
+                 for d in ("fwd", "bwd") for H, S, BK in ((128, 4, None), (128, 4, 32), (128, 4, 64), (128, 8, 64),
+                                                           (256, 8, None), (256, 8, 32), (256, 8, 64), (256, 16, 64))]
 PRECISION = {"triton_cornn": "tf32", "triton_nag_lstm": "tf32"}  # the others: tf32x3 (_triton.precision)
 SCALARS = {"dt", "gamma", "eps", "alpha"}  # float arguments; B, T, H are int32; the rest pointers
 TTGIR_COUNTS = {"async copies": "ttg.async_copy_global_to_local", "async waits": "ttg.async_wait", "loops": "scf.for"}
@@ -44,11 +58,14 @@ TTGIR_COUNTS = {"async copies": "ttg.async_copy_global_to_local", "async waits":
 def _signature(fn, H: int, constexprs: dict) -> tuple[dict, dict]:
     """Triton's signature and attributes as a launch at B=128, T=784 would specialise them:
     pointers and ints that are multiples of 16 get tt.divisibility = 16."""
-    ints = {"B": B, "T": T, "H": H}
+    ints = {"B": B, "T": T, "H": H, "t0": 0, "t1": T}
     signature, attrs = {}, {}
     for i, name in enumerate(fn.arg_names):
         if name in constexprs:
             signature[name] = "constexpr"
+        elif name == "Count":  # a split kernel's barrier counters
+            signature[name] = "*i32"
+            attrs[(i,)] = [["tt.divisibility", 16]]
         elif name in ints:
             signature[name] = "i32"
             if ints[name] % 16 == 0:
@@ -77,11 +94,18 @@ def compile_tree(dump: str | None) -> dict:
 
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for module, name, H, blocks in KERNELS:
-            fn = getattr(importlib.import_module(f"cells.fast.{module}"), name)
-            constexprs = dict(blocks, PREC=PRECISION.get(module, "tf32x3"))
+        for module, name, H, blocks in KERNELS + SPLIT_KERNELS:
+            fn = getattr(importlib.import_module(f"cells.fast.{module}"), name, None)
+            split = "HS" in blocks
+            if fn is None or (split and "BK" not in fn.arg_names and blocks["BK"] != blocks["HP"]):
+                continue  # not in this tree
+            constexprs = {k: v for k, v in dict(blocks, PREC=PRECISION.get(module, "tf32x3")).items() if k in fn.arg_names}
             signature, attrs = _signature(fn, H, constexprs)
-            options = {"num_warps": 8, "num_stages": 1} if "HP" in blocks else {"num_warps": 4}
+            if split:
+                options = {"num_warps": 4, "num_stages": 1}  # _triton.launch_split
+                name = f"{name}@S{blocks['HP'] // blocks['HS']}" + (f"k{blocks['BK']}" if blocks["BK"] < blocks["HP"] else "")
+            else:
+                options = {"num_warps": 8, "num_stages": 1} if "HP" in blocks else {"num_warps": 4}
             kernel = triton.compile(ASTSource(fn, signature, constexprs, attrs), target=GPUTarget("cuda", 90, 32),
                                     options=options)
             cubin = os.path.join(dump or tmp, f"{name}_H{H}.cubin")
@@ -130,7 +154,8 @@ def main(argv=None) -> int:
     print(f"Each cell: {' / '.join(trees)}\n")
     print("| kernel | " + " | ".join(measures) + " |")
     print("|" + "---|" * (len(measures) + 1))
-    for key in results[trees[0]]:
+    keys = list(dict.fromkeys(k for t in trees for k in results[t]))  # every tree's kernels, in order
+    for key in keys:
         cells = [" / ".join(str(results[t].get(key, {}).get(m, "-")) for t in trees) for m in measures]
         print(f"| {key} | " + " | ".join(cells) + " |")
     return 0

@@ -235,7 +235,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    """`python -m cells.benchmark [--families ...] [--hidden 128 256] [--split S] [--out bench.json]`."""
+    """`python -m cells.benchmark [--families ...] [--hidden 128 256] [--split S] [--stream-k K] [--out bench.json]`."""
     p = argparse.ArgumentParser(prog="python -m cells.benchmark", description=__doc__.split("\n")[0])
     p.add_argument("--families", nargs="*", default=None)
     p.add_argument("--hidden", nargs="*", type=int, default=[128, 256])
@@ -249,17 +249,22 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--out", default=None)
     p.add_argument("--split", type=int, default=None,
                    help="programs sharing each step of the split Triton kernels (1: one program; default: each kernel's table)")
+    p.add_argument("--stream-k", type=int, default=None,
+                   help="split kernels that can read their weight slice each step: in blocks of this many rows "
+                        "(the padded width: held in registers; default: each kernel's table)")
     a = p.parse_args(argv)
     from cells.fast import _triton
 
-    before, _triton.OVERRIDES["split"] = _triton.OVERRIDES["split"], a.split
+    knobs = {"split": a.split, "stream_k": a.stream_k}
+    before = {k: _triton.OVERRIDES[k] for k in knobs}
+    _triton.OVERRIDES.update(knobs)
     try:
         result = run_benchmark(a.families, hidden_sizes=a.hidden, batch=a.batch, steps=a.steps, iters=a.iters,
                                warmup=a.warmup, ref_iters=a.ref_iters, reference=not a.no_reference,
                                device=a.device, log=lambda m: print(m, flush=True))
     finally:
-        _triton.OVERRIDES["split"] = before
-    result["split"] = a.split
+        _triton.OVERRIDES.update(before)
+    result.update(knobs)
     print(format_table(result))
     if a.out:
         with open(a.out, "w") as f:

@@ -34,7 +34,7 @@ def available(device: torch.device) -> bool:
 
 
 # Tuning knobs the GPU benchmark scripts vary; None means the rule below.
-OVERRIDES: dict = {"precision": None, "num_warps": None, "tile": None, "split": None}
+OVERRIDES: dict = {"precision": None, "num_warps": None, "tile": None, "split": None, "stream_k": None}
 
 
 def precision(dissipative: bool = False) -> str:
@@ -116,18 +116,30 @@ def split_ways(B: int, H: int, device: torch.device, ways: dict[int, int]) -> in
     return S
 
 
-def launch_split(kernel, S: int, B: int, H: int, T: int, *args, prec: str, tail: bool = False) -> torch.Tensor:
+def stream_rows(H: int, table: dict[int, int]) -> int:
+    """BK of a split kernel that can read its weight slice from memory each step instead of
+    holding it in registers: OVERRIDES["stream_k"], else the kernel's table (padded(H) ->
+    rows per product); padded(H) (the default) means resident."""
+    HP = padded(H)
+    return max(16, min(OVERRIDES["stream_k"] or table.get(HP, HP), HP))
+
+
+def launch_split(kernel, S: int, B: int, H: int, T: int, *args, prec: str, tail: bool = False,
+                 block_k: int | None = None) -> torch.Tensor:
     """Run a split kernel: S programs per batch tile, each owning HS = padded(H) / S state
     columns, the grid (S, batch tiles) so that siblings are dispatched together. On a GPU one
     launch runs the T steps and siblings meet at `step_barrier` after each; the interpreter
     runs programs one after another, so there a launch per step (t0, t0 + 1) stands for the
     barrier, and `tail` adds the launch (T, T) that runs only the kernel's after-loop part.
+    `block_k` is passed as BK to kernels that take it (`stream_rows`).
     Returns each batch tile's barrier count (S * T on a GPU: every sibling arrived every step)."""
     HP = padded(H)
     nb = triton.cdiv(B, BB)
     count = torch.zeros(nb, dtype=torch.int32, device=args[0].device)
     meta = dict(BB=BB, HP=HP, HS=HP // S, PREC=prec, num_stages=1,  # no loads pipelined across a barrier
                 num_warps=OVERRIDES["num_warps"] or 4)
+    if block_k is not None:
+        meta["BK"] = block_k
     if args[0].device.type == "cuda" or S == 1:
         kernel[(S, nb)](*args, count, 0, T, SYNC=True, **meta)
     else:

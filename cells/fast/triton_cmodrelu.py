@@ -6,7 +6,9 @@ autograd reaches its free tensors), `cmodReLU(z) = z relu(|z| + b) / (|z| + 1e-5
 complex entry, and the initial state h0 is trained. One program owns BB batch rows and
 keeps Re and Im of its state in registers (H <= 64; wider states are read back from the
 output buffer in tiles, any H); on a GPU at the widths in SPLIT, S programs share each step
-of a batch tile, each holding its columns of Wr and Wi (`_triton.launch_split`). The
+of a batch tile, each holding its columns of Wr and Wi (`_triton.launch_split`), or at the
+widths in STREAM_K, where those columns would spill from registers, reading them each step
+from L2 in blocks of rows (`_streamed_products`). The
 backward runs in reverse time and writes G = dL/d(pre-activation); dM = sum_t h_{t-1}^T G_t
 after the loop.
 """
@@ -15,13 +17,17 @@ from __future__ import annotations
 
 import torch
 
-from cells.fast._triton import launch, launch_split, precision, split_ways, tl, triton
+from cells.fast._triton import launch, launch_split, precision, split_ways, stream_rows, tl, triton
 from cells.fast.ops import custom_op
 from cells.fast.triton_modrelu import save_matrix_and_states
 
 EPS = 1e-5  # cells.cores.orthogonal.complex_modrelu
 MAX_H = 64  # register-resident up to this H; at 128 its two (H x H) weight blocks overflow shared memory. Tiled above
-SPLIT = {128: 4}  # padded H -> programs per step on a GPU (measured; at 256 the slices spill: one program)
+SPLIT = {128: 4}  # padded H -> programs per step on a GPU (measured; at 256 the held slices spill: one program)
+# padded H -> rows of Wr / Wi read per product in a split step (absent: held in registers). Empty until
+# timed on a GPU: read each step, the slices compile without spilling at S = 4 (H = 128) and S = 8
+# (H = 256), where the held ones spill (benchmarks/kernels_sass.py); knobs: OVERRIDES["stream_k"].
+STREAM_K: dict[int, int] = {}
 
 
 if triton is not None:
@@ -159,29 +165,68 @@ if triton is not None:
 
 
     @triton.jit
+    def _streamed_products(accr, acci, X, rb, mb, t, T, end, M, rn, mn, H, TRANS: tl.constexpr,
+                           BK: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
+        """(accr, acci) plus row t of X (B, T, 2H) = [xr, xi] times this program's columns rn of M
+        (TRANS False: Re += xr Wr - xi Wi, Im += xr Wi + xi Wr) or of M^T (TRANS: Re += xr Wr^T
+        + xi Wi^T, Im += xi Wr^T - xr Wi^T), the weights read from memory (L2) in BK rows at a
+        time: a split kernel's slices of the two wide blocks do not fit in registers. The row
+        counts as zero where t >= end."""
+        W2 = 2 * H
+        for k0 in range(0, HP, BK):
+            rk = k0 + tl.arange(0, BK)
+            mk = rk < H
+            xo = rows(rb, t, T, W2, rk)
+            mx = step_mask(mb[:, None] & mk[None, :], rk, t, end)
+            xr = tl.load(X + xo, mask=mx, other=0.0, cache_modifier=".cg")  # L2: siblings wrote it
+            xi = tl.load(X + xo + H, mask=mx, other=0.0, cache_modifier=".cg")
+            mw = mk[:, None] & mn[None, :]
+            if TRANS:
+                k = rn[None, :] * W2 + rk[:, None]  # [k, n] = M[n, k]
+            else:
+                k = rk[:, None] * W2 + rn[None, :]
+            wr = tl.load(M + k, mask=mw, other=0.0)
+            wi = tl.load(M + k + H, mask=mw, other=0.0)
+            if TRANS:
+                accr += tl.dot(xr, wr, input_precision=PREC)
+                accr += tl.dot(xi, wi, input_precision=PREC)
+                acci += tl.dot(xi, wr, input_precision=PREC)
+                acci -= tl.dot(xr, wi, input_precision=PREC)
+            else:
+                accr += tl.dot(xr, wr, input_precision=PREC)
+                accr -= tl.dot(xi, wi, input_precision=PREC)
+                acci += tl.dot(xr, wi, input_precision=PREC)
+                acci += tl.dot(xi, wr, input_precision=PREC)
+        return accr, acci
+
+    @triton.jit
     def _cmodrelu_fwd_split(A, M, bias, Hs, P, B, T, H, eps, Count, t0, t1, BB: tl.constexpr, HP: tl.constexpr,
-                            HS: tl.constexpr, SYNC: tl.constexpr, PREC: tl.constexpr):
+                            HS: tl.constexpr, BK: tl.constexpr, SYNC: tl.constexpr, PREC: tl.constexpr):
         # Program (s, b) owns complex columns rn of the new state and holds Wr[:, rn], Wi[:, rn];
         # each step it reads the whole h_{t-1} its siblings wrote, and loads its next a_t
         # before it waits for them.
         rb, mb, rk, mk, rn, mn, m2, mh = split_block(B, H, BB, HP, HS)
         W2 = 2 * H
-        k = rk[:, None] * W2 + rn[None, :]
-        mw = mk[:, None] & mn[None, :]
-        wr = tl.load(M + k, mask=mw, other=0.0)
-        wi = tl.load(M + k + H, mask=mw, other=0.0)
+        if BK == HP:  # resident: Wr[:, rn], Wi[:, rn] loaded once
+            k = rk[:, None] * W2 + rn[None, :]
+            mw = mk[:, None] & mn[None, :]
+            wr = tl.load(M + k, mask=mw, other=0.0)
+            wi = tl.load(M + k + H, mask=mw, other=0.0)
         bb = tl.load(bias + rn, mask=mn, other=0.0)
         at = rows(rb, t0, T, W2, rn)
         ar = tl.load(A + at, mask=m2, other=0.0)
         ai = tl.load(A + at + H, mask=m2, other=0.0)
         for t in range(t0, t1):
-            hp = rows(rb, t, T + 1, W2, rk)
-            hr = tl.load(Hs + hp, mask=mh, other=0.0, cache_modifier=".cg")  # L2: siblings wrote it
-            hi = tl.load(Hs + hp + H, mask=mh, other=0.0, cache_modifier=".cg")
-            pr = ar + tl.dot(hr, wr, input_precision=PREC)
-            pr -= tl.dot(hi, wi, input_precision=PREC)
-            pi = ai + tl.dot(hr, wi, input_precision=PREC)
-            pi += tl.dot(hi, wr, input_precision=PREC)
+            if BK == HP:
+                hp = rows(rb, t, T + 1, W2, rk)
+                hr = tl.load(Hs + hp, mask=mh, other=0.0, cache_modifier=".cg")  # L2: siblings wrote it
+                hi = tl.load(Hs + hp + H, mask=mh, other=0.0, cache_modifier=".cg")
+                pr = ar + tl.dot(hr, wr, input_precision=PREC)
+                pr -= tl.dot(hi, wi, input_precision=PREC)
+                pi = ai + tl.dot(hr, wi, input_precision=PREC)
+                pi += tl.dot(hi, wr, input_precision=PREC)
+            else:
+                pr, pi = _streamed_products(ar, ai, Hs, rb, mb, t, T + 1, t1, M, rn, mn, H, False, BK, HP, PREC)
             f = _scale(pr, pi, bb, eps)
             at = rows(rb, t, T, W2, rn)
             tl.store(P + at, pr, mask=m2)
@@ -197,17 +242,19 @@ if triton is not None:
 
     @triton.jit
     def _cmodrelu_bwd_split(dH, P, M, bias, G, GH, DB, B, T, H, eps, Count, t0, t1, BB: tl.constexpr,
-                            HP: tl.constexpr, HS: tl.constexpr, SYNC: tl.constexpr, PREC: tl.constexpr):
+                            HP: tl.constexpr, HS: tl.constexpr, BK: tl.constexpr, SYNC: tl.constexpr,
+                            PREC: tl.constexpr):
         # Program (s, b) owns complex columns rn of dL/dh and holds Wr^T[:, rn], Wi^T[:, rn]. Step
         # i (t = T-1-i) first carries the whole G_{t+1} its siblings wrote back one step, then
         # writes its columns of G_t, loads its inputs of the next step and waits; after the loop
         # (t1 = T) it carries G_0 into GH. DB (B, H) holds the running dL/db between launches.
         rb, mb, rk, mk, rn, mn, m2, mh = split_block(B, H, BB, HP, HS)
         W2 = 2 * H
-        k = rn[None, :] * W2 + rk[:, None]  # transposed: [k, n] = M[n, k]
-        mw = mk[:, None] & mn[None, :]
-        tr = tl.load(M + k, mask=mw, other=0.0)
-        ti = tl.load(M + k + H, mask=mw, other=0.0)
+        if BK == HP:  # resident: Wr^T[:, rn], Wi^T[:, rn] loaded once
+            k = rn[None, :] * W2 + rk[:, None]  # transposed: [k, n] = M[n, k]
+            mw = mk[:, None] & mn[None, :]
+            tr = tl.load(M + k, mask=mw, other=0.0)
+            ti = tl.load(M + k + H, mask=mw, other=0.0)
         bb = tl.load(bias + rn, mask=mn, other=0.0)
         sd = rb[:, None] * H + rn[None, :]
         db = tl.load(DB + sd, mask=m2, other=0.0)
@@ -220,12 +267,15 @@ if triton is not None:
         di = tl.load(dH + ht + H, mask=live, other=0.0)
         for i in range(t0, t1):  # reverse time (why not a negative-step range: _triton.py)
             t = T - 1 - i
-            gp = rows(rb, t + 1, T, W2, rk)  # G_{t+1}, none at t = T - 1
-            mg = step_mask(mh, rk, t + 1, T)
-            gr = tl.load(G + gp, mask=mg, other=0.0, cache_modifier=".cg")
-            gi = tl.load(G + gp + H, mask=mg, other=0.0, cache_modifier=".cg")
-            ghr = dr + tl.dot(gr, tr, input_precision=PREC) + tl.dot(gi, ti, input_precision=PREC)
-            ghi = di + tl.dot(gi, tr, input_precision=PREC) - tl.dot(gr, ti, input_precision=PREC)
+            if BK == HP:
+                gp = rows(rb, t + 1, T, W2, rk)  # G_{t+1}, none at t = T - 1
+                mg = step_mask(mh, rk, t + 1, T)
+                gr = tl.load(G + gp, mask=mg, other=0.0, cache_modifier=".cg")
+                gi = tl.load(G + gp + H, mask=mg, other=0.0, cache_modifier=".cg")
+                ghr = dr + tl.dot(gr, tr, input_precision=PREC) + tl.dot(gi, ti, input_precision=PREC)
+                ghi = di + tl.dot(gi, tr, input_precision=PREC) - tl.dot(gr, ti, input_precision=PREC)
+            else:
+                ghr, ghi = _streamed_products(dr, di, G, rb, mb, t + 1, T, T, M, rn, mn, H, True, BK, HP, PREC)
             gtr, gti, dbt = _scale_grad(pr, pi, ghr, ghi, bb, eps)
             db += dbt
             at = rows(rb, t, T, W2, rn)
@@ -241,13 +291,18 @@ if triton is not None:
                 step_barrier(Count + tl.program_id(1), tl.num_programs(0) * (i + 1))
         tl.store(DB + sd, db, mask=m2)
         if t1 == T:  # dL/dh0 from the steps: G_0 @ M^T
-            gp = rows(rb, 0, T, W2, rk)
-            gr = tl.load(G + gp, mask=mh, other=0.0, cache_modifier=".cg")
-            gi = tl.load(G + gp + H, mask=mh, other=0.0, cache_modifier=".cg")
             row = rb[:, None] * W2 + rn[None, :]
-            tl.store(GH + row, tl.dot(gr, tr, input_precision=PREC) + tl.dot(gi, ti, input_precision=PREC), mask=m2)
-            tl.store(GH + row + H, tl.dot(gi, tr, input_precision=PREC) - tl.dot(gr, ti, input_precision=PREC),
-                     mask=m2)
+            if BK == HP:
+                gp = rows(rb, 0, T, W2, rk)
+                gr = tl.load(G + gp, mask=mh, other=0.0, cache_modifier=".cg")
+                gi = tl.load(G + gp + H, mask=mh, other=0.0, cache_modifier=".cg")
+                ghr = tl.dot(gr, tr, input_precision=PREC) + tl.dot(gi, ti, input_precision=PREC)
+                ghi = tl.dot(gi, tr, input_precision=PREC) - tl.dot(gr, ti, input_precision=PREC)
+            else:
+                zero = tl.zeros((BB, HS), dtype=tl.float32)
+                ghr, ghi = _streamed_products(zero, zero, G, rb, mb, 0, T, T, M, rn, mn, H, True, BK, HP, PREC)
+            tl.store(GH + row, ghr, mask=m2)
+            tl.store(GH + row + H, ghi, mask=m2)
 
 
 def _cmodrelu_bwd_fake(dH, P, M, bias):
@@ -268,7 +323,7 @@ def cmodrelu_bwd(dH: torch.Tensor, P: torch.Tensor, M: torch.Tensor,
     S = split_ways(B, H, P.device, SPLIT)
     if S > 1:
         launch_split(_cmodrelu_bwd_split, S, B, H, T, dH, P, M.contiguous(), bias.contiguous(), G, GH, DB,
-                     B, T, H, EPS, prec=precision(), tail=True)
+                     B, T, H, EPS, prec=precision(), tail=True, block_k=stream_rows(H, STREAM_K))
         return G, DB.sum(0), GH
     launch(_cmodrelu_bwd, _cmodrelu_bwd_tiled, B, H, dH, P, M.contiguous(), bias.contiguous(), G, GH, DB,
            B, T, H, EPS, resident_max=MAX_H, prec=precision())
@@ -302,7 +357,8 @@ def cmodrelu_fwd(a: torch.Tensor, M: torch.Tensor, bias: torch.Tensor,
     P = torch.empty_like(a)
     S = split_ways(B, H, a.device, SPLIT)
     if S > 1:
-        launch_split(_cmodrelu_fwd_split, S, B, H, T, a, M, bias, Hs, P, B, T, H, EPS, prec=precision())
+        launch_split(_cmodrelu_fwd_split, S, B, H, T, a, M, bias, Hs, P, B, T, H, EPS, prec=precision(),
+                     block_k=stream_rows(H, STREAM_K))
         return Hs, P
     launch(_cmodrelu_fwd, _cmodrelu_fwd_tiled, B, H, a, M, bias, Hs, P, B, T, H, EPS,
            resident_max=MAX_H, prec=precision())

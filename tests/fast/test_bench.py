@@ -22,17 +22,19 @@ def test_run_benchmark_rows():
     assert "momentum-lstm" in format_table(result)
 
 
-def test_split_knob_is_recorded_and_reset(tmp_path):
-    """`python -m cells.benchmark --split S` times every split kernel at S programs (1: one
-    program) for this run only: the JSON says which, and the override is gone afterwards."""
+def test_split_knobs_are_recorded_and_reset(tmp_path):
+    """`python -m cells.benchmark --split S --stream-k K` times every split kernel at S programs
+    (1: one program), reading weights in K-row blocks where a kernel can, for this run only: the
+    JSON says which, and the overrides are gone afterwards."""
     from cells.benchmark import main
     from cells.fast import _triton
 
     out = tmp_path / "bench.json"
     main(["--families", "momentum-gru", "--hidden", "8", "--batch", "3", "--steps", "4", "--iters", "1",
-          "--warmup", "0", "--no-reference", "--device", "cpu", "--split", "1", "--out", str(out)])
-    assert json.loads(out.read_text())["split"] == 1
-    assert _triton.OVERRIDES["split"] is None
+          "--warmup", "0", "--no-reference", "--device", "cpu", "--split", "1", "--stream-k", "32", "--out", str(out)])
+    written = json.loads(out.read_text())
+    assert (written["split"], written["stream_k"]) == (1, 32)
+    assert _triton.OVERRIDES["split"] is None and _triton.OVERRIDES["stream_k"] is None
 
 
 def test_every_default_family_parses():

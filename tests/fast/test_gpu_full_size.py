@@ -117,14 +117,16 @@ def _split_problem(kernel, B, T, H, dev):
             lambda sg, W, b: _nag_lstm_loop(sg, W, b, coeffs))
 
 
-@pytest.mark.parametrize("kernel,H,ways", [("cmodrelu", 128, 4), ("cmodrelu", 128, 8), ("modrelu", 128, 4),
-                                           ("modrelu", 256, 8), ("nag_lstm", 128, 4), ("nag_lstm", 128, 8),
-                                           ("nag_lstm", 256, 8)])
-def test_split_kernels_at_full_size(kernel, H, ways, monkeypatch):
+@pytest.mark.parametrize("kernel,H,ways,stream_k", [
+    ("cmodrelu", 128, 4, None), ("cmodrelu", 128, 8, None), ("cmodrelu", 128, 4, 32), ("cmodrelu", 256, 8, 64),
+    ("modrelu", 128, 4, None), ("modrelu", 256, 8, None), ("nag_lstm", 128, 4, None), ("nag_lstm", 128, 8, None),
+    ("nag_lstm", 256, 8, None)])
+def test_split_kernels_at_full_size(kernel, H, ways, stream_k, monkeypatch):
     """A split kernel's programs meet at a barrier each step (cells/fast/_triton.py,
     `step_barrier`): every sibling arrives every step (the count), and the result is as close
     to a float64 loop as the one-program kernel's; a missed wait would read a half-written
-    state, an error of the order of the state itself."""
+    state, an error of the order of the state itself. `stream_k`: the complex kernel reading its
+    weight slices from memory each step in blocks of that many rows."""
     from cells.fast import _triton, triton_cmodrelu, triton_modrelu, triton_nag_lstm
 
     counts = []
@@ -135,6 +137,7 @@ def test_split_kernels_at_full_size(kernel, H, ways, monkeypatch):
 
     for module in (triton_cmodrelu, triton_modrelu, triton_nag_lstm):
         monkeypatch.setattr(module, "launch_split", counted)
+    monkeypatch.setitem(_triton.OVERRIDES, "stream_k", stream_k)
     dev = torch.device("cuda")
     torch.manual_seed(0)
     B, T = 128, 784

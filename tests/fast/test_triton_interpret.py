@@ -154,6 +154,20 @@ def test_split_kernels(core, H, ways, kwargs, monkeypatch):
                                                 **{"dynamics": "momentum", **kwargs}), state_in_loss=True)
 
 
+@pytest.mark.parametrize("core,ways", [("unitary", 2), ("urnn", 4)])
+def test_split_complex_kernel_reading_its_weights_each_step(core, ways, monkeypatch):
+    """The complex split kernel with its weight slices read from memory in 16-row blocks each
+    step (how it runs where they would not fit in registers): 40 columns padded to 64, so the
+    last block is partly masked."""
+    from cells.fast import _triton
+
+    monkeypatch.setitem(_triton.OVERRIDES, "split", ways)
+    monkeypatch.setitem(_triton.OVERRIDES, "stream_k", 16)
+    torch.manual_seed(0)
+    _assert_triton_matches_reference(CellConfig(core=core, dynamics="momentum", input_size=1, hidden_size=40),
+                                     state_in_loss=True)
+
+
 def test_split_kernel_barrier_in_one_launch():
     """One program per batch tile through the barrier path (one launch, SYNC): the count each
     tile's barrier reached is its number of steps, and the states match the one-program kernel."""
@@ -166,7 +180,7 @@ def test_split_kernel_barrier_in_one_launch():
     Hs, P = torch.empty(B, T + 1, 2 * H), torch.empty(B, T, 2 * H)
     Hs[:, 0] = h0
     count = torch.zeros(2, dtype=torch.int32)
-    cm._cmodrelu_fwd_split[(1, 2)](a, M, bias, Hs, P, B, T, H, cm.EPS, count, 0, T, BB=16, HP=32, HS=32, SYNC=True,
+    cm._cmodrelu_fwd_split[(1, 2)](a, M, bias, Hs, P, B, T, H, cm.EPS, count, 0, T, BB=16, HP=32, HS=32, BK=32, SYNC=True,
                                    PREC="ieee")
     assert count.tolist() == [T, T]
     assert rel(Hs, cm.cmodrelu_fwd(a, M, bias, h0)[0]) < 1e-6
