@@ -12,6 +12,8 @@ it). The order alternates with `--repeat` so a drift of the machine does not fav
     # one GPU, ~9 minutes: the tree before the work, then this one
     git archive 80a9588 | tar -x -C .before
     python3 benchmarks/search_ab.py --trees .before . --data .data/mnist --out $OUT/ab
+    # the same sequence of cells for both trees (TPE's draws follow each tree's results)
+    python3 benchmarks/search_ab.py --trees .before . --data .data/mnist --search-args "--sampler random" --out $OUT/ab
     # CPU smoke (a 20 s adding search per tree: checks the script)
     python3 benchmarks/search_ab.py --trees . . --smoke --out /tmp/ab
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -107,6 +110,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the order alternates (default 1: before, after)")
     parser.add_argument("--budget-s", type=float, help="each search's --time-budget-s (default 240; smoke 20)")
     parser.add_argument("--smoke", action="store_true", help="a 20 s adding search per tree (the CPU)")
+    parser.add_argument("--search-args", default="", help='more `momnas search` flags, one string ("--sampler random")')
     args = parser.parse_args()
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"--out {args.out} is not empty; give a new folder")
@@ -115,6 +119,7 @@ def main() -> None:
     flags = list(SMOKE) if args.smoke else [*PSMNIST, "--data-dir", str(Path(args.data).resolve())]
     if args.budget_s is not None:
         flags[flags.index("--time-budget-s") + 1] = f"{args.budget_s:g}"
+    flags += shlex.split(args.search_args)
     args.out.mkdir(parents=True, exist_ok=True)
     runs = []
     for k in range(args.repeat):
