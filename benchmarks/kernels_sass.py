@@ -50,6 +50,11 @@ def _split(HP: int, S: int, BK: int | None = None) -> dict:
 SPLIT_KERNELS = [("triton_cmodrelu", f"_cmodrelu_{d}_split", H, _split(H, S, BK))
                  for d in ("fwd", "bwd") for H, S, BK in ((128, 4, None), (128, 4, 32), (128, 4, 64), (128, 8, 64),
                                                            (256, 8, None), (256, 8, 32), (256, 8, 64), (256, 16, 64))]
+SPLIT_KERNELS += [(module, f"_{name}_{d}_split", H, _split(H, S)) for module, name, sizes in (
+    ("triton_modrelu", "modrelu", ((128, 4), (256, 8))), ("triton_nag_lstm", "nag_lstm", ((128, 8), (256, 8))))
+    for d in ("fwd", "bwd") for H, S in sizes]
+# the register-resident forwards beside the backwards above (orthogonal, ENRNN and coRNN at H = 128)
+KERNELS += [("triton_modrelu", "_modrelu_fwd_resident", 128, RESIDENT), ("triton_cornn", "_cornn_fwd_resident", 128, RESIDENT)]
 PRECISION = {"triton_cornn": "tf32", "triton_nag_lstm": "tf32"}  # the others: tf32x3 (_triton.precision)
 SCALARS = {"dt", "gamma", "eps", "alpha"}  # float arguments; B, T, H are int32; the rest pointers
 TTGIR_COUNTS = {"async copies": "ttg.async_copy_global_to_local", "async waits": "ttg.async_wait", "loops": "scf.for"}
