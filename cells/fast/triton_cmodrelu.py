@@ -165,13 +165,30 @@ if triton is not None:
 
 
     @triton.jit
+    def _complex_dots(accr, acci, xr, xi, wr, wi, TRANS: tl.constexpr, PREC: tl.constexpr):
+        """(accr, acci) plus [xr, xi] times the blocks (wr, wi) of M's columns (TRANS False:
+        Re += xr Wr - xi Wi, Im += xr Wi + xi Wr) or of M^T's (TRANS: Re += xr Wr^T + xi Wi^T,
+        Im += xi Wr^T - xr Wi^T): the split kernels' complex product, whether the blocks are
+        held or read in rows (`_streamed_products`)."""
+        if TRANS:
+            accr += tl.dot(xr, wr, input_precision=PREC)
+            accr += tl.dot(xi, wi, input_precision=PREC)
+            acci += tl.dot(xi, wr, input_precision=PREC)
+            acci -= tl.dot(xr, wi, input_precision=PREC)
+        else:
+            accr += tl.dot(xr, wr, input_precision=PREC)
+            accr -= tl.dot(xi, wi, input_precision=PREC)
+            acci += tl.dot(xr, wi, input_precision=PREC)
+            acci += tl.dot(xi, wr, input_precision=PREC)
+        return accr, acci
+
+    @triton.jit
     def _streamed_products(accr, acci, X, rb, mb, t, T, end, M, rn, mn, H, TRANS: tl.constexpr,
                            BK: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
-        """(accr, acci) plus row t of X (B, T, 2H) = [xr, xi] times this program's columns rn of M
-        (TRANS False: Re += xr Wr - xi Wi, Im += xr Wi + xi Wr) or of M^T (TRANS: Re += xr Wr^T
-        + xi Wi^T, Im += xi Wr^T - xr Wi^T), the weights read from memory (L2) in BK rows at a
-        time: a split kernel's slices of the two wide blocks do not fit in registers. The row
-        counts as zero where t >= end."""
+        """`_complex_dots` of row t of X (B, T, 2H) = [xr, xi] with this program's columns rn of M
+        (of M^T when TRANS), the weights read from memory (L2) in BK rows at a time: a split
+        kernel's slices of the two wide blocks do not fit in registers. The row counts as zero
+        where t >= end."""
         W2 = 2 * H
         for k0 in range(0, HP, BK):
             rk = k0 + tl.arange(0, BK)
@@ -187,16 +204,7 @@ if triton is not None:
                 k = rk[:, None] * W2 + rn[None, :]
             wr = tl.load(M + k, mask=mw, other=0.0)
             wi = tl.load(M + k + H, mask=mw, other=0.0)
-            if TRANS:
-                accr += tl.dot(xr, wr, input_precision=PREC)
-                accr += tl.dot(xi, wi, input_precision=PREC)
-                acci += tl.dot(xi, wr, input_precision=PREC)
-                acci -= tl.dot(xr, wi, input_precision=PREC)
-            else:
-                accr += tl.dot(xr, wr, input_precision=PREC)
-                accr -= tl.dot(xi, wi, input_precision=PREC)
-                acci += tl.dot(xr, wi, input_precision=PREC)
-                acci += tl.dot(xi, wr, input_precision=PREC)
+            accr, acci = _complex_dots(accr, acci, xr, xi, wr, wi, TRANS, PREC)
         return accr, acci
 
     @triton.jit
@@ -221,10 +229,7 @@ if triton is not None:
                 hp = rows(rb, t, T + 1, W2, rk)
                 hr = tl.load(Hs + hp, mask=mh, other=0.0, cache_modifier=".cg")  # L2: siblings wrote it
                 hi = tl.load(Hs + hp + H, mask=mh, other=0.0, cache_modifier=".cg")
-                pr = ar + tl.dot(hr, wr, input_precision=PREC)
-                pr -= tl.dot(hi, wi, input_precision=PREC)
-                pi = ai + tl.dot(hr, wi, input_precision=PREC)
-                pi += tl.dot(hi, wr, input_precision=PREC)
+                pr, pi = _complex_dots(ar, ai, hr, hi, wr, wi, False, PREC)
             else:
                 pr, pi = _streamed_products(ar, ai, Hs, rb, mb, t, T + 1, t1, M, rn, mn, H, False, BK, HP, PREC)
             f = _scale(pr, pi, bb, eps)
@@ -272,8 +277,7 @@ if triton is not None:
                 mg = step_mask(mh, rk, t + 1, T)
                 gr = tl.load(G + gp, mask=mg, other=0.0, cache_modifier=".cg")
                 gi = tl.load(G + gp + H, mask=mg, other=0.0, cache_modifier=".cg")
-                ghr = dr + tl.dot(gr, tr, input_precision=PREC) + tl.dot(gi, ti, input_precision=PREC)
-                ghi = di + tl.dot(gi, tr, input_precision=PREC) - tl.dot(gr, ti, input_precision=PREC)
+                ghr, ghi = _complex_dots(dr, di, gr, gi, tr, ti, True, PREC)
             else:
                 ghr, ghi = _streamed_products(dr, di, G, rb, mb, t + 1, T, T, M, rn, mn, H, True, BK, HP, PREC)
             gtr, gti, dbt = _scale_grad(pr, pi, ghr, ghi, bb, eps)
@@ -292,14 +296,13 @@ if triton is not None:
         tl.store(DB + sd, db, mask=m2)
         if t1 == T:  # dL/dh0 from the steps: G_0 @ M^T
             row = rb[:, None] * W2 + rn[None, :]
+            zero = tl.zeros((BB, HS), dtype=tl.float32)
             if BK == HP:
                 gp = rows(rb, 0, T, W2, rk)
                 gr = tl.load(G + gp, mask=mh, other=0.0, cache_modifier=".cg")
                 gi = tl.load(G + gp + H, mask=mh, other=0.0, cache_modifier=".cg")
-                ghr = tl.dot(gr, tr, input_precision=PREC) + tl.dot(gi, ti, input_precision=PREC)
-                ghi = tl.dot(gi, tr, input_precision=PREC) - tl.dot(gr, ti, input_precision=PREC)
+                ghr, ghi = _complex_dots(zero, zero, gr, gi, tr, ti, True, PREC)
             else:
-                zero = tl.zeros((BB, HS), dtype=tl.float32)
                 ghr, ghi = _streamed_products(zero, zero, G, rb, mb, 0, T, T, M, rn, mn, H, True, BK, HP, PREC)
             tl.store(GH + row, ghr, mask=m2)
             tl.store(GH + row + H, ghi, mask=m2)
