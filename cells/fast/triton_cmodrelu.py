@@ -53,6 +53,24 @@ if triton is not None:
         return f * ghr + coef * pr, f * ghi + coef * pi, tl.where(on, gz / (m + eps), 0.0)
 
     @triton.jit
+    def _complex_dots(accr, acci, xr, xi, wr, wi, TRANS: tl.constexpr, PREC: tl.constexpr):
+        """(accr, acci) plus [xr, xi] times the blocks (wr, wi) of M's columns (TRANS False:
+        Re += xr Wr - xi Wi, Im += xr Wi + xi Wr) or of M^T's (TRANS: Re += xr Wr^T + xi Wi^T,
+        Im += xi Wr^T - xr Wi^T): the kernels' complex product, whether the blocks are
+        held (the register-resident and split kernels) or read in rows (`_streamed_products`)."""
+        if TRANS:
+            accr += tl.dot(xr, wr, input_precision=PREC)
+            accr += tl.dot(xi, wi, input_precision=PREC)
+            acci += tl.dot(xi, wr, input_precision=PREC)
+            acci -= tl.dot(xr, wi, input_precision=PREC)
+        else:
+            accr += tl.dot(xr, wr, input_precision=PREC)
+            accr -= tl.dot(xi, wi, input_precision=PREC)
+            acci += tl.dot(xr, wi, input_precision=PREC)
+            acci += tl.dot(xi, wr, input_precision=PREC)
+        return accr, acci
+
+    @triton.jit
     def _cmodrelu_fwd(A, M, bias, Hs, P, B, T, H, eps,
                       BB: tl.constexpr, HP: tl.constexpr, PREC: tl.constexpr):
         # M = [[Wr, Wi], [-Wi, Wr]]: two (H x H) blocks hold it, Re = hr Wr - hi Wi, Im = hr Wi + hi Wr
@@ -69,10 +87,7 @@ if triton is not None:
             at = rows(rb, t, T, W2, rn)
             pr = tl.load(A + at, mask=m2, other=0.0)
             pi = tl.load(A + at + H, mask=m2, other=0.0)
-            pr += tl.dot(hr, wr, input_precision=PREC)
-            pr -= tl.dot(hi, wi, input_precision=PREC)
-            pi += tl.dot(hr, wi, input_precision=PREC)
-            pi += tl.dot(hi, wr, input_precision=PREC)
+            pr, pi = _complex_dots(pr, pi, hr, hi, wr, wi, False, PREC)
             f = _scale(pr, pi, bb, eps)
             hr = pr * f
             hi = pi * f
@@ -107,8 +122,8 @@ if triton is not None:
             db += dbt
             tl.store(G + at, gr, mask=m2)
             tl.store(G + at + H, gi, mask=m2)
-            ghr = tl.dot(gr, tr, input_precision=PREC) + tl.dot(gi, ti, input_precision=PREC)
-            ghi = tl.dot(gi, tr, input_precision=PREC) - tl.dot(gr, ti, input_precision=PREC)
+            ghr, ghi = _complex_dots(tl.zeros((BB, HP), dtype=tl.float32), tl.zeros((BB, HP), dtype=tl.float32),
+                                     gr, gi, tr, ti, True, PREC)
         row = rb[:, None] * W2 + rn[None, :]
         tl.store(GH + row, ghr, mask=m2)
         tl.store(GH + row + H, ghi, mask=m2)
@@ -163,24 +178,6 @@ if triton is not None:
             tiled_product(GH, G, M, rb, mb, t, T, W2, W2, W2, True, BB, BN, BK, PREC)
             tl.debug_barrier()
 
-
-    @triton.jit
-    def _complex_dots(accr, acci, xr, xi, wr, wi, TRANS: tl.constexpr, PREC: tl.constexpr):
-        """(accr, acci) plus [xr, xi] times the blocks (wr, wi) of M's columns (TRANS False:
-        Re += xr Wr - xi Wi, Im += xr Wi + xi Wr) or of M^T's (TRANS: Re += xr Wr^T + xi Wi^T,
-        Im += xi Wr^T - xr Wi^T): the split kernels' complex product, whether the blocks are
-        held or read in rows (`_streamed_products`)."""
-        if TRANS:
-            accr += tl.dot(xr, wr, input_precision=PREC)
-            accr += tl.dot(xi, wi, input_precision=PREC)
-            acci += tl.dot(xi, wr, input_precision=PREC)
-            acci -= tl.dot(xr, wi, input_precision=PREC)
-        else:
-            accr += tl.dot(xr, wr, input_precision=PREC)
-            accr -= tl.dot(xi, wi, input_precision=PREC)
-            acci += tl.dot(xr, wi, input_precision=PREC)
-            acci += tl.dot(xi, wr, input_precision=PREC)
-        return accr, acci
 
     @triton.jit
     def _streamed_products(accr, acci, X, rb, mb, t, T, end, M, rn, mn, H, TRANS: tl.constexpr,
