@@ -246,6 +246,34 @@ def test_spectral_normalize_traced_twin_equals_eager(W):
     torch.testing.assert_close(traced_grad, eager_grad)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("n", [64, 128])
+@pytest.mark.parametrize("scale", [0.5, 2.0], ids=["rho<1", "rho>1"])
+def test_spectral_radius_on_the_host_equals_the_device(monkeypatch, n, scale):
+    """A CUDA W of at most HOST_EIG_MAX rows has its eigvals taken on the host: the same value,
+    latch and gradient (on W's device) as the device's eigvals."""
+    from cells.manifolds import _spectral
+
+    torch.manual_seed(n)
+    W = torch.randn(n, n, device="cuda") * scale / n ** 0.5
+    weights = torch.randn(n, n, device="cuda")
+    results = []
+    for limit in (_spectral.HOST_EIG_MAX, 0):
+        monkeypatch.setattr(_spectral, "HOST_EIG_MAX", limit)
+        for latched in (False, True):
+            sn = P.SpectralNormalize().cuda()
+            sn.latched.fill_(latched)
+            original = W.clone().requires_grad_(True)
+            value = sn(original)
+            (value * weights).sum().backward()
+            assert value.device == original.grad.device == W.device
+            results.append((value.detach(), bool(sn.latched), original.grad))
+    for (host_value, host_latched, host_grad), (dev_value, dev_latched, dev_grad) in zip(results[:2], results[2:]):
+        assert host_latched == dev_latched
+        torch.testing.assert_close(host_value, dev_value, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(host_grad, dev_grad, rtol=1e-3, atol=1e-4)
+
+
 def test_parameter_groups():
     cell = build_cell(CellConfig(core="orthogonal", param="svd", input_size=2, hidden_size=4))
     model = torch.nn.Sequential()
