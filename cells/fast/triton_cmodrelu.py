@@ -23,11 +23,11 @@ from cells.fast.triton_modrelu import save_matrix_and_states
 
 EPS = 1e-5  # cells.cores.orthogonal.complex_modrelu
 MAX_H = 64  # register-resident up to this H; at 128 its two (H x H) weight blocks overflow shared memory. Tiled above
-SPLIT = {128: 4}  # padded H -> programs per step on a GPU (measured; at 256 the held slices spill: one program)
-# padded H -> rows of Wr / Wi read per product in a split step (absent: held in registers). Empty until
-# timed on a GPU: read each step, the slices compile without spilling at S = 4 (H = 128) and S = 8
-# (H = 256), where the held ones spill (benchmarks/kernels_sass.py); knobs: OVERRIDES["stream_k"].
-STREAM_K: dict[int, int] = {}
+SPLIT = {128: 4, 256: 8}  # padded H -> programs per step on a GPU (measured)
+# padded H -> rows of Wr / Wi read per product in a split step (absent: held in registers). Held, the
+# slices spill from registers at H = 256 (benchmarks/kernels_sass.py); read each step in 64-row blocks
+# they do not, and the kernel runs 4x faster. At H = 128 holding them is as fast. Knob: OVERRIDES["stream_k"].
+STREAM_K = {256: 64}
 
 
 if triton is not None:
