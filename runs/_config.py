@@ -115,6 +115,7 @@ class TrainConfig:
     device: str = "auto"                 # auto (CUDA when available) | cpu | cuda | cuda:N | mps
     impl: str = "auto"                   # cells.build_cell implementation: auto (fastest available) | reference
     compile: str = "auto"                # torch.compile the training steps: off | on | auto (where it pays, runs._compile)
+    graph: str = "off"                   # replay forward and backward as CUDA graphs: off | on | auto (where it pays, runs._graph)
     threads: int | None = None           # torch's CPU threads for the run (set, then restored); None: torch's default
 
     def __post_init__(self):
@@ -152,6 +153,13 @@ class TrainConfig:
 
         if self.compile not in CHOICES:
             raise ValueError(f"train: unknown compile {self.compile!r}; choose one of {', '.join(CHOICES)}")
+        from runs._graph import CHOICES as GRAPH_CHOICES
+
+        if self.graph not in GRAPH_CHOICES:
+            raise ValueError(f"train: unknown graph {self.graph!r}; choose one of {', '.join(GRAPH_CHOICES)}")
+        if self.graph == "on" and self.compile == "on":
+            raise ValueError("train: graph='on' and compile='on' both remove the host's launches; choose one "
+                             "(graph='on' with compile='auto' or 'off')")
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise ValueError(f"train: unknown device {self.device!r}; use auto, cpu, cuda, cuda:N or mps")
 

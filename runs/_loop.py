@@ -21,6 +21,7 @@ import cells
 from runs._compile import training_forward
 from runs._config import RunConfig
 from runs._environment import environment, resolve_device, torch_threads
+from runs._graph import graphed_forward, use_graph
 from runs._model import SequenceModel, build_model
 from runs._optim import OPTIMIZERS, SCHEDULES
 from runs._progress import ProgressBar
@@ -128,7 +129,11 @@ class _Run:
         self.environment = environment(self.device)
         self.steps_per_epoch = math.ceil(len(task.train) / tc.batch_size)
         self.total_steps = tc.steps if tc.steps is not None else tc.epochs * self.steps_per_epoch
-        self.forward = training_forward(self.model, tc.compile, self.device, self.total_steps)
+        # an explicit compile='on' outranks graph='auto'
+        graph = use_graph(tc.graph, config.cell.family, self.device) and not (tc.graph == "auto" and tc.compile == "on")
+        # graphs replace compilation: both would remove the host's launches, and compiled code
+        # would be captured only through its own cudagraph trees
+        self.forward = self.model if graph else training_forward(self.model, tc.compile, self.device, self.total_steps)
         self.compile_seconds: float | None = None
         self.startup_seconds: float | None = None
         self.optimizer, self.params = self._optimizer()
@@ -137,6 +142,9 @@ class _Run:
             self.optimizer, SCHEDULES[tc.schedule](self.total_steps, tc.decay_at))
 
         self.train_x, self.train_y = task.train.x.to(self.device), task.train.y.to(self.device)
+        # full batches replay the graphs; a smaller last batch of an epoch runs eager
+        self.graphed = graphed_forward(self.model, self.train_x[: tc.batch_size]) if graph else None
+        self.graph_rows = min(tc.batch_size, len(self.train_x))
         n_probe = min(PROBE_SIZE, len(task.val))
         self.probe_x, self.probe_y = task.val.x[:n_probe].to(self.device), task.val.y[:n_probe].to(self.device)
         self.order = torch.Generator().manual_seed(tc.seed)
@@ -194,7 +202,8 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         first = self.step == 0 and self.forward is not self.model
         started = time.perf_counter()
-        loss = self.loss_fn(self.forward(self.train_x[index]), self.train_y[index])
+        forward = self.graphed if self.graphed is not None and len(index) == self.graph_rows else self.forward
+        loss = self.loss_fn(forward(self.train_x[index]), self.train_y[index])
         loss.backward()
         # The norm before clipping: what the gradients did, not what the clip allowed.
         clip = self.tc.clip if self.tc.clip is not None else math.inf

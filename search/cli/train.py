@@ -85,6 +85,9 @@ def train_command(
     compile: Annotated[Optional[str], typer.Option(
         "--compile", help="torch.compile the training steps: off, on, or auto (on the GPU, for the families and run lengths where it pays)",
         show_default="auto", rich_help_panel=_TRAIN)] = None,
+    graph: Annotated[Optional[str], typer.Option(
+        "--graph", help="replay forward and backward as CUDA graphs: off, on, or auto (on the GPU, for the families where it pays)",
+        show_default="off", rich_help_panel=_TRAIN)] = None,
     threads: Annotated[Optional[int], typer.Option(
         help="torch CPU threads for the run", show_default="what the run file recorded, else torch's",
         rich_help_panel=_TRAIN)] = None,
@@ -108,7 +111,7 @@ def train_command(
                 task=_set(name=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, seed=data_seed),
                 train=_set(optimizer=optimizer, lr=lr, orthogonal_lr=orthogonal_lr, batch_size=batch_size, epochs=epochs,
                            steps=steps, clip=clip, schedule=schedule, decay_at=decay_at, eval_every=eval_every,
-                           seed=seed, device=device, impl=impl, compile=compile, threads=threads),
+                           seed=seed, device=device, impl=impl, compile=compile, graph=graph, threads=threads),
                 environment=recorded,
             )
         out = out if out is not None else _default_out(config)

@@ -153,6 +153,49 @@ def test_unknown_compile_choice_is_refused_in_one_line():
         TrainConfig(compile="yes")
 
 
+def test_graph_choices_are_checked_in_one_line():
+    with pytest.raises(ValueError, match="unknown graph 'yes'; choose one of off, on, auto"):
+        TrainConfig(graph="yes")
+    with pytest.raises(ValueError, match="graph='on' and compile='on' .* choose one"):
+        TrainConfig(graph="on", compile="on")
+    assert TrainConfig().graph == "off"
+
+
+def test_graph_auto_graphs_on_the_gpu_only_the_measured_families():
+    from runs._graph import PAYS_ON_GPU, use_graph
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert use_graph("auto", "momentum-orthogonal", cuda) and "momentum-orthogonal" in PAYS_ON_GPU
+    assert not use_graph("auto", "momentum-orthogonal", cpu)              # CUDA graphs: the GPU only
+    assert not use_graph("auto", "momentum-enrnn", cuda)                  # its forward waits for the host
+    assert not use_graph("auto", "momentum-gru", cuda)                    # not measured: eager
+    assert use_graph("on", "momentum-gru", cuda) and not use_graph("off", "momentum-orthogonal", cuda)
+    with pytest.raises(ValueError, match="graph='on' needs a CUDA device, and this run trains on cpu"):
+        use_graph("on", "momentum-lstm", cpu)
+    with pytest.raises(ValueError, match="cannot capture momentum-enrnn: its forward waits for the host"):
+        use_graph("on", "momentum-enrnn", cuda)
+
+
+def test_graph_on_for_a_cpu_run_is_refused_before_training():
+    with pytest.raises(ValueError, match="graph='on' needs a CUDA device"):
+        runs.train(config(steps=1, graph="on"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("core", ["orthogonal", "unitary", "lstm"])
+def test_graphed_training_is_the_eager_training(core):
+    """Full batches replay the captured forward and backward, the epoch's last smaller batch
+    runs eager: the same losses, weights and validation as without graphs."""
+    task = {"name": "adding", "T": 40, "n_train": 300, "n_val": 64, "n_test": 64}  # 300 = 2 x 128 + 44
+    eager = runs.train(config(core, task=task, hidden_size=32, epochs=2, batch_size=128, device="cuda"))
+    graphed = runs.train(config(core, task=task, hidden_size=32, epochs=2, batch_size=128, device="cuda", graph="on"))
+    assert graphed.status == eager.status == "completed"
+    np.testing.assert_allclose(graphed.curves["train_loss"], eager.curves["train_loss"], rtol=1e-5)
+    assert graphed.value == pytest.approx(eager.value, rel=1e-5)
+    for name, p in graphed.model.state_dict().items():
+        torch.testing.assert_close(p, eager.model.state_dict()[name], rtol=1e-5, atol=1e-6)
+
+
 def test_compile_auto_compiles_on_the_gpu_only_the_measured_families_and_only_past_their_break_even():
     from runs._compile import PAYS_ON_GPU, use_compile
 
