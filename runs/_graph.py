@@ -44,7 +44,12 @@ def use_graph(choice: str, family: str, device: torch.device) -> bool:
             raise ValueError(f"train: graph='on' cannot capture {family}: its forward waits for the host "
                              "(the spectral radius' eigvals); use graph='auto' or 'off'")
         return True
-    return choice == "auto" and device.type == "cuda" and family in PAYS_ON_GPU
+    return device.type == "cuda" and may_graph(choice, family)
+
+
+def may_graph(choice: str, family: str) -> bool:
+    """Whether `choice` graphs `family` on some device (a GPU): what a memory estimate must allow for."""
+    return choice == "on" or (choice == "auto" and family in PAYS_ON_GPU)
 
 
 class _Forward(nn.Module):

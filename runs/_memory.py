@@ -19,6 +19,7 @@ import torch
 import cells
 from runs._config import RunConfig
 from runs._environment import resolve_device
+from runs._graph import may_graph
 from runs._loop import PROBE_SIZE
 from runs._tasks import task_spec
 
@@ -49,7 +50,8 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
     layer: the projection g and the filtered term a (G floats each, G the gate width), the
     dynamics' state (one G per state tensor), the core's step (about 2 G for its gates and
     nonlinearities, 4 H_out for its states and output); and the readout's logits and their
-    gradient at every step when it reads every step.
+    gradient at every step when it reads every step; twice that where `train.graph` may
+    graph the run (the graphs' memory pool holds a batch's beside what eager steps allocate).
     data: N x T x D float32 inputs and the targets of the train, validation and test splits.
 
     Example (sMNIST through an LSTM of 128 units, batches of 128, 784 steps; in MiB):
@@ -72,6 +74,8 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
         per_step += 2 * sizes.outputs
     batch = max(min(config.train.batch_size, sizes.n_train), PROBE_SIZE)  # the probe recurs with grad too
     activations = FLOAT * batch * sizes.T * per_step
+    if may_graph(config.train.graph, config.cell.family):  # the graphs' own pool keeps a full batch's too
+        activations *= 2
 
     examples = sizes.n_train + sizes.n_val + sizes.n_test
     data = examples * (FLOAT * sizes.T * sizes.D + 8 * sizes.targets_per_example)

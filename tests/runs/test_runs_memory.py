@@ -71,6 +71,15 @@ def test_the_estimate_follows_length_batch_and_width():
     assert runs.estimate_memory(config(task={**TASK, "n_train": 5_000})).data == pytest.approx(base.data * 7 / 12, rel=0.01)
 
 
+def test_a_run_that_may_be_graphed_counts_the_graphs_pool_too():
+    eager = runs.estimate_memory(config(cell={"core": "orthogonal", "dynamics": "momentum"}))
+    graphed = runs.estimate_memory(config(cell={"core": "orthogonal", "dynamics": "momentum"}, graph="on"))
+    assert graphed.activations == 2 * eager.activations and graphed.parameters == eager.parameters
+    assert runs.estimate_memory(config(cell={"core": "orthogonal", "dynamics": "momentum"}, graph="auto")) == graphed  # a measured family
+    assert runs.estimate_memory(config(cell={"core": "gru"}, graph="auto")).activations == \
+        runs.estimate_memory(config(cell={"core": "gru"})).activations                       # auto leaves it eager
+
+
 def test_an_npz_estimate_comes_from_its_headers_and_labels(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((40, 7, 3), np.float32), y=np.arange(40) % 5)
     cfg = config(task={"name": f"npz:{tmp_path / 'd.npz'}"})
