@@ -68,4 +68,5 @@ def graphed_forward(model: nn.Module, sample: torch.Tensor) -> nn.Module:
     """A module whose calls on inputs shaped like `sample` run `model`'s forward, and the
     backward autograd then takes through it, as two CUDA graphs (PyTorch's partial-network
     capture); gradients reach `model`'s parameters as from the eager forward."""
-    return torch.cuda.make_graphed_callables(_Forward(model), (sample,), allow_unused_input=True)
+    with torch.cuda.device(sample.device):  # captured on the run's GPU, whichever is current
+        return torch.cuda.make_graphed_callables(_Forward(model), (sample,), allow_unused_input=True)
