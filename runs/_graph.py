@@ -33,9 +33,9 @@ PAYS_ON_GPU: dict[str, tuple[float, float]] = {
 NEVER = ("enrnn",)  # cores whose forward waits for the host (eigvals): capture would fail
 
 
-def use_graph(choice: str, family: str, device: torch.device) -> bool:
-    """Whether `choice` graphs the training forward and backward of `family` on `device`.
-    `on` where it cannot be done is a ValueError that says why."""
+def use_graph(choice: str, family: str, device: torch.device, *, compile: str) -> bool:
+    """Whether `choice` graphs the training forward and backward of `family` on `device`
+    (`compile`: the run's `train.compile`). `on` where it cannot be done is a ValueError that says why."""
     if choice == "on":
         if device.type != "cuda":
             raise ValueError(f"train: graph='on' needs a CUDA device, and this run trains on {device.type}; "
@@ -44,12 +44,13 @@ def use_graph(choice: str, family: str, device: torch.device) -> bool:
             raise ValueError(f"train: graph='on' cannot capture {family}: its forward waits for the host "
                              "(the spectral radius' eigvals); use graph='auto' or 'off'")
         return True
-    return device.type == "cuda" and may_graph(choice, family)
+    return device.type == "cuda" and may_graph(choice, family, compile=compile)
 
 
-def may_graph(choice: str, family: str) -> bool:
-    """Whether `choice` graphs `family` on some device (a GPU): what a memory estimate must allow for."""
-    return choice == "on" or (choice == "auto" and family in PAYS_ON_GPU)
+def may_graph(choice: str, family: str, *, compile: str) -> bool:
+    """Whether `choice` graphs `family` on some device (a GPU): what a memory estimate must allow
+    for. A graphed run does not compile, and an explicit compile='on' outranks graph='auto'."""
+    return choice == "on" or (choice == "auto" and compile != "on" and family in PAYS_ON_GPU)
 
 
 class _Forward(nn.Module):

@@ -129,8 +129,7 @@ class _Run:
         self.environment = environment(self.device)
         self.steps_per_epoch = math.ceil(len(task.train) / tc.batch_size)
         self.total_steps = tc.steps if tc.steps is not None else tc.epochs * self.steps_per_epoch
-        # an explicit compile='on' outranks graph='auto'
-        graph = use_graph(tc.graph, config.cell.family, self.device) and not (tc.graph == "auto" and tc.compile == "on")
+        graph = use_graph(tc.graph, config.cell.family, self.device, compile=tc.compile)
         # graphs replace compilation: both would remove the host's launches, and compiled code
         # would be captured only through its own cudagraph trees
         self.forward = self.model if graph else training_forward(self.model, tc.compile, self.device, self.total_steps)
@@ -143,8 +142,9 @@ class _Run:
 
         self.train_x, self.train_y = task.train.x.to(self.device), task.train.y.to(self.device)
         # full batches replay the graphs; a smaller last batch of an epoch runs eager
-        self.graphed = graphed_forward(self.model, self.train_x[: tc.batch_size]) if graph else None
-        self.graph_rows = min(tc.batch_size, len(self.train_x))
+        sample = self.train_x[: tc.batch_size]
+        self.graphed = graphed_forward(self.model, sample) if graph else None
+        self.graph_rows = len(sample)
         n_probe = min(PROBE_SIZE, len(task.val))
         self.probe_x, self.probe_y = task.val.x[:n_probe].to(self.device), task.val.y[:n_probe].to(self.device)
         self.order = torch.Generator().manual_seed(tc.seed)

@@ -74,7 +74,7 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
         per_step += 2 * sizes.outputs
     batch = max(min(config.train.batch_size, sizes.n_train), PROBE_SIZE)  # the probe recurs with grad too
     activations = FLOAT * batch * sizes.T * per_step
-    if may_graph(config.train.graph, config.cell.family):  # the graphs' own pool keeps a full batch's too
+    if may_graph(config.train.graph, config.cell.family, compile=config.train.compile):  # the graphs' own pool keeps a full batch's too
         activations *= 2
 
     examples = sizes.n_train + sizes.n_val + sizes.n_test

@@ -78,6 +78,8 @@ def test_a_run_that_may_be_graphed_counts_the_graphs_pool_too():
     assert runs.estimate_memory(config(cell={"core": "orthogonal", "dynamics": "momentum"}, graph="auto")) == graphed  # a measured family
     assert runs.estimate_memory(config(cell={"core": "gru"}, graph="auto")).activations == \
         runs.estimate_memory(config(cell={"core": "gru"})).activations                       # auto leaves it eager
+    assert runs.estimate_memory(config(cell={"core": "orthogonal", "dynamics": "momentum"}, graph="auto",
+                                       compile="on")).activations == eager.activations  # compile='on' outranks auto
 
 
 def test_an_npz_estimate_comes_from_its_headers_and_labels(tmp_path):

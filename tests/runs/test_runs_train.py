@@ -165,15 +165,17 @@ def test_graph_auto_graphs_on_the_gpu_only_the_measured_families():
     from runs._graph import PAYS_ON_GPU, use_graph
 
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert use_graph("auto", "momentum-orthogonal", cuda) and "momentum-orthogonal" in PAYS_ON_GPU
-    assert not use_graph("auto", "momentum-orthogonal", cpu)              # CUDA graphs: the GPU only
-    assert not use_graph("auto", "momentum-enrnn", cuda)                  # its forward waits for the host
-    assert not use_graph("auto", "momentum-gru", cuda)                    # not measured: eager
-    assert use_graph("on", "momentum-gru", cuda) and not use_graph("off", "momentum-orthogonal", cuda)
+    assert use_graph("auto", "momentum-orthogonal", cuda, compile="auto") and "momentum-orthogonal" in PAYS_ON_GPU
+    assert not use_graph("auto", "momentum-orthogonal", cpu, compile="auto")              # CUDA graphs: the GPU only
+    assert not use_graph("auto", "momentum-enrnn", cuda, compile="auto")                  # its forward waits for the host
+    assert not use_graph("auto", "momentum-gru", cuda, compile="auto")                    # not measured: eager
+    assert not use_graph("auto", "momentum-orthogonal", cuda, compile="on")                # an explicit compile outranks auto
+    assert use_graph("on", "momentum-gru", cuda, compile="auto")
+    assert not use_graph("off", "momentum-orthogonal", cuda, compile="auto")
     with pytest.raises(ValueError, match="graph='on' needs a CUDA device, and this run trains on cpu"):
-        use_graph("on", "momentum-lstm", cpu)
+        use_graph("on", "momentum-lstm", cpu, compile="auto")
     with pytest.raises(ValueError, match="cannot capture momentum-enrnn: its forward waits for the host"):
-        use_graph("on", "momentum-enrnn", cuda)
+        use_graph("on", "momentum-enrnn", cuda, compile="auto")
 
 
 def test_graph_on_for_a_cpu_run_is_refused_before_training():
