@@ -151,6 +151,9 @@ class TrainConfig:
             raise ValueError(f"train: impl={self.impl!r} is not a cells implementation; choose one of {', '.join(IMPLS)}")
         from runs._compile import CHOICES
 
+        for name in ("compile", "graph"):  # YAML reads a bare off / on as false / true
+            if isinstance(getattr(self, name), bool):
+                object.__setattr__(self, name, "on" if getattr(self, name) else "off")
         if self.compile not in CHOICES:
             raise ValueError(f"train: unknown compile {self.compile!r}; choose one of {', '.join(CHOICES)}")
         from runs._graph import CHOICES as GRAPH_CHOICES

@@ -109,6 +109,14 @@ def test_bad_yaml_file_names_itself(tmp_path):
         SearchConfig.from_yaml(path)
 
 
+def test_bare_off_and_on_in_yaml_mean_the_choices(tmp_path):
+    """YAML reads `compile: off` as false: the switches take it as the word a user wrote."""
+    path = tmp_path / "search.yaml"
+    path.write_text("compile: off\ngraph: on\nmps: off\n")
+    cfg = SearchConfig.from_yaml(path)
+    assert (cfg.train.compile, cfg.train.graph, cfg.resources.mps) == ("off", "on", "off")
+
+
 def test_study_name():
     assert SearchConfig.from_flat({"task": "adding", "T": 200, "space": "momentum"}).study_name == "momentum-adding-T200"
     assert SearchConfig.from_flat({"space": "spaces/mine.yaml", "task": "digits"}).study_name == "mine-digits"
