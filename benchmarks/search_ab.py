@@ -1,5 +1,5 @@
-"""Trial-epochs per GPU-hour: the same time-bound search with two momnas trees, one after the
-other on one warm machine (issue 20's throughput target: at least 1.5x over the code before it).
+"""Trial-epochs per GPU-hour: the same time-bound search with two or more momnas trees (or one
+tree with other flags), one after the other on one warm machine (issue 20: at least 1.5x over the code before it).
 
 Each tree runs `momnas search` with the same flags (default: the 240 s psMNIST search, 16384
 sequences, the `paper` space, 6 epochs, H=128, seed 0, every other default, trials enough for
@@ -7,13 +7,15 @@ the budget to bind) in a process of its own, `PYTHONPATH` pointing at that tree.
 Tune's own per-trial result.json, so the same way for any tree: epochs trained (each trial's
 last reported epoch, stopped and budget-cut trials included), trials, and the first trials'
 start from the study (`start_wait_s + startup_s`, and `worker_ready_s` where the tree records
-it). The order alternates with `--repeat` so a drift of the machine does not favour one tree.
+it). The order reverses every other round with `--repeat` so a drift of the machine does not favour one tree.
 
     # one GPU, ~9 minutes: the tree before the issue's work, then this one
     git archive 80a9588 | tar -x -C .before
     python3 benchmarks/search_ab.py --trees .before . --data .data/mnist --out $OUT/ab
     # the same sequence of cells for both trees (TPE's draws follow each tree's results)
     python3 benchmarks/search_ab.py --trees .before . --data .data/mnist --search-args "--sampler random" --out $OUT/ab
+    # one tree with and without a YAML config (flags per tree), against the tree before
+    python3 benchmarks/search_ab.py --trees .before . . --tree-args "" "" "--config graph.yaml" --data .data/mnist --out $OUT/ab
     # CPU smoke (a 20 s adding search per tree: checks the script)
     python3 benchmarks/search_ab.py --trees . . --smoke --out /tmp/ab
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import statistics
 import sys
@@ -40,8 +43,8 @@ SMOKE = ["--task", "adding", "--T", "20", "--n-train", "256", "--n-val", "64", "
          "--epochs", "2", "--hidden", "8", "--trials", "200", "--seed", "0", "--time-budget-s", "20"]
 
 
-def run(tree: Path, flags: list[str], out: Path) -> dict[str, Any]:
-    """One search with `tree`'s momnas; what it trained."""
+def run(tree: Path, flags: list[str], out: Path, extra: list[str]) -> dict[str, Any]:
+    """One search with `tree`'s momnas (`extra`: this tree's own flags, also in `flags`); what it trained."""
     env = {**os.environ, "PYTHONPATH": f"{tree.resolve()}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "COLUMNS": "160"}
     command = [sys.executable, "-m", "search.cli", "search", *flags, "--out", str(out), "--study", "ab"]
     _, wall = stamped_run(command, out, env=env, what=f"the search with {tree}", cwd=tree)
@@ -52,9 +55,10 @@ def run(tree: Path, flags: list[str], out: Path) -> dict[str, Any]:
         epochs[result.parent.name] = float(last)
     by_family: dict[str, float] = {}
     for name, value in epochs.items():
-        family = name.split("_", 1)[0]  # Tune's folder: family_number_config_date
+        match = re.match(r"\d+-(.+?)_\d+_", name)  # Tune's folder: NUMBER-family_tag_config_date
+        family = match.group(1) if match else name
         by_family[family] = by_family.get(family, 0.0) + value
-    return {"tree": str(tree), "wall_s": round(wall, 1), "trials": len(epochs), "trial_epochs": round(sum(epochs.values()), 1),
+    return {"tree": " ".join([str(tree), *extra]), "wall_s": round(wall, 1), "trials": len(epochs), "trial_epochs": round(sum(epochs.values()), 1),
             "epochs_by_family": {k: round(v, 1) for k, v in sorted(by_family.items())}, **starts(out)}
 
 
@@ -89,14 +93,11 @@ def write(runs: list[dict[str, Any]], out: Path, flags: list[str]) -> None:
         d, w = r["first_trial_draw_to_step_s"], r["first_trial_worker_ready_s"]
         lines.append(f"| {r['tree']} | {r['wall_s']} | {r['trials']} | {r['trial_epochs']} | {r['states']} | {r['workers']} "
                      f"| {d['median']}, {d['max']} | {w['median']} | {r['later_startup_s']} |")
-    trees = sorted({r["tree"] for r in runs})
-    if len(trees) == 2 and all(any(r["tree"] == t for r in runs) for t in trees):
-        first, second = trees if runs[0]["tree"] == trees[0] else trees[::-1]
-
-        def mean_epochs(tree: str) -> float:
-            return statistics.mean(r["trial_epochs"] for r in runs if r["tree"] == tree)
-
-        lines += ["", f"trial-epochs {second} / {first}: {mean_epochs(second) / mean_epochs(first):.2f}x"]
+    mean_epochs = {arm: statistics.mean(r["trial_epochs"] for r in runs if r["arm"] == arm) for arm in sorted({r["arm"] for r in runs})}
+    if 0 in mean_epochs:
+        label = {r["arm"]: r["tree"] for r in runs}
+        lines += [""] + [f"trial-epochs {label[arm]} / {label[0]}: {mean / mean_epochs[0]:.2f}x"
+                         for arm, mean in mean_epochs.items() if arm != 0]
     lines += ["", "epochs by family:"] + [f"- {r['tree']}: {r['epochs_by_family']}" for r in runs]
     (out / "ab.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines), flush=True)
@@ -104,14 +105,21 @@ def write(runs: list[dict[str, Any]], out: Path, flags: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trees", nargs=2, type=Path, required=True, metavar=("BEFORE", "AFTER"))
+    parser.add_argument("--trees", nargs="+", type=Path, required=True, metavar="TREE",
+                        help="two or more trees; the first is the baseline (a tree may repeat with other --tree-args)")
+    parser.add_argument("--tree-args", nargs="+", metavar="FLAGS",
+                        help='more `momnas search` flags per tree, one string each ("" for none)')
     parser.add_argument("--data", help="folder with MNIST's IDX files (psMNIST)")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--repeat", type=int, default=1, help="rounds; the order alternates (default 1: before, after)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; the order reverses every other round (default 1)")
     parser.add_argument("--budget-s", type=float, help="each search's --time-budget-s (default 240; smoke 20)")
     parser.add_argument("--smoke", action="store_true", help="a 20 s adding search per tree (the CPU)")
-    parser.add_argument("--search-args", default="", help='more `momnas search` flags, one string ("--sampler random")')
+    parser.add_argument("--search-args", default="", help='more `momnas search` flags for every tree ("--sampler random")')
     args = parser.parse_args()
+    if len(args.trees) < 2:
+        parser.error("--trees needs at least two trees (the baseline first)")
+    if args.tree_args is not None and len(args.tree_args) != len(args.trees):
+        parser.error(f"--tree-args gives {len(args.tree_args)} strings for {len(args.trees)} trees; give one per tree")
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"--out {args.out} is not empty; give a new folder")
     if not args.smoke and not args.data:
@@ -120,14 +128,15 @@ def main() -> None:
     if args.budget_s is not None:
         flags[flags.index("--time-budget-s") + 1] = f"{args.budget_s:g}"
     flags += shlex.split(args.search_args)
+    arms = [(tree, shlex.split(extra)) for tree, extra in zip(args.trees, args.tree_args or [""] * len(args.trees))]
     args.out.mkdir(parents=True, exist_ok=True)
     runs = []
     for k in range(args.repeat):
-        order = [0, 1] if k % 2 == 0 else [1, 0]
+        order = list(range(len(arms))) if k % 2 == 0 else list(reversed(range(len(arms))))
         for i in order:
-            runs.append(run(args.trees[i], flags, args.out / f"round{k}-tree{i}"))
+            tree, extra = arms[i]
+            runs.append({"arm": i, **run(tree, [*flags, *extra], args.out / f"round{k}-tree{i}", extra)})
             write(runs, args.out, flags)
-
 
 if __name__ == "__main__":
     main()
