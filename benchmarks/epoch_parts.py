@@ -1,5 +1,5 @@
 """Where one epoch of a trial goes: training steps, the validation pass, the stability probe
-(`runs._loop._probe`: the reference recurrence on 64 validation sequences and its backward, for
+(`runs._loop._Run._probe`: the reference recurrence on 64 validation sequences and its backward, for
 ‖∂L/∂h_t‖ at every t) and the final test pass, for one run of `runs.train` per family
 (psMNIST by default, a search's trial). The probe and the passes are timed by wrapping the
 loop's own functions, synchronized on the GPU before and after; training is what is left of
@@ -44,8 +44,8 @@ def timed(fn, bucket: list[float]):
 def measure(family: str, task: dict, hidden: int, epochs: int, graph: str) -> dict:
     dynamics, core = family.split("-", 1)
     probes, passes = [], []
-    probe, evaluate = _loop._probe, _loop.evaluate
-    _loop._probe, _loop.evaluate = timed(probe, probes), timed(evaluate, passes)
+    probe, evaluate = _loop._Run._probe, _loop.evaluate
+    _loop._Run._probe, _loop.evaluate = timed(probe, probes), timed(evaluate, passes)
     try:
         cfg = runs.build_run_config(cell={"core": core, "dynamics": dynamics, "hidden_size": hidden}, task=task,
                                     train={"epochs": epochs, "batch_size": 128, "graph": graph})
@@ -53,7 +53,7 @@ def measure(family: str, task: dict, hidden: int, epochs: int, graph: str) -> di
         result = runs.train(cfg)
         wall = time.perf_counter() - t0
     finally:
-        _loop._probe, _loop.evaluate = probe, evaluate
+        _loop._Run._probe, _loop.evaluate = probe, evaluate
     startup = result.startup_seconds or 0.0
     return {"family": family, "epochs": epochs, "graph": graph, "wall_s": round(wall, 3), "startup_s": round(startup, 3),
             "probe_s": [round(p, 3) for p in probes], "passes_s": [round(p, 3) for p in passes],

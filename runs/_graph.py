@@ -5,7 +5,9 @@ around one recurrence kernel (the parametrizations' maps and their backward, the
 filters) the GPU waits on the host. `torch.cuda.make_graphed_callables` runs the model's
 forward and backward a few times, captures them once, and from then on replays each as one
 CUDA graph; the loss, the clip and the optimizer step stay eager. The numbers are the eager
-ones (same kernels, same inputs). A captured forward must never wait for the host (ENRNN's
+ones (same kernels, same inputs). A graphed run replays its stability probe too
+(`graphed_call`): the reference recurrence on 64 sequences and its backward, tens of thousands
+of small launches at T = 784, captured at the first evaluation. A captured forward must never wait for the host (ENRNN's
 eigvals do, so it is never graphed) and takes one batch shape: an epoch's last, smaller batch
 runs eager. The graphs keep their activations in a memory pool of their own.
 
@@ -15,6 +17,8 @@ enters where graphing saved at least a tenth.
 """
 
 from __future__ import annotations
+
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -71,3 +75,27 @@ def graphed_forward(model: nn.Module, sample: torch.Tensor) -> nn.Module:
     capture); gradients reach `model`'s parameters as from the eager forward."""
     with torch.cuda.device(sample.device):  # captured on the run's GPU, whichever is current
         return torch.cuda.make_graphed_callables(_Forward(model), (sample,), allow_unused_input=True)
+
+
+def graphed_call(fn: Callable[[], Any], device: torch.device, warmup: int = 2) -> Callable[[], Any]:
+    """`fn` (no arguments, no host reads, the same shapes every call) captured once as a CUDA
+    graph on `device` after `warmup` calls on a side stream, as PyTorch's whole-network capture
+    does; the returned callable replays it and returns the tensors the capture returned, which
+    each replay overwrites (read them before the next). Used for the stability probe, a
+    reference recurrence of thousands of small launches on a fixed batch."""
+    with torch.cuda.device(device):
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                fn()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = fn()
+
+    def replay() -> Any:
+        graph.replay()
+        return outputs
+
+    return replay

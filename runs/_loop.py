@@ -21,12 +21,12 @@ import cells
 from runs._compile import training_forward
 from runs._config import RunConfig
 from runs._environment import environment, resolve_device, torch_threads
-from runs._graph import graphed_forward, use_graph
+from runs._graph import graphed_call, graphed_forward, use_graph
 from runs._model import SequenceModel, build_model
 from runs._optim import OPTIMIZERS, SCHEDULES
 from runs._progress import ProgressBar
 from runs._result import RunResult, write_outputs
-from runs._stability import SpikeCounter, grad_ratio_log10, hidden_gradients
+from runs._stability import SpikeCounter, grad_ratio_log10, hidden_gradient_norms
 from runs._tasks import KINDS, Split, Task, load_task
 
 # ---------------------------------------------------------------------------- losses
@@ -68,13 +68,6 @@ def evaluate(model: SequenceModel, split: Split, kind: str, batch_size: int, dev
     loss_sum, metric_sum = sums.tolist()
     model.train(was_training)
     return {KINDS[kind]["metric"]: metric_sum / len(split), "loss": loss_sum / len(split)}
-
-
-def _probe(model: SequenceModel, task: Task, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    """‖∂L/∂h_t‖ on the probe batch, on the trained module itself (its reference recurrence,
-    `cells.hidden_states`); the training's gradients are left alone."""
-    _, norms = hidden_gradients(model.cell, model.head, LOSSES[task.kind], x, y)
-    return norms
 
 
 def train(
@@ -145,6 +138,7 @@ class _Run:
         sample = self.train_x[: tc.batch_size]
         self.graphed = graphed_forward(self.model, sample) if graph else None
         self.graph_rows = len(sample)
+        self.probe_replay: Callable[[], torch.Tensor] | None = None  # the probe's graph (graphed runs)
         n_probe = min(PROBE_SIZE, len(task.val))
         self.probe_x, self.probe_y = task.val.x[:n_probe].to(self.device), task.val.y[:n_probe].to(self.device)
         self.order = torch.Generator().manual_seed(tc.seed)
@@ -234,7 +228,7 @@ class _Run:
         if not all(math.isfinite(v) for v in val.values()):
             self.status = "diverged"
             return True
-        norms = _probe(self.model, task, self.probe_x, self.probe_y)
+        norms = self._probe()
         if np.isfinite(norms).all():
             self.profile, self.ratio = norms, grad_ratio_log10(norms)
         self.validation = val
@@ -258,6 +252,19 @@ class _Run:
             self.status = "stopped"
             return True
         return False
+
+    def _probe(self) -> np.ndarray:
+        """‖∂L/∂h_t‖ on the probe batch, on the trained module itself (its reference recurrence,
+        `cells.hidden_states`); the training's gradients are left alone. A run that graphs its
+        training replays the probe as a graph too, captured here the first time."""
+        def norms() -> torch.Tensor:
+            return hidden_gradient_norms(self.model.cell, self.model.head, self.loss_fn, self.probe_x, self.probe_y)[1]
+
+        if self.graphed is None:
+            return norms().cpu().numpy()
+        if self.probe_replay is None:
+            self.probe_replay = graphed_call(norms, self.device)
+        return self.probe_replay().cpu().numpy()
 
     def _result(self) -> RunResult:
         task, diverged = self.task, self.status == "diverged"

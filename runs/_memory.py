@@ -50,8 +50,9 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
     layer: the projection g and the filtered term a (G floats each, G the gate width), the
     dynamics' state (one G per state tensor), the core's step (about 2 G for its gates and
     nonlinearities, 4 H_out for its states and output); and the readout's logits and their
-    gradient at every step when it reads every step; twice that where `train.graph` may
-    graph the run (the graphs' memory pool holds a batch's beside what eager steps allocate).
+    gradient at every step when it reads every step; where `train.graph` may graph the run, a
+    training batch's and the probe's more (the graphs' pools hold theirs beside what eager
+    steps allocate).
     data: N x T x D float32 inputs and the targets of the train, validation and test splits.
 
     Example (sMNIST through an LSTM of 128 units, batches of 128, 784 steps; in MiB):
@@ -73,9 +74,9 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
     if spec.readout == "all":
         per_step += 2 * sizes.outputs
     batch = max(min(config.train.batch_size, sizes.n_train), PROBE_SIZE)  # the probe recurs with grad too
+    if may_graph(config.train.graph, config.cell.family, compile=config.train.compile):
+        batch += batch + PROBE_SIZE  # the graphs' own pools keep a training batch's and the probe's beside
     activations = FLOAT * batch * sizes.T * per_step
-    if may_graph(config.train.graph, config.cell.family, compile=config.train.compile):  # the graphs' own pool keeps a full batch's too
-        activations *= 2
 
     examples = sizes.n_train + sizes.n_val + sizes.n_test
     data = examples * (FLOAT * sizes.T * sizes.D + 8 * sizes.targets_per_example)

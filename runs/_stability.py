@@ -32,13 +32,20 @@ def hidden_gradients(cell: torch.nn.Module, head: Callable, loss_fn: Callable, x
     cell whose forward runs in cuDNN or a Triton kernel is probed as it is. Only the states
     are differentiated: the parameters' `.grad` stay as they were.
     """
+    loss, norms = hidden_gradient_norms(cell, head, loss_fn, x, y)
+    return float(loss.detach()), norms.cpu().numpy()
+
+
+def hidden_gradient_norms(cell: torch.nn.Module, head: Callable, loss_fn: Callable, x: torch.Tensor,
+                          y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`hidden_gradients` left on x's device: (loss, the T norms as one float64 tensor), with
+    nothing read by the host, so that it can be captured as a CUDA graph."""
     states = cells.hidden_states(cell, x)  # h_1 .. h_T, each (B, H)
     loss = loss_fn(head(torch.stack(states, dim=1)), y)
     grads = torch.autograd.grad(loss, states, allow_unused=True)
     zero = torch.zeros((), dtype=torch.float64, device=x.device)
-    # One transfer for all T norms (a float() per step made the host wait for the GPU T times).
-    norms = torch.stack([zero if g is None else g.double().norm() for g in grads]).cpu().numpy()
-    return float(loss.detach()), norms
+    # One tensor for all T norms (a float() per step made the host wait for the GPU T times).
+    return loss, torch.stack([zero if g is None else g.double().norm() for g in grads])
 
 
 def grad_ratio_log10(profile: np.ndarray) -> float:

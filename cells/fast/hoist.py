@@ -101,11 +101,18 @@ def adam_from_input(dynamics: Adam, x: Tensor, W: Tensor, b: Tensor,
     """Adam / RMSProp over g = x W^T + b: x (B, T, I) -> (a (T, B, G), (v_T, r_T) (B, G)),
     a time-major for the fused RNN operators (batch_first=False), as `hoisted(dynamics, g)`.
 
-    The kernel filters a time-major g, projected from the (tiny) transposed x. Without it,
+    Where x has a few features and needs no gradient (a task's data), the kernel makes g
+    itself (`triton_adam.adam_filter_x`); otherwise it filters a time-major g, projected
+    from the transposed x. Without it,
     the linear half (v) is filtered in the commuted form, v = s [x~, c~] [W | b]^T
     (`linear_input`, with `constants`), only r = filter(g^2) on the wide stream,
     batch-major (the layout of `filters`)."""
     if _fused(x) and not _traced(dynamics):
+        from .triton_adam import X_INPUTS_MAX, adam_filter_x
+
+        if x.shape[2] <= X_INPUTS_MAX and not x.requires_grad:  # g made in the kernel (no gradient for x)
+            a, v, r = adam_filter_x(x, W, b, *_adam_constants(dynamics))
+            return a, (v[-1], r[-1])
         return _adam_kernel(dynamics, _time_major_projection(x, W, b))
     g = torch.nn.functional.linear(x, W, b)  # (B, T, G)
     if _has_momentum(dynamics):
@@ -148,5 +155,10 @@ def _adam_kernel(dynamics: Adam, g: Tensor) -> tuple[Tensor, tuple]:
     """g (T, B, G) -> (a (T, B, G), (v_T, r_T)) through the one-pass Triton filter."""
     from .triton_adam import adam_filter
 
-    a, v, r = adam_filter(g, float(dynamics.mu), float(dynamics.s), float(dynamics.beta), float(dynamics.eps))
+    a, v, r = adam_filter(g, *_adam_constants(dynamics))
     return a, (v[-1], r[-1])
+
+
+def _adam_constants(dynamics: Adam) -> tuple[float, float, float, float]:
+    """(mu, s, beta, eps) as the kernels take them."""
+    return float(dynamics.mu), float(dynamics.s), float(dynamics.beta), float(dynamics.eps)

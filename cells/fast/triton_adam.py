@@ -94,6 +94,104 @@ if triton is not None:
                 tl.store(dG + o, s * gv + 2.0 * (1.0 - beta) * gs[k] * gr, mask=mk)
 
 
+    @triton.jit
+    def _adam_x_fwd(X, W, Bias, A, V, R, N, T, F, sxb, sxt, sxi, mu, s, beta, eps,
+                    I: tl.constexpr, BLOCK: tl.constexpr, UNROLL: tl.constexpr):
+        """`_adam_fwd` on g = x W^T + b made in registers from x (B, T, I <= 4): g is never
+        stored. Outputs time-major and dense (element (t, b, f) at t * N + b * F + f)."""
+        e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        f = e % F
+        xb = X + (e // F) * sxb
+        ws = ()
+        for i in tl.static_range(I):
+            ws = ws + (tl.load(W + f * I + i, mask=e < N, other=0.0),)
+        bias = tl.load(Bias + f, mask=e < N, other=0.0)
+        v = tl.zeros((BLOCK,), dtype=tl.float32)
+        r = tl.zeros((BLOCK,), dtype=tl.float32)
+        for t0 in range(0, T, UNROLL):
+            gs = ()
+            for k in tl.static_range(UNROLL):
+                mk = e < _live(t0 + k, T, N)
+                g = bias
+                for i in tl.static_range(I):
+                    g = g + tl.load(xb + (t0 + k) * sxt + i * sxi, mask=mk, other=0.0) * ws[i]
+                gs = gs + (g,)
+            for k in tl.static_range(UNROLL):
+                o = e + (t0 + k) * N
+                mk = e < _live(t0 + k, T, N)
+                v = mu * v + s * gs[k]
+                r = beta * r + (1.0 - beta) * gs[k] * gs[k]
+                tl.store(A + o, tl.div_rn(v, tl.sqrt_rn(r + eps)), mask=mk)
+                tl.store(V + o, v, mask=mk)
+                tl.store(R + o, r, mask=mk)
+
+    @triton.jit
+    def _adam_x_bwd(dA, dV, dR, X, W, Bias, V, R, P, N, T, F, sxb, sxt, sxi, mu, s, beta, eps,
+                    I: tl.constexpr, HAS_DVR: tl.constexpr, BLOCK: tl.constexpr, UNROLL: tl.constexpr):
+        """`_adam_bwd` with g remade from x, and dL/dg summed over time into this element's
+        share of dL/dW and dL/db (P[e] = [sum_t dg x_0, ..., sum_t dg x_{I-1}, sum_t dg])
+        instead of stored. Four accumulators for x's columns, the first I of them used."""
+        e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        f = e % F
+        xb = X + (e // F) * sxb
+        ws = ()
+        for i in tl.static_range(I):
+            ws = ws + (tl.load(W + f * I + i, mask=e < N, other=0.0),)
+        bias = tl.load(Bias + f, mask=e < N, other=0.0)
+        gv = tl.zeros((BLOCK,), dtype=tl.float32)
+        gr = tl.zeros((BLOCK,), dtype=tl.float32)
+        db = tl.zeros((BLOCK,), dtype=tl.float32)
+        dw0 = tl.zeros((BLOCK,), dtype=tl.float32)
+        dw1 = tl.zeros((BLOCK,), dtype=tl.float32)
+        dw2 = tl.zeros((BLOCK,), dtype=tl.float32)
+        dw3 = tl.zeros((BLOCK,), dtype=tl.float32)
+        for i0 in range(0, T, UNROLL):  # step t = T - 1 - i
+            gas, vs, qs, dvs, drs, xs = (), (), (), (), (), ()  # xs: x[b, t, i] at k * I + i
+            for k in tl.static_range(UNROLL):
+                t = T - 1 - i0 - k
+                o = e + t * N
+                mk = e < _live(i0 + k, T, N)
+                gas = gas + (tl.load(dA + o, mask=mk, other=0.0),)
+                vs = vs + (tl.load(V + o, mask=mk, other=0.0),)
+                qs = qs + (tl.load(R + o, mask=mk, other=0.0) + eps,)
+                for i in tl.static_range(I):
+                    xs = xs + (tl.load(xb + t * sxt + i * sxi, mask=mk, other=0.0),)
+                if HAS_DVR:
+                    dvs = dvs + (tl.load(dV + o, mask=mk, other=0.0),)
+                    drs = drs + (tl.load(dR + o, mask=mk, other=0.0),)
+            for k in tl.static_range(UNROLL):  # past the first step: gv, gr run on, nothing is summed
+                mk = e < _live(i0 + k, T, N)
+                g = bias
+                for i in tl.static_range(I):
+                    g = g + xs[k * I + i] * ws[i]
+                ga = gas[k]
+                q = qs[k]
+                sq = tl.sqrt_rn(q)
+                gv = mu * gv + ga / sq
+                gr = beta * gr - 0.5 * ga * vs[k] / (q * sq)
+                if HAS_DVR:
+                    gv += dvs[k]
+                    gr += drs[k]
+                dg = tl.where(mk, s * gv + 2.0 * (1.0 - beta) * g * gr, 0.0)
+                db += dg
+                dw0 += dg * xs[k * I]
+                if I > 1:
+                    dw1 += dg * xs[k * I + 1]
+                if I > 2:
+                    dw2 += dg * xs[k * I + 2]
+                if I > 3:
+                    dw3 += dg * xs[k * I + 3]
+        p = P + e * (I + 1)
+        tl.store(p, dw0, mask=e < N)
+        if I > 1:
+            tl.store(p + 1, dw1, mask=e < N)
+        if I > 2:
+            tl.store(p + 2, dw2, mask=e < N)
+        if I > 3:
+            tl.store(p + 3, dw3, mask=e < N)
+        tl.store(p + I, db, mask=e < N)
+
+
 def _layout(g: torch.Tensor) -> torch.Tensor:
     """An empty tensor shaped like g (T, B, F) in the layout the kernels use for this call:
     g's own where that is dense with unit feature stride (time-major, or batch-major seen
@@ -167,4 +265,66 @@ def adam_filter(g: torch.Tensor, mu: float, s: float, beta: float,
     T, B, F = g.shape
     grid, N = _grid(g)
     _adam_fwd[grid](g, a, v, r, N, T, F, g.stride(0), g.stride(1), mu, s, beta, eps, BLOCK=BLOCK, UNROLL=UNROLL)
+    return a, v, r
+
+
+# Inputs up to this many: the from-input op makes g = x W^T + b in the kernel (I products per
+# element and step) instead of reading a stored (T, B, G) g; past it, the GEMM is the cheaper way.
+X_INPUTS_MAX = 4
+
+
+def _adam_filter_x_bwd_fake(dA, dV, dR, x, W, b, v, r, mu, s, beta, eps, has_dvr):
+    return W.new_empty(W.shape), b.new_empty(b.shape)
+
+
+@custom_op("adam_filter_x_bwd", _adam_filter_x_bwd_fake)
+def adam_filter_x_bwd(dA: torch.Tensor, dV: torch.Tensor, dR: torch.Tensor, x: torch.Tensor, W: torch.Tensor,
+                      b: torch.Tensor, v: torch.Tensor, r: torch.Tensor, mu: float, s: float, beta: float, eps: float,
+                      has_dvr: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (dL/dW (G, I), dL/db (G,)): each program sums its elements over time, torch over the batch."""
+    B, T, I = x.shape
+    dA, dV, dR = (_in_layout(t, v) for t in (dA, dV, dR))
+    partial = v.new_empty(B * W.shape[0], I + 1)
+    grid, N = _grid(v)
+    _adam_x_bwd[grid](dA, dV, dR, x, W.contiguous(), b, v, r, partial, N, T, W.shape[0], *x.stride(), mu, s, beta, eps,
+                      I=I, HAS_DVR=has_dvr, BLOCK=BLOCK, UNROLL=UNROLL)
+    sums = partial.view(B, W.shape[0], I + 1).sum(0)
+    return sums[:, :I].contiguous(), sums[:, I].contiguous()
+
+
+def _setup_x(ctx, inputs, output):
+    x, W, b, mu, s, beta, eps = inputs
+    _, v, r = output
+    ctx.save_for_backward(x, W, b, v, r)
+    ctx.consts = (mu, s, beta, eps)
+    ctx.set_materialize_grads(False)
+
+
+def _backward_x(ctx, dA, dV, dR):
+    x, W, b, v, r = ctx.saved_tensors
+    has_dvr = dV is not None or dR is not None
+    dA = torch.zeros_like(v) if dA is None else dA
+    dV = (torch.zeros_like(v) if dV is None else dV) if has_dvr else dA
+    dR = (torch.zeros_like(v) if dR is None else dR) if has_dvr else dA
+    dW, db = adam_filter_x_bwd(dA, dV, dR, x, W, b, v, r, *ctx.consts, has_dvr)
+    return None, dW, db, None, None, None, None  # x: the data (the caller routes an x that needs a gradient elsewhere)
+
+
+def _adam_filter_x_fake(x, W, b, mu, s, beta, eps):
+    B, T, _ = x.shape
+    return tuple(x.new_empty(T, B, W.shape[0]) for _ in range(3))
+
+
+@custom_op("adam_filter_x", _adam_filter_x_fake, _backward_x, _setup_x)
+def adam_filter_x(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor, mu: float, s: float, beta: float,
+                  eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`adam_filter` of g = x W^T + b without g: x (B, T, I) with I <= X_INPUTS_MAX, W (G, I),
+    b (G,) -> a, v, r (T, B, G) time-major. g is made in registers each step (forward and
+    backward), so neither g nor dL/dg crosses memory: at B = 128, T = 784, G = 512 that is
+    four passes over a 205 MB stream and the projection's two GEMMs. No gradient for x."""
+    B, T, I = x.shape
+    a, v, r = (x.new_empty(T, B, W.shape[0]) for _ in range(3))
+    grid, N = _grid(a)
+    _adam_x_fwd[grid](x, W.contiguous(), b, a, v, r, N, T, W.shape[0], *x.stride(), mu, s, beta, eps,
+                      I=I, BLOCK=BLOCK, UNROLL=UNROLL)
     return a, v, r

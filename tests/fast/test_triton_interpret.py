@@ -327,6 +327,71 @@ def test_adam_filter_op_schema_and_fake_tensors(layout):
                           test_utils=("test_schema", "test_faketensor"))
 
 
+@pytest.mark.parametrize("I", [1, 2, 4])
+@pytest.mark.parametrize("T", [1, 5, 9])
+def test_adam_filter_from_input_is_the_filter_of_the_projection(I, T):
+    """`adam_filter_x` makes g = x W^T + b in the kernel: a, v, r and dL/dW, dL/db equal the
+    projection's then `adam_filter`'s (to float32 rounding), with and without gradients on
+    v and r, for x seen through a strided view and B * F = 150 in one masked program."""
+    torch.manual_seed(10 * I + T)
+    B, F = 3, 50
+    x = torch.rand(B, T + 2, I)[:, 1:T + 1]
+    W, b = torch.randn(F, I, requires_grad=True), torch.randn(F, requires_grad=True)
+    consts = (0.6, 0.9, 0.3, 0.01)
+    wa, wv, wr = (torch.randn(T, B, F) for _ in range(3))
+    for on_vr in ("none", "final", "all"):
+        got, want = [], []
+        for made_in_kernel in (True, False):
+            if made_in_kernel:
+                a, v, r = triton_adam.adam_filter_x(x, W, b, *consts)
+            else:
+                g = torch.addmm(b, x.transpose(0, 1).reshape(T * B, I), W.t()).view(T, B, F)
+                a, v, r = triton_adam.adam_filter(g, *consts)
+            loss = (a * wa).sum()
+            if on_vr == "final":
+                loss = loss + (v[-1] * wv[-1]).sum() + (r[-1] * wr[-1]).sum()
+            elif on_vr == "all":
+                loss = loss + (v * wv).sum() + (r * wr).sum()
+            (got if made_in_kernel else want).extend([a, v, r, *torch.autograd.grad(loss, [W, b])])
+        assert got[0].shape == (T, B, F) and got[0].is_contiguous()
+        for mine, theirs in zip(got, want):
+            assert rel(mine, theirs) < 1e-5
+
+
+@pytest.mark.parametrize("core,dynamics", [("lstm", "adam"), ("lstm", "rmsprop"), ("gru", "adam")])
+def test_adam_cells_on_data_make_g_in_the_kernel(core, dynamics, monkeypatch):
+    """A fused-rnn cell fed data (x needs no gradient, I <= 4) takes the from-input kernel, and
+    its output, final state and every parameter's gradient match the float64 reference."""
+    calls = []
+    op = triton_adam.adam_filter_x
+    monkeypatch.setattr(triton_adam, "adam_filter_x", lambda *a: calls.append(a[0].shape) or op(*a))
+    torch.manual_seed(3)
+    cfg = CellConfig(core=core, dynamics=dynamics, input_size=2, hidden_size=8, beta=0.4)
+    ref = build_cell(cfg, impl="reference").double()
+    fast = build_cell(cfg, impl="auto")
+    fast.load_state_dict({k: v.float() for k, v in ref.state_dict().items()})
+    x = torch.rand(5, 9, 2, dtype=torch.float64)
+    res = []
+    for cell, xx in ((fast, x.float()), (ref, x)):
+        out, state = cell(xx)
+        loss = (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum() + \
+            sum(s.sum() for s in _leaves(state.core) + _leaves(state.dynamics))
+        res.append([out, *_leaves(state.core), *_leaves(state.dynamics), *torch.autograd.grad(loss, list(cell.parameters()))])
+    assert calls == [(5, 9, 2)] and fast.fast_path == "fused-rnn"
+    for mine, theirs in zip(*res):
+        assert rel(mine, theirs) < 1e-4
+
+
+def test_adam_filter_from_input_schema_and_fake_tensors():
+    x, W, b = torch.rand(4, 5, 2), torch.randn(6, 2), torch.randn(6)
+    args = (x, W, b, 0.6, 0.9, 0.3, 1e-8)
+    torch.library.opcheck(torch.ops.momnas.adam_filter_x.default, args,
+                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+    a, v, r = triton_adam.adam_filter_x(*args)
+    torch.library.opcheck(torch.ops.momnas.adam_filter_x_bwd.default,
+                          (a, v, r, x, W, b, v, r, 0.6, 0.9, 0.3, 1e-8, True), test_utils=("test_schema", "test_faketensor"))
+
+
 @pytest.mark.parametrize("core,layout", [("lstm", "time-major"), ("cornn", "batch-major")])
 def test_adam_stream_reaches_the_kernel_without_a_copy(core, layout, monkeypatch):
     """fused-rnn hands the kernel a time-major g, the other kernel paths their batch-major g

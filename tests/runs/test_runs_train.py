@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import cells
 import runs
@@ -194,8 +195,31 @@ def test_graphed_training_is_the_eager_training(core):
     assert graphed.status == eager.status == "completed"
     np.testing.assert_allclose(graphed.curves["train_loss"], eager.curves["train_loss"], rtol=1e-5)
     assert graphed.value == pytest.approx(eager.value, rel=1e-5)
+    # the probe, captured at the first evaluation and replayed at each, measures what eager does
+    np.testing.assert_allclose(graphed.curves["grad_ratio_log10"], eager.curves["grad_ratio_log10"], rtol=1e-4)
+    np.testing.assert_allclose(graphed.curves["grad_profile"], eager.curves["grad_profile"], rtol=1e-4)
     for name, p in graphed.model.state_dict().items():
         torch.testing.assert_close(p, eager.model.state_dict()[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("core", ["rnn", "lstm", "gru", "orthogonal", "unitary", "urnn", "cornn", "unicornn"])
+def test_the_graphed_probe_is_the_probe(core):
+    """Every core whose training may be graphed has a reference recurrence that captures: the
+    replayed probe gives the eager norms, and follows the weights when they change in place."""
+    from runs._graph import graphed_call
+    from runs._stability import hidden_gradient_norms
+
+    torch.manual_seed(0)
+    model = runs.build_model(cells.CellConfig(core=core, input_size=1, hidden_size=16), 10, "last").cuda()
+    x, y = torch.rand(8, 30, 1, device="cuda"), torch.randint(0, 10, (8,), device="cuda")
+    probe = lambda: hidden_gradient_norms(model.cell, model.head, F.cross_entropy, x, y)[1]  # noqa: E731
+    replay = graphed_call(probe, torch.device("cuda"))
+    for _ in range(2):
+        torch.testing.assert_close(replay().clone(), probe(), rtol=1e-5, atol=0)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1.1)
 
 
 def test_compile_auto_compiles_on_the_gpu_only_the_measured_families_and_only_past_their_break_even():
