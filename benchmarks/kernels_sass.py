@@ -55,15 +55,19 @@ SPLIT_KERNELS += [(module, f"_{name}_{d}_split", H, _split(H, S)) for module, na
     for d in ("fwd", "bwd") for H, S in sizes]
 # the register-resident forwards beside the backwards above (orthogonal, ENRNN and coRNN at H = 128)
 KERNELS += [("triton_modrelu", "_modrelu_fwd_resident", 128, RESIDENT), ("triton_cornn", "_cornn_fwd_resident", 128, RESIDENT)]
+# the Adam / RMSProp filter: its one-pass scan over a stored g, and the one that makes g from the data
+ADAM = {"BLOCK": 256, "UNROLL": 4, "I": 1, "HAS_DVR": False}
+KERNELS += [("triton_adam", name, 128, ADAM) for name in ("_adam_fwd", "_adam_bwd", "_adam_x_fwd", "_adam_x_bwd")]
 PRECISION = {"triton_cornn": "tf32", "triton_nag_lstm": "tf32"}  # the others: tf32x3 (_triton.precision)
-SCALARS = {"dt", "gamma", "eps", "alpha"}  # float arguments; B, T, H are int32; the rest pointers
+SCALARS = {"dt", "gamma", "eps", "alpha", "mu", "s", "beta"}  # float arguments; the ints below are int32; the rest pointers
 TTGIR_COUNTS = {"async copies": "ttg.async_copy_global_to_local", "async waits": "ttg.async_wait", "loops": "scf.for"}
 
 
 def _signature(fn, H: int, constexprs: dict) -> tuple[dict, dict]:
     """Triton's signature and attributes as a launch at B=128, T=784 would specialise them:
     pointers and ints that are multiples of 16 get tt.divisibility = 16."""
-    ints = {"B": B, "T": T, "H": H, "t0": 0, "t1": T}
+    N = B * 4 * H  # the Adam filter's recurrences: an LSTM's gates
+    ints = {"B": B, "T": T, "H": H, "t0": 0, "t1": T, "N": N, "F": 4 * H, "st": N, "sb": 4 * H, "sxb": T, "sxt": 1, "sxi": 1}
     signature, attrs = {}, {}
     for i, name in enumerate(fn.arg_names):
         if name in constexprs:
