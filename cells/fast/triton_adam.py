@@ -43,6 +43,37 @@ if triton is not None:
         return tl.where(i < T, N, 0)
 
     @triton.jit
+    def _forward_step(A, V, R, o, mk, v, r, g, mu, s, beta, eps):
+        """One step of the filter from g: v, r updated and, with a, stored at o where mk."""
+        v = mu * v + s * g
+        r = beta * r + (1.0 - beta) * g * g
+        tl.store(A + o, tl.div_rn(v, tl.sqrt_rn(r + eps)), mask=mk)
+        tl.store(V + o, v, mask=mk)
+        tl.store(R + o, r, mask=mk)
+        return v, r
+
+    @triton.jit
+    def _carry_back(gv, gr, ga, v, q, mu, beta):
+        """dL/dv_t and dL/dr_t from step t + 1's and dL/da_t (q = r_t + eps), before any
+        gradient arriving on v_t, r_t themselves."""
+        sq = tl.sqrt_rn(q)
+        return mu * gv + ga / sq, beta * gr - 0.5 * ga * v / (q * sq)
+
+    @triton.jit
+    def _grad_g(gv, gr, g, s, beta):
+        """dL/dg_t from dL/dv_t and dL/dr_t."""
+        return s * gv + 2.0 * (1.0 - beta) * g * gr
+
+    @triton.jit
+    def _gate_weights(W, Bias, e, F, N, I: tl.constexpr):
+        """The row of W (its I columns, a tuple) and of b each element's feature f = e % F reads."""
+        f = e % F
+        ws = ()
+        for i in tl.static_range(I):
+            ws = ws + (tl.load(W + f * I + i, mask=e < N, other=0.0),)
+        return ws, tl.load(Bias + f, mask=e < N, other=0.0)
+
+    @triton.jit
     def _adam_fwd(Gin, A, V, R, N, T, F, st, sb, mu, s, beta, eps, BLOCK: tl.constexpr, UNROLL: tl.constexpr):
         e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)  # element = b * F + f
         base = (e // F) * sb + e % F
@@ -53,13 +84,8 @@ if triton is not None:
             for k in tl.static_range(UNROLL):
                 gs = gs + (tl.load(Gin + base + (t0 + k) * st, mask=e < _live(t0 + k, T, N), other=0.0),)
             for k in tl.static_range(UNROLL):  # past T: v, r run on but nothing is stored
-                o = base + (t0 + k) * st
-                mk = e < _live(t0 + k, T, N)
-                v = mu * v + s * gs[k]
-                r = beta * r + (1.0 - beta) * gs[k] * gs[k]
-                tl.store(A + o, tl.div_rn(v, tl.sqrt_rn(r + eps)), mask=mk)
-                tl.store(V + o, v, mask=mk)
-                tl.store(R + o, r, mask=mk)
+                o, mk = base + (t0 + k) * st, e < _live(t0 + k, T, N)
+                v, r = _forward_step(A, V, R, o, mk, v, r, gs[k], mu, s, beta, eps)
 
     @triton.jit
     def _adam_bwd(dA, dV, dR, Gin, V, R, dG, N, T, F, st, sb, mu, s, beta, eps,
@@ -81,17 +107,12 @@ if triton is not None:
                     dvs = dvs + (tl.load(dV + o, mask=mk, other=0.0),)
                     drs = drs + (tl.load(dR + o, mask=mk, other=0.0),)
             for k in tl.static_range(UNROLL):  # past the first step: gv, gr run on but nothing is stored
-                o = base + (T - 1 - i0 - k) * st
-                mk = e < _live(i0 + k, T, N)
-                ga = gas[k]
-                q = qs[k]
-                sq = tl.sqrt_rn(q)
-                gv = mu * gv + ga / sq
-                gr = beta * gr - 0.5 * ga * vs[k] / (q * sq)
+                gv, gr = _carry_back(gv, gr, gas[k], vs[k], qs[k], mu, beta)
                 if HAS_DVR:
                     gv += dvs[k]
                     gr += drs[k]
-                tl.store(dG + o, s * gv + 2.0 * (1.0 - beta) * gs[k] * gr, mask=mk)
+                o, mk = base + (T - 1 - i0 - k) * st, e < _live(i0 + k, T, N)
+                tl.store(dG + o, _grad_g(gv, gr, gs[k], s, beta), mask=mk)
 
 
     @triton.jit
@@ -100,12 +121,8 @@ if triton is not None:
         """`_adam_fwd` on g = x W^T + b made in registers from x (B, T, I <= 4): g is never
         stored. Outputs time-major and dense (element (t, b, f) at t * N + b * F + f)."""
         e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        f = e % F
         xb = X + (e // F) * sxb
-        ws = ()
-        for i in tl.static_range(I):
-            ws = ws + (tl.load(W + f * I + i, mask=e < N, other=0.0),)
-        bias = tl.load(Bias + f, mask=e < N, other=0.0)
+        ws, bias = _gate_weights(W, Bias, e, F, N, I)
         v = tl.zeros((BLOCK,), dtype=tl.float32)
         r = tl.zeros((BLOCK,), dtype=tl.float32)
         for t0 in range(0, T, UNROLL):
@@ -117,13 +134,8 @@ if triton is not None:
                     g = g + tl.load(xb + (t0 + k) * sxt + i * sxi, mask=mk, other=0.0) * ws[i]
                 gs = gs + (g,)
             for k in tl.static_range(UNROLL):
-                o = e + (t0 + k) * N
-                mk = e < _live(t0 + k, T, N)
-                v = mu * v + s * gs[k]
-                r = beta * r + (1.0 - beta) * gs[k] * gs[k]
-                tl.store(A + o, tl.div_rn(v, tl.sqrt_rn(r + eps)), mask=mk)
-                tl.store(V + o, v, mask=mk)
-                tl.store(R + o, r, mask=mk)
+                o, mk = e + (t0 + k) * N, e < _live(t0 + k, T, N)
+                v, r = _forward_step(A, V, R, o, mk, v, r, gs[k], mu, s, beta, eps)
 
     @triton.jit
     def _adam_x_bwd(dA, dV, dR, X, W, Bias, V, R, P, N, T, F, sxb, sxt, sxi, mu, s, beta, eps,
@@ -132,12 +144,8 @@ if triton is not None:
         share of dL/dW and dL/db (P[e] = [sum_t dg x_0, ..., sum_t dg x_{I-1}, sum_t dg])
         instead of stored. Four accumulators for x's columns, the first I of them used."""
         e = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        f = e % F
         xb = X + (e // F) * sxb
-        ws = ()
-        for i in tl.static_range(I):
-            ws = ws + (tl.load(W + f * I + i, mask=e < N, other=0.0),)
-        bias = tl.load(Bias + f, mask=e < N, other=0.0)
+        ws, bias = _gate_weights(W, Bias, e, F, N, I)
         gv = tl.zeros((BLOCK,), dtype=tl.float32)
         gr = tl.zeros((BLOCK,), dtype=tl.float32)
         db = tl.zeros((BLOCK,), dtype=tl.float32)
@@ -164,15 +172,11 @@ if triton is not None:
                 g = bias
                 for i in tl.static_range(I):
                     g = g + xs[k * I + i] * ws[i]
-                ga = gas[k]
-                q = qs[k]
-                sq = tl.sqrt_rn(q)
-                gv = mu * gv + ga / sq
-                gr = beta * gr - 0.5 * ga * vs[k] / (q * sq)
+                gv, gr = _carry_back(gv, gr, gas[k], vs[k], qs[k], mu, beta)
                 if HAS_DVR:
                     gv += dvs[k]
                     gr += drs[k]
-                dg = tl.where(mk, s * gv + 2.0 * (1.0 - beta) * g * gr, 0.0)
+                dg = tl.where(mk, _grad_g(gv, gr, g, s, beta), 0.0)
                 db += dg
                 dw0 += dg * xs[k * I]
                 if I > 1:
@@ -242,12 +246,19 @@ def _setup(ctx, inputs, output):
     ctx.set_materialize_grads(False)
 
 
+def _incoming(dA, dV, dR, like: torch.Tensor):
+    """The gradients arriving on a, v, r (None: none arrived) as the backward kernels take them,
+    and whether any arrived on v or r (HAS_DVR; without, dA stands in for the unread two)."""
+    has_dvr = dV is not None or dR is not None
+    dA = torch.zeros_like(like) if dA is None else dA
+    dV = (torch.zeros_like(like) if dV is None else dV) if has_dvr else dA
+    dR = (torch.zeros_like(like) if dR is None else dR) if has_dvr else dA
+    return dA, dV, dR, has_dvr
+
+
 def _backward(ctx, dA, dV, dR):
     g, v, r = ctx.saved_tensors
-    has_dvr = dV is not None or dR is not None
-    dA = torch.zeros_like(g) if dA is None else dA
-    dV = (torch.zeros_like(g) if dV is None else dV) if has_dvr else dA
-    dR = (torch.zeros_like(g) if dR is None else dR) if has_dvr else dA
+    dA, dV, dR, has_dvr = _incoming(dA, dV, dR, g)
     return adam_filter_bwd(dA, dV, dR, g, v, r, *ctx.consts, has_dvr), None, None, None, None
 
 
@@ -302,10 +313,7 @@ def _setup_x(ctx, inputs, output):
 
 def _backward_x(ctx, dA, dV, dR):
     x, W, b, v, r = ctx.saved_tensors
-    has_dvr = dV is not None or dR is not None
-    dA = torch.zeros_like(v) if dA is None else dA
-    dV = (torch.zeros_like(v) if dV is None else dV) if has_dvr else dA
-    dR = (torch.zeros_like(v) if dR is None else dR) if has_dvr else dA
+    dA, dV, dR, has_dvr = _incoming(dA, dV, dR, v)
     dW, db = adam_filter_x_bwd(dA, dV, dR, x, W, b, v, r, *ctx.consts, has_dvr)
     return None, dW, db, None, None, None, None  # x: the data (the caller routes an x that needs a gradient elsewhere)
 
