@@ -41,21 +41,22 @@ def timed(fn, bucket: list[float]):
     return wrapper
 
 
-def measure(family: str, task: dict, hidden: int, epochs: int, graph: str) -> dict:
+def measure(family: str, task: dict, hidden: int, epochs: int, graph: str, eval_batch: int | None) -> dict:
     dynamics, core = family.split("-", 1)
     probes, passes = [], []
     probe, evaluate = _loop._Run._probe, _loop.evaluate
     _loop._Run._probe, _loop.evaluate = timed(probe, probes), timed(evaluate, passes)
     try:
         cfg = runs.build_run_config(cell={"core": core, "dynamics": dynamics, "hidden_size": hidden}, task=task,
-                                    train={"epochs": epochs, "batch_size": 128, "graph": graph})
+                                    train={"epochs": epochs, "batch_size": 128, "graph": graph,
+                                           "eval_batch_size": eval_batch})
         t0 = time.perf_counter()
         result = runs.train(cfg)
         wall = time.perf_counter() - t0
     finally:
         _loop._Run._probe, _loop.evaluate = probe, evaluate
     startup = result.startup_seconds or 0.0
-    return {"family": family, "epochs": epochs, "graph": graph, "wall_s": round(wall, 3), "startup_s": round(startup, 3),
+    return {"family": family, "epochs": epochs, "graph": graph, "eval_rows": cfg.train.eval_rows, "wall_s": round(wall, 3), "startup_s": round(startup, 3),
             "probe_s": [round(p, 3) for p in probes], "passes_s": [round(p, 3) for p in passes],
             "training_s": round(wall - startup - sum(probes) - sum(passes), 3), "status": result.status}
 
@@ -70,13 +71,14 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--graph", default="off")
+    parser.add_argument("--eval-batch", type=int, help="sequences per validation / test pass (default: the run's)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     task = {"name": args.task, "n_train": args.n_train, **({"data_dir": args.data} if args.data else {}),
             **({"T": args.T} if args.T else {})}
     rows = []
     for family in args.families:
-        row = measure(family, task, args.hidden, args.epochs, args.graph)
+        row = measure(family, task, args.hidden, args.epochs, args.graph, args.eval_batch)
         rows.append(row)
         print(f"{family}: {row['wall_s']} s = startup {row['startup_s']} + training {row['training_s']} "
               f"+ probes {row['probe_s']} + val/test passes {row['passes_s']}", flush=True)

@@ -3,7 +3,8 @@
 #   1. the GPU tests of graphed training and of the probe's graph, and the Adam / RMSProp LSTMs at
 #      full size (tests/runs/test_runs_train.py -k graph, tests/fast/test_gpu_full_size.py);
 #   2. cells.benchmark's adam-lstm and rmsprop-lstm in BASE and in this tree (the Adam filter A/B);
-#   3. benchmarks/epoch_parts.py, graph off and on: a trial's epoch split into training, passes and probe;
+#   3. benchmarks/epoch_parts.py, graph off (evaluation passes of 128 and of the default 512) and on:
+#      a trial's epoch split into training, passes and probe;
 #   4. benchmarks/graph_step.py for the paper space's families at H = 128 (what graphs save each);
 #   5. with SEARCH=1 and time left: benchmarks/search_ab.py, BEFORE against this tree with `graph: auto`.
 # BASE and BEFORE are folders holding a tree (`git archive COMMIT cells runs search spaces pyproject.toml`);
@@ -28,8 +29,9 @@ for round in 1 2; do for tree in "$BASE" .; do
   echo "$label: $(grep -E '^H=[0-9]+ (adam|rmsprop|cudnn)' "$OUT/adam_$label.log" | tr '\n' '|')"
 done; done
 stamp adam
-for g in off on; do timeout 60 python3 benchmarks/epoch_parts.py --data .data/mnist --epochs 2 --graph $g \
-  --families plain-lstm plain-orthogonal plain-unitary plain-cornn --out "$OUT/epoch_parts_$g.json" 2>&1 | grep -v Warn; done
+for g in off:128 off on; do timeout 60 python3 benchmarks/epoch_parts.py --data .data/mnist --epochs 2 --graph ${g%:*} \
+  $([ "${g#*:}" != "$g" ] && echo --eval-batch ${g#*:}) --families plain-lstm plain-orthogonal plain-unitary plain-cornn \
+  --out "$OUT/epoch_parts_${g/:/_eval}.json" 2>&1 | grep -v Warn; done
 stamp parts
 timeout 100 python3 benchmarks/graph_step.py --hidden 128 --iters 10 --rounds 2 --out "$OUT/graph_step128.json" --families \
   plain-orthogonal plain-urnn plain-unitary plain-cornn plain-unicornn plain-lstm momentum-lstm adam-lstm rmsprop-lstm \

@@ -24,6 +24,10 @@ EXPORT_KEYS = ("source", "metrics", "weights")
 RUN_KEYS = ("cell", "task", "train")
 
 FLOAT32_MAX = 3.4028234663852886e38
+# A validation or test pass is forward-only: it keeps no activations for a backward, so it takes
+# several training batches at once in about a training step's memory; on a GPU the recurrent
+# kernels are latency-bound at one batch, so a pass over the split takes fewer, barely longer launches.
+EVAL_BATCHES = 4
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -104,6 +108,7 @@ class TrainConfig:
     lr: float = 1e-3
     orthogonal_lr: float | None = None   # lr of cells.parameter_groups(cell)["orthogonal"]; None: same as lr
     batch_size: int = 128
+    eval_batch_size: int | None = None   # sequences per validation / test pass; None: EVAL_BATCHES training batches
     epochs: int = 1
     steps: int | None = None             # optimizer steps in all; when set it replaces `epochs`
     clip: float | None = None            # max global gradient norm; None: no clipping
@@ -133,9 +138,9 @@ class TrainConfig:
                 raise ValueError(f"train: `{key}` must be a positive number, got {value!r}")
             if value > FLOAT32_MAX:  # the optimizers keep it as a float32 tensor value: it would overflow
                 raise ValueError(f"train: `{key}` {value!r} is beyond float32's range (at most {FLOAT32_MAX:.3g}); give a usual value such as 1e-3")
-        for key in ("batch_size", "epochs", "steps", "eval_every", "threads"):
+        for key in ("batch_size", "eval_batch_size", "epochs", "steps", "eval_every", "threads"):
             value = getattr(self, key)
-            if value is None and key in ("steps", "eval_every", "threads"):
+            if value is None and key in ("eval_batch_size", "steps", "eval_every", "threads"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"train: `{key}` must be a positive integer, got {value!r}")
@@ -165,6 +170,11 @@ class TrainConfig:
                              "(graph='on' with compile='auto' or 'off')")
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):
             raise ValueError(f"train: unknown device {self.device!r}; use auto, cpu, cuda, cuda:N or mps")
+
+    @property
+    def eval_rows(self) -> int:
+        """Sequences per validation / test pass: `eval_batch_size`, else EVAL_BATCHES training batches."""
+        return self.eval_batch_size or EVAL_BATCHES * self.batch_size
 
     def to_dict(self) -> dict[str, Any]:
         return _flat(self)

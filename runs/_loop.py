@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.utils import parametrize
 
 import cells
 from runs._compile import training_forward
@@ -55,16 +56,17 @@ PROBE_SIZE = 64  # validation examples in the fixed stability probe batch
 
 @torch.no_grad()
 def evaluate(model: SequenceModel, split: Split, kind: str, batch_size: int, device: torch.device) -> dict[str, float]:
-    """{metric: mean metric, "loss": mean loss} over a whole split."""
+    """{metric: mean metric, "loss": mean loss} over a whole split, `batch_size` sequences a pass."""
     was_training = model.training
     model.eval()
     sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss, metric: summed on the device, read once
-    for start in range(0, len(split), batch_size):
-        x = split.x[start : start + batch_size].to(device, non_blocking=True)
-        y = split.y[start : start + batch_size].to(device, non_blocking=True)
-        pred = model(x)
-        loss = LOSSES[kind](pred, y)
-        sums += torch.stack([loss.double(), METRICS[kind](pred, y, loss).double()]) * len(x)
+    with parametrize.cached():  # constrained weights (orthogonal, unitary) mapped once per split, not per batch
+        for start in range(0, len(split), batch_size):
+            x = split.x[start : start + batch_size].to(device, non_blocking=True)
+            y = split.y[start : start + batch_size].to(device, non_blocking=True)
+            pred = model(x)
+            loss = LOSSES[kind](pred, y)
+            sums += torch.stack([loss.double(), METRICS[kind](pred, y, loss).double()]) * len(x)
     loss_sum, metric_sum = sums.tolist()
     model.train(was_training)
     return {KINDS[kind]["metric"]: metric_sum / len(split), "loss": loss_sum / len(split)}
@@ -224,7 +226,7 @@ class _Run:
     def _evaluate(self) -> bool:
         """Measure, record, report; True when the run must end (diverged or stopped)."""
         task = self.task
-        val = evaluate(self.model, task.val, task.kind, self.tc.batch_size, self.device)
+        val = evaluate(self.model, task.val, task.kind, self.tc.eval_rows, self.device)
         if not all(math.isfinite(v) for v in val.values()):
             self.status = "diverged"
             return True
@@ -268,7 +270,7 @@ class _Run:
 
     def _result(self) -> RunResult:
         task, diverged = self.task, self.status == "diverged"
-        test = None if diverged else evaluate(self.model, task.test, task.kind, self.tc.batch_size, self.device)
+        test = None if diverged else evaluate(self.model, task.test, task.kind, self.tc.eval_rows, self.device)
         if test is not None and not all(math.isfinite(v) for v in test.values()):
             diverged, test = True, None
             self.status = "diverged"

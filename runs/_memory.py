@@ -46,20 +46,22 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
 
     parameters: the cell's weights (counted on the meta device) and the readout's, each with
     its gradient and the optimizer's state tensors; the cell's buffers.
-    activations: per time step and sequence of a batch (at least the probe's 64), for each
-    layer: the projection g and the filtered term a (G floats each, G the gate width), the
-    dynamics' state (one G per state tensor), the core's step (about 2 G for its gates and
-    nonlinearities, 4 H_out for its states and output); and the readout's logits and their
-    gradient at every step when it reads every step; where `train.graph` may graph the run, a
-    training batch's and the probe's more (the graphs' pools hold theirs beside what eager
-    steps allocate).
+    activations: the larger of a training batch's and an evaluation pass's. A training batch (at
+    least the probe's 64) keeps, per time step and sequence, for each layer: the projection g
+    and the filtered term a (G floats each, G the gate width), the dynamics' state (one G per
+    state tensor), the core's step (about 2 G for its gates and nonlinearities, 4 H_out for its
+    states and output); and the readout's logits and their gradient at every step when it reads
+    every step. An evaluation pass (`train.eval_rows` sequences, no gradients) holds one layer's
+    at a time: its input and output, g and a, and the logits. Where
+    `train.graph` may graph the run, a training batch's and the probe's more (the graphs' pools
+    hold theirs beside what eager steps and evaluations allocate).
     data: N x T x D float32 inputs and the targets of the train, validation and test splits.
 
     Example (sMNIST through an LSTM of 128 units, batches of 128, 784 steps; in MiB):
         >>> from runs import build_run_config
         >>> config = build_run_config(cell={"core": "lstm", "hidden_size": 128}, task={"name": "smnist"})
         >>> [round(part / 2**20) for part in estimate_memory(config)]  # parameters, activations, data
-        [1, 980, 210]
+        [1, 1960, 210]
     """
     spec, argument = task_spec(config.task.name)
     sizes = spec.sizes(config.task, argument)
@@ -70,13 +72,16 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
     parameters = FLOAT * (weights * (2 + _OPTIMIZER_STATE.get(config.train.optimizer, 2)) + buffers)
 
     G, H = cell.gate_size, cell.output_size
-    per_step = cell.layer_count * ((4 + cell.dynamics.n_state) * G + 4 * H)
-    if spec.readout == "all":
-        per_step += 2 * sizes.outputs
+    logits = sizes.outputs if spec.readout == "all" else 0
+    per_step = cell.layer_count * ((4 + cell.dynamics.n_state) * G + 4 * H + 2 * logits)
     batch = max(min(config.train.batch_size, sizes.n_train), PROBE_SIZE)  # the probe recurs with grad too
+    # a validation / test pass (no grad) holds one layer's input, projection g, filtered a and output
+    eval_step = 2 * G + 2 * H + logits
+    eval_rows = min(config.train.eval_rows, max(sizes.n_val, sizes.n_test))
+    steps = max(batch * per_step, eval_rows * eval_step)
     if may_graph(config.train.graph, config.cell.family, compile=config.train.compile):
-        batch += batch + PROBE_SIZE  # the graphs' own pools keep a training batch's and the probe's beside
-    activations = FLOAT * batch * sizes.T * per_step
+        steps += (batch + PROBE_SIZE) * per_step  # the graphs' own pools keep a training batch's and the probe's
+    activations = FLOAT * sizes.T * steps
 
     examples = sizes.n_train + sizes.n_val + sizes.n_test
     data = examples * (FLOAT * sizes.T * sizes.D + 8 * sizes.targets_per_example)

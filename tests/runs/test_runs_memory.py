@@ -65,24 +65,41 @@ def test_the_estimate_follows_length_batch_and_width():
     base = runs.estimate_memory(config())
     longer = runs.estimate_memory(config(task={**TASK, "T": 200}))
     assert longer.activations == 2 * base.activations and longer.data == pytest.approx(2 * base.data, rel=0.01)
-    assert runs.estimate_memory(config(batch_size=256)).activations == 2 * base.activations
+    assert runs.estimate_memory(config(batch_size=64)).activations == base.activations / 2  # its evaluation passes too
     wider = runs.estimate_memory(config({"hidden_size": 256}))
     assert wider.activations == 2 * base.activations and 3.9 < wider.parameters / base.parameters < 4.0
     assert runs.estimate_memory(config(task={**TASK, "n_train": 5_000})).data == pytest.approx(base.data * 7 / 12, rel=0.01)
 
 
+def test_the_estimate_holds_the_larger_of_a_training_batch_and_an_evaluation_pass():
+    """An evaluation pass keeps no activations for a backward, so it takes 4 training batches by
+    default; the estimate counts whichever holds more, and a pass never holds more than a split."""
+    small_passes = runs.estimate_memory(config(eval_batch_size=32))
+    assert runs.estimate_memory(config(eval_batch_size=64)) == small_passes  # the training batch holds more
+    assert runs.estimate_memory(config(batch_size=256, eval_batch_size=32)).activations == 2 * small_passes.activations
+    default = runs.estimate_memory(config())
+    assert default == runs.estimate_memory(config(eval_batch_size=4 * 128)) and default.activations > small_passes.activations
+    assert runs.estimate_memory(config(eval_batch_size=1000)).activations == 2 * \
+        runs.estimate_memory(config(eval_batch_size=500)).activations
+    assert runs.estimate_memory(config(eval_batch_size=10_000)) == runs.estimate_memory(config(eval_batch_size=1000))  # adding's 1,000
+
+
 def test_a_run_that_may_be_graphed_counts_the_graphs_pools_too():
     """A graphed run keeps a training batch's activations (128) and the probe's (64) in the
-    graphs' pools beside the eager batch's: 2.5 times."""
-    eager = runs.estimate_memory(config(cell={"core": "orthogonal", "dynamics": "momentum"}, batch_size=128))
-    graphed = runs.estimate_memory(config(cell={"core": "orthogonal", "dynamics": "momentum"}, batch_size=128, graph="on"))
+    graphs' pools beside the eager batch's: 2.5 times (evaluation passes here smaller than a batch)."""
+    momentum_orthogonal = {"core": "orthogonal", "dynamics": "momentum"}
+    eager = runs.estimate_memory(config(cell=momentum_orthogonal, eval_batch_size=64))
+    graphed = runs.estimate_memory(config(cell=momentum_orthogonal, eval_batch_size=64, graph="on"))
     assert graphed.activations == 2.5 * eager.activations and graphed.parameters == eager.parameters
-    assert runs.estimate_memory(config(cell={"core": "orthogonal", "dynamics": "momentum"}, batch_size=128,
-                                       graph="auto")) == graphed  # a measured family
+    assert runs.estimate_memory(config(cell=momentum_orthogonal, eval_batch_size=64, graph="auto")) == graphed  # a measured family
     assert runs.estimate_memory(config(cell={"core": "gru"}, graph="auto")).activations == \
         runs.estimate_memory(config(cell={"core": "gru"})).activations                       # auto leaves it eager
-    assert runs.estimate_memory(config(cell={"core": "orthogonal", "dynamics": "momentum"}, batch_size=128, graph="auto",
+    assert runs.estimate_memory(config(cell=momentum_orthogonal, eval_batch_size=64, graph="auto",
                                        compile="on")).activations == eager.activations  # compile='on' outranks auto
+    # the pools stay beside the larger evaluation passes too
+    passes = runs.estimate_memory(config(cell=momentum_orthogonal))
+    assert runs.estimate_memory(config(cell=momentum_orthogonal, graph="on")).activations - passes.activations == \
+        graphed.activations - eager.activations
 
 
 def test_an_npz_estimate_comes_from_its_headers_and_labels(tmp_path):

@@ -71,6 +71,30 @@ def test_training_is_deterministic_for_a_seed():
     assert c.validation != a.validation
 
 
+def test_evaluation_passes_take_four_training_batches_and_their_size_does_not_change_the_numbers(monkeypatch):
+    """Validation and test run forward-only in passes of `eval_batch_size` sequences (default 4
+    training batches); how a split is cut into passes leaves its mean metric as it is."""
+    cfg = config(core="orthogonal", epochs=2)  # a parametrized weight: mapped once per split
+    assert cfg.train.eval_rows == 128
+    passes: list[int] = []
+    model_forward = runs.SequenceModel.forward
+
+    def counted(model, x):
+        if not torch.is_grad_enabled():  # the evaluation passes (the probe and the training steps need gradients)
+            passes.append(len(x))
+        return model_forward(model, x)
+
+    monkeypatch.setattr(runs.SequenceModel, "forward", counted)
+    default = runs.train(cfg)
+    monkeypatch.undo()
+    assert passes == [64] * 3  # 64 validation sequences after each of 2 epochs, then 64 test sequences: one pass each
+    small = runs.train(config(core="orthogonal", epochs=2, eval_batch_size=5))
+    assert small.validation == pytest.approx(default.validation, rel=1e-5) and small.test == pytest.approx(default.test, rel=1e-5)
+    assert small.grad_profile == default.grad_profile  # the training itself is the same
+    with pytest.raises(ValueError, match="`eval_batch_size` must be a positive integer"):
+        TrainConfig(eval_batch_size=0)
+
+
 def test_the_hook_can_stop_the_run():
     seen = []
     result = runs.train(config(epochs=5, eval_every=3), report=lambda m: seen.append(m["step"]) or m["step"] >= 6)
