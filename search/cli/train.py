@@ -73,6 +73,8 @@ def train_command(
     lr: Annotated[Optional[float], typer.Option(help="learning rate", rich_help_panel=_TRAIN)] = None,
     orthogonal_lr: Annotated[Optional[float], typer.Option(help="learning rate of the orthogonal parameters", show_default="--lr", rich_help_panel=_TRAIN)] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="batch size", rich_help_panel=_TRAIN)] = None,
+    eval_batch_size: Annotated[Optional[int], typer.Option(
+        help="sequences per validation / test pass", show_default="4 batches", rich_help_panel=_TRAIN)] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", "-e", help="epochs", rich_help_panel=_TRAIN)] = None,
     steps: Annotated[Optional[int], typer.Option(help="optimizer steps in all (replaces --epochs)", rich_help_panel=_TRAIN)] = None,
     clip: Annotated[Optional[float], typer.Option(help="clip the gradient's global norm to this", rich_help_panel=_TRAIN)] = None,
@@ -109,8 +111,8 @@ def train_command(
                 cell=_merge(_set(core=core, dynamics=dynamics, hidden_size=hidden_size, mu=mu, s=s, beta=beta),
                             _pairs(cell_params, "--cell")),
                 task=_set(name=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, seed=data_seed),
-                train=_set(optimizer=optimizer, lr=lr, orthogonal_lr=orthogonal_lr, batch_size=batch_size, epochs=epochs,
-                           steps=steps, clip=clip, schedule=schedule, decay_at=decay_at, eval_every=eval_every,
+                train=_set(optimizer=optimizer, lr=lr, orthogonal_lr=orthogonal_lr, batch_size=batch_size,
+                           eval_batch_size=eval_batch_size, epochs=epochs, steps=steps, clip=clip, schedule=schedule, decay_at=decay_at, eval_every=eval_every,
                            seed=seed, device=device, impl=impl, compile=compile, graph=graph, threads=threads),
                 environment=recorded,
             )
