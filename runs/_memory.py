@@ -52,7 +52,7 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
     state tensor), the core's step (about 2 G for its gates and nonlinearities, 4 H_out for its
     states and output); and the readout's logits and their gradient at every step when it reads
     every step. An evaluation pass (`train.eval_rows` sequences, no gradients) holds one layer's
-    at a time: its input and output, g and a, and the logits. Where
+    at a time: its input and output, g, a and the dynamics' state, and the logits. Where
     `train.graph` may graph the run, a training batch's and the probe's more (the graphs' pools
     hold theirs beside what eager steps and evaluations allocate).
     data: N x T x D float32 inputs and the targets of the train, validation and test splits.
@@ -75,8 +75,9 @@ def estimate_memory(config: RunConfig) -> MemoryEstimate:
     logits = sizes.outputs if spec.readout == "all" else 0
     per_step = cell.layer_count * ((4 + cell.dynamics.n_state) * G + 4 * H + 2 * logits)
     batch = max(min(config.train.batch_size, sizes.n_train), PROBE_SIZE)  # the probe recurs with grad too
-    # a validation / test pass (no grad) holds one layer's input, projection g, filtered a and output
-    eval_step = 2 * G + 2 * H + logits
+    # a validation / test pass (no grad) holds one layer's input, projection g, filtered a, the
+    # dynamics' state (the filters return it for a backward either way) and output
+    eval_step = (2 + cell.dynamics.n_state) * G + 2 * H + logits
     eval_rows = min(config.train.eval_rows, max(sizes.n_val, sizes.n_test))
     steps = max(batch * per_step, eval_rows * eval_step)
     if may_graph(config.train.graph, config.cell.family, compile=config.train.compile):
