@@ -141,8 +141,8 @@ class _Run:
         self.graphed = graphed_forward(self.model, sample) if graph else None
         self.graph_rows = len(sample)
         self.probe_replay: Callable[[], torch.Tensor] | None = None  # the probe's graph (graphed runs)
-        n_probe = min(PROBE_SIZE, len(task.val))
-        self.probe_x, self.probe_y = task.val.x[:n_probe].to(self.device), task.val.y[:n_probe].to(self.device)
+        self.val = Split(task.val.x.to(self.device), task.val.y.to(self.device))  # read at every evaluation: copied once
+        self.probe_x, self.probe_y = self.val.x[:PROBE_SIZE], self.val.y[:PROBE_SIZE]
         self.order = torch.Generator().manual_seed(tc.seed)
         self.loss_fn = LOSSES[task.kind]
 
@@ -226,7 +226,7 @@ class _Run:
     def _evaluate(self) -> bool:
         """Measure, record, report; True when the run must end (diverged or stopped)."""
         task = self.task
-        val = evaluate(self.model, task.val, task.kind, self.tc.eval_rows, self.device)
+        val = evaluate(self.model, self.val, task.kind, self.tc.eval_rows, self.device)
         if not all(math.isfinite(v) for v in val.values()):
             self.status = "diverged"
             return True
