@@ -7,9 +7,10 @@ forward and backward a few times, captures them once, and from then on replays e
 CUDA graph; the loss, the clip and the optimizer step stay eager. The numbers are the eager
 ones (same kernels, same inputs). A graphed run replays its stability probe too
 (`graphed_call`): the reference recurrence on 64 sequences and its backward, tens of thousands
-of small launches at T = 784, captured at the first evaluation. A captured forward must never wait for the host (ENRNN's
-eigvals do, so it is never graphed) and takes one batch shape: an epoch's last, smaller batch
-runs eager. The graphs keep their activations in a memory pool of their own.
+of small launches at T = 784, captured at the first evaluation. A captured forward must never
+wait for the host (ENRNN's eigvals do, so it is never graphed) and takes one batch shape: an
+epoch's last, smaller batch runs eager. The graphs keep their activations in a memory pool of
+their own.
 
 The table comes from `benchmarks/graph_step.py` (docs/benchmarks.md, "Speed of the cells"):
 ms per training iteration eager -> graphed at H = 128, B = 128, T = 784 on an H100; a family

@@ -103,10 +103,9 @@ def adam_from_input(dynamics: Adam, x: Tensor, W: Tensor, b: Tensor,
 
     Where x has a few features and needs no gradient (a task's data), the kernel makes g
     itself (`triton_adam.adam_filter_x`); otherwise it filters a time-major g, projected
-    from the transposed x. Without it,
-    the linear half (v) is filtered in the commuted form, v = s [x~, c~] [W | b]^T
-    (`linear_input`, with `constants`), only r = filter(g^2) on the wide stream,
-    batch-major (the layout of `filters`)."""
+    from the transposed x. Without the kernel, the linear half (v) is filtered in the
+    commuted form, v = s [x~, c~] [W | b]^T (`linear_input`, with `constants`), only
+    r = filter(g^2) on the wide stream, batch-major (the layout of `filters`)."""
     if _fused(x) and not _traced(dynamics):
         from .triton_adam import X_INPUTS_MAX, adam_filter_x
 

@@ -112,8 +112,9 @@ def train_command(
                             _pairs(cell_params, "--cell")),
                 task=_set(name=task, T=T, n_train=n_train, n_val=n_val, n_test=n_test, data_dir=data_dir, seed=data_seed),
                 train=_set(optimizer=optimizer, lr=lr, orthogonal_lr=orthogonal_lr, batch_size=batch_size,
-                           eval_batch_size=eval_batch_size, epochs=epochs, steps=steps, clip=clip, schedule=schedule, decay_at=decay_at, eval_every=eval_every,
-                           seed=seed, device=device, impl=impl, compile=compile, graph=graph, threads=threads),
+                           eval_batch_size=eval_batch_size, epochs=epochs, steps=steps, clip=clip, schedule=schedule,
+                           decay_at=decay_at, eval_every=eval_every, seed=seed, device=device, impl=impl,
+                           compile=compile, graph=graph, threads=threads),
                 environment=recorded,
             )
         out = out if out is not None else _default_out(config)

@@ -9,8 +9,7 @@ import torch.nn.functional as F
 
 import cells
 import runs
-from runs._stability import EPS, SpikeCounter, grad_ratio_log10, hidden_gradients
-from runs._stability import hidden_gradient_norms
+from runs._stability import EPS, SpikeCounter, grad_ratio_log10, hidden_gradient_norms, hidden_gradients
 
 
 def rnn(hidden=6, inputs=2, seed=0):
